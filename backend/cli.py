@@ -1,0 +1,101 @@
+"""The `provenant` command line."""
+
+import sys
+
+import click
+
+from backend.core.config import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Provenant: crowdsourced data with on-chain provenance and compensation."""
+
+
+@main.command()
+def deploy() -> None:
+    """Deploy the contracts to PROVENANT_RPC_URL (re-running deploys nothing new)."""
+    from backend.chain.client import ChainClient
+    from backend.chain.deploy import deploy_all
+
+    client = ChainClient(get_settings())
+    deploy_all(client, log=click.echo)
+    click.echo(f"deployments file: {client.deployments.path}")
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date with Alembic."""
+    from backend.core.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    click.echo(f"migrated {settings.resolved_database_url}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default PROVENANT_API_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default PROVENANT_API_PORT).")
+@click.option("--workers", default=1, show_default=True, help="API processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "backend.main:app", host=host or settings.api_host, port=port or settings.api_port,
+        workers=workers,
+    )
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--beat/--no-beat", default=True, show_default=True,
+              help="Also run the periodic sweep of pending relays.")
+def worker(beat: bool) -> None:
+    """Run a Celery worker on the configured broker."""
+    from workers.celery_app import celery_app
+
+    argv = ["worker", "--pool=solo", "--loglevel=INFO"]
+    if beat:
+        argv += ["--beat", "--schedule", str(get_settings().state_dir / "celerybeat-schedule")]
+    celery_app.worker_main(argv)
+
+
+@main.command()
+def up() -> None:
+    """Start the whole local system and stay in the foreground; Ctrl-C stops everything."""
+    from backend.stack import Stack
+
+    stack = Stack(get_settings(), log=click.echo)
+    running = stack.running_supervisor()
+    if running is not None:
+        click.echo(f"Provenant is already running: API {running['api']}, chain {running['rpc']}")
+        click.echo("Stop it with `make stop` (or `provenant down`).")
+        return
+    try:
+        url = stack.start()
+        click.echo(f"\nProvenant is up.\n  API:  {url}   (OpenAPI docs at {url}/docs)")
+        click.echo(f"  chain: {get_settings().rpc_url}\n  logs: {stack.logs_dir}")
+        click.echo("Press Ctrl-C (or run `make stop`) to stop everything.")
+        reason = stack.wait()
+        click.echo(f"stopping ({reason})")
+    except Exception as exc:
+        click.echo(f"error: {exc}", err=True)
+        stack.stop()
+        sys.exit(1)
+    stack.stop()
+
+
+@main.command()
+def down() -> None:
+    """Stop a system started with `provenant up`."""
+    from backend.stack import stop_running
+
+    if stop_running(get_settings()):
+        click.echo("stopped")
+    else:
+        click.echo("nothing is running")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+"""Consent rules: prepare what the contributor signs, check it, relay it, mirror the chain."""
+
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from backend.chain.client import ChainClient
+from backend.consent import terms as terms_mod
+from backend.consent import typed_data as td
+from backend.consent.models import (
+    Consent,
+    ConsentPublic,
+    ConsentStatusPublic,
+    ConsentSubmit,
+    RelayAction,
+    RelayStatus,
+    RevocationPublic,
+    RevocationSubmit,
+    TypedDataPublic,
+)
+from backend.core.config import Settings
+from backend.core.errors import (
+    BadRequest,
+    ChainRevert,
+    ChainUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidSignature,
+    NotFound,
+)
+from backend.core.time import utcnow
+
+REGISTRY = "ConsentRegistry"
+
+
+def _registry(chain: ChainClient) -> Any:
+    return chain.contract(REGISTRY)
+
+
+def _onchain_nonce(chain: ChainClient, contributor: str) -> int:
+    return int(chain.call(_registry(chain).functions.nonces(contributor)))
+
+
+def _ensure_nothing_pending(session: Session, contributor: str) -> None:
+    # One signed action at a time per contributor: each consumes the next on-chain nonce, so a
+    # second one signed while the first is in flight would carry the same nonce and revert.
+    pending = session.exec(
+        select(Consent).where(
+            Consent.contributor == contributor,
+            or_(Consent.status == RelayStatus.pending, Consent.revoke_status == RelayStatus.pending),
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            f"consent {pending.consent_hash} is still being recorded on chain; "
+            "wait until its status is 'recorded' before signing another action"
+        )
+
+
+def _consent_message(contributor: str, data: ConsentSubmit) -> td.ConsentMessage:
+    terms = terms_mod.get_terms(data.terms_version)
+    return td.ConsentMessage(
+        contributor=contributor,
+        terms_version=terms.version,
+        terms_hash=terms.terms_hash,
+        scopes=data.scopes,
+        royalty_bps=terms.royalty_bps,
+        nonce=data.nonce,
+        deadline=data.deadline,
+    )
+
+
+def _check_signature(typed: dict[str, Any], signature: str, contributor: str, what: str) -> None:
+    try:
+        signer = td.recover(typed, signature)
+    except Exception as exc:  # eth-account raises several types for malformed signatures
+        raise InvalidSignature(f"signature is malformed: {exc}") from exc
+    if signer != contributor:
+        raise InvalidSignature(
+            f"signature is not {contributor}'s signature over this {what} "
+            f"(it recovers to {signer}); sign the typed data returned by the API"
+        )
+
+
+def _check_fresh(chain: ChainClient, contributor: str, nonce: int, deadline: int) -> None:
+    if deadline <= int(time.time()):
+        raise BadRequest(f"signature deadline {deadline} has passed; request new typed data")
+    expected = _onchain_nonce(chain, contributor)
+    if nonce != expected:
+        raise Conflict(f"nonce {nonce} is stale: the registry expects nonce {expected}")
+
+
+def prepare_consent(
+    *,
+    session: Session,
+    chain: ChainClient,
+    settings: Settings,
+    contributor: str,
+    scope_names: list[str],
+    terms_version: int | None,
+) -> TypedDataPublic:
+    """The EIP-712 Consent the contributor must sign for these scopes and terms."""
+    terms = terms_mod.get_terms(terms_version) if terms_version else terms_mod.current_terms()
+    scopes = terms_mod.scopes_from_names(scope_names, terms)
+    _ensure_nothing_pending(session, contributor)
+    message = td.ConsentMessage(
+        contributor=contributor,
+        terms_version=terms.version,
+        terms_hash=terms.terms_hash,
+        scopes=scopes,
+        royalty_bps=terms.royalty_bps,
+        nonce=_onchain_nonce(chain, contributor),
+        deadline=int(time.time()) + settings.consent_signature_ttl_s,
+    )
+    typed = td.consent_typed_data(
+        message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
+    )
+    return TypedDataPublic(typed_data=typed, digest=td.digest(typed))
+
+
+def submit_consent(
+    *, session: Session, chain: ChainClient, contributor: str, data: ConsentSubmit
+) -> Consent:
+    """Check a signed Consent and store it for relaying; idempotent for the same signature."""
+    terms = terms_mod.get_terms(data.terms_version)
+    if data.scopes <= 0 or data.scopes & ~terms.allowed_scopes:
+        raise BadRequest(
+            f"scopes {data.scopes} are not a non-empty subset of the scopes terms "
+            f"version {terms.version} offers ({terms.allowed_scopes})"
+        )
+    message = _consent_message(contributor, data)
+    typed = td.consent_typed_data(
+        message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
+    )
+    consent_hash = td.digest(typed)
+    existing = session.exec(select(Consent).where(Consent.consent_hash == consent_hash)).first()
+    if existing is not None:
+        return existing  # the same signed message submitted again
+    _check_signature(typed, data.signature, contributor, "consent")
+    _check_fresh(chain, contributor, data.nonce, data.deadline)
+    _ensure_nothing_pending(session, contributor)
+
+    now = utcnow()
+    row = Consent(
+        consent_hash=consent_hash,
+        contributor=contributor,
+        terms_version=terms.version,
+        terms_hash=terms.terms_hash,
+        scopes=data.scopes,
+        royalty_bps=terms.royalty_bps,
+        nonce=data.nonce,
+        deadline=data.deadline,
+        signature=data.signature,
+        status=RelayStatus.pending,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def get_owned_consent(*, session: Session, contributor: str, consent_hash: str) -> Consent:
+    row = session.exec(select(Consent).where(Consent.consent_hash == consent_hash.lower())).first()
+    if row is None:
+        raise NotFound(f"no consent with hash {consent_hash}")
+    if row.contributor != contributor:
+        raise Forbidden("this consent belongs to another account")
+    return row
+
+
+def _revocation_message(row: Consent, nonce: int, deadline: int) -> td.RevocationMessage:
+    return td.RevocationMessage(
+        contributor=row.contributor, consent_hash=row.consent_hash, nonce=nonce, deadline=deadline
+    )
+
+
+def _ensure_revocable(row: Consent) -> None:
+    if row.status != RelayStatus.recorded:
+        raise Conflict(f"consent is {row.status}, not recorded on chain; it cannot be revoked yet")
+    if row.revoke_status == RelayStatus.recorded:
+        raise Conflict("consent is already revoked")
+
+
+def prepare_revocation(
+    *, session: Session, chain: ChainClient, settings: Settings, contributor: str, consent_hash: str
+) -> TypedDataPublic:
+    """The EIP-712 Revocation the contributor must sign to revoke this consent."""
+    row = get_owned_consent(session=session, contributor=contributor, consent_hash=consent_hash)
+    _ensure_revocable(row)
+    _ensure_nothing_pending(session, contributor)
+    message = _revocation_message(
+        row,
+        _onchain_nonce(chain, contributor),
+        int(time.time()) + settings.consent_signature_ttl_s,
+    )
+    typed = td.revocation_typed_data(
+        message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
+    )
+    return TypedDataPublic(typed_data=typed, digest=td.digest(typed))
+
+
+def submit_revocation(
+    *,
+    session: Session,
+    chain: ChainClient,
+    contributor: str,
+    consent_hash: str,
+    data: RevocationSubmit,
+) -> Consent:
+    """Check a signed Revocation and store it for relaying; idempotent for the same signature."""
+    row = get_owned_consent(session=session, contributor=contributor, consent_hash=consent_hash)
+    if row.revoke_signature == data.signature and row.revoke_status != RelayStatus.failed:
+        return row
+    _ensure_revocable(row)
+    typed = td.revocation_typed_data(
+        _revocation_message(row, data.nonce, data.deadline),
+        chain_id=chain.chain_id,
+        registry=chain.deployments.address_of(REGISTRY),
+    )
+    _check_signature(typed, data.signature, contributor, "revocation")
+    _check_fresh(chain, contributor, data.nonce, data.deadline)
+    _ensure_nothing_pending(session, contributor)
+
+    row.revoke_status = RelayStatus.pending
+    row.revoke_nonce = data.nonce
+    row.revoke_deadline = data.deadline
+    row.revoke_signature = data.signature
+    row.revoke_error = None
+    row.updated_at = utcnow()
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+# --- relaying (runs in the worker) ----------------------------------------------------------
+
+
+def _find_event_tx(chain: ChainClient, event_name: str, consent_hash: str) -> tuple[str, int]:
+    registry = _registry(chain)
+    from_block = int(chain.deployments.contracts[REGISTRY].get("blockNumber", 0))
+    logs = chain.get_logs(
+        getattr(registry.events, event_name),
+        from_block=from_block,
+        argument_filters={"consentHash": consent_hash},
+    )
+    if not logs:
+        raise ChainUnavailable(f"{event_name} for {consent_hash} is on chain but its log is not")
+    log = logs[0]
+    return "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"])
+
+
+def _onchain_record(chain: ChainClient, consent_hash: str) -> dict[str, int]:
+    rec = chain.call(_registry(chain).functions.consentRecord(consent_hash))
+    # web3 returns the struct as a tuple in declaration order
+    return {"recordedAt": int(rec[4]), "revokedAt": int(rec[5])}
+
+
+def _mark_recorded(row: Consent, action: RelayAction, tx_hash: str, block_number: int) -> None:
+    now = utcnow()
+    if action is RelayAction.record:
+        row.status, row.tx_hash, row.block_number = RelayStatus.recorded, tx_hash, block_number
+        row.recorded_at, row.error = now, None
+    else:
+        row.revoke_status, row.revoke_tx_hash = RelayStatus.recorded, tx_hash
+        row.revoke_block_number, row.revoked_at, row.revoke_error = block_number, now, None
+    row.updated_at = now
+
+
+def _send(chain: ChainClient, row: Consent, action: RelayAction) -> Any:
+    fns = _registry(chain).functions
+    if action is RelayAction.record:
+        return chain.transact(
+            fns.recordConsent(
+                row.contributor,
+                row.terms_version,
+                row.terms_hash,
+                row.scopes,
+                row.royalty_bps,
+                row.nonce,
+                row.deadline,
+                row.signature,
+            )
+        )
+    return chain.transact(
+        fns.revokeConsent(
+            row.contributor, row.consent_hash, row.revoke_nonce, row.revoke_deadline,
+            row.revoke_signature,
+        )
+    )
+
+
+def relay(*, session: Session, chain: ChainClient, consent_id: int, action: RelayAction) -> str:
+    """Put one pending consent or revocation on chain; safe to run any number of times.
+
+    The chain is asked first, so a relay that was sent before a crash is recognised and only
+    mirrored. Raises ChainUnavailable (the caller retries) while the node cannot be reached.
+    """
+    row = session.get(Consent, consent_id)
+    if row is None:
+        raise NotFound(f"no consent with id {consent_id}")
+    status = row.status if action is RelayAction.record else row.revoke_status
+    if status != RelayStatus.pending:
+        return str(status)
+    event = "ConsentRecorded" if action is RelayAction.record else "ConsentRevoked"
+    field = "recordedAt" if action is RelayAction.record else "revokedAt"
+
+    row.relay_attempts += 1
+    row.updated_at = utcnow()  # shows the sweep that a retry chain is alive
+    session.add(row)
+    session.commit()
+    try:
+        if _onchain_record(chain, row.consent_hash)[field] == 0:
+            try:
+                result = _send(chain, row, action)
+                _mark_recorded(row, action, result.tx_hash, result.block_number)
+            except ChainRevert as exc:
+                # A concurrent relay may have won; otherwise the contract refused for good.
+                if _onchain_record(chain, row.consent_hash)[field] == 0:
+                    if action is RelayAction.record:
+                        row.status, row.error = RelayStatus.failed, exc.detail
+                    else:
+                        row.revoke_status, row.revoke_error = RelayStatus.failed, exc.detail
+                    row.updated_at = utcnow()
+                else:
+                    _mark_recorded(row, action, *_find_event_tx(chain, event, row.consent_hash))
+        else:
+            _mark_recorded(row, action, *_find_event_tx(chain, event, row.consent_hash))
+    except ChainUnavailable as exc:
+        if action is RelayAction.record:
+            row.error = exc.detail
+        else:
+            row.revoke_error = exc.detail
+        row.updated_at = utcnow()
+        session.add(row)
+        session.commit()
+        raise
+    session.add(row)
+    session.commit()
+    return str(row.status if action is RelayAction.record else row.revoke_status)
+
+
+def pending_relays(
+    *, session: Session, untouched_since: datetime | None = None
+) -> list[tuple[int, RelayAction]]:
+    """Stored actions the chain does not have yet (untouched since a time, if given), oldest first."""
+    query = select(Consent).where(
+        or_(Consent.status == RelayStatus.pending, Consent.revoke_status == RelayStatus.pending)
+    )
+    if untouched_since is not None:
+        query = query.where(Consent.updated_at <= untouched_since)
+    rows = session.exec(
+        query
+        .order_by(col(Consent.updated_at))
+    ).all()
+    out: list[tuple[int, RelayAction]] = []
+    for row in rows:
+        assert row.id is not None
+        if row.status == RelayStatus.pending:
+            out.append((row.id, RelayAction.record))
+        if row.revoke_status == RelayStatus.pending:
+            out.append((row.id, RelayAction.revoke))
+    return out
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def to_public(row: Consent, *, chain_id: int, registry: str) -> ConsentPublic:
+    revocation = None
+    if row.revoke_status is not None:
+        revocation = RevocationPublic(
+            status=row.revoke_status,
+            tx_hash=row.revoke_tx_hash,
+            block_number=row.revoke_block_number,
+            revoked_at=row.revoked_at,
+            error=row.revoke_error,
+        )
+    return ConsentPublic(
+        consent_hash=row.consent_hash,
+        contributor=row.contributor,
+        terms_version=row.terms_version,
+        terms_hash=row.terms_hash,
+        scopes=terms_mod.scope_names(row.scopes),
+        royalty_bps=row.royalty_bps,
+        status=row.status,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        recorded_at=row.recorded_at,
+        error=row.error,
+        revocation=revocation,
+        registry=registry,
+        chain_id=chain_id,
+    )
+
+
+def consent_status(*, session: Session, chain: ChainClient, contributor: str) -> ConsentStatusPublic:
+    """The contributor's consents, newest first, and the one currently in force."""
+    rows = session.exec(
+        select(Consent).where(Consent.contributor == contributor).order_by(col(Consent.id).desc())
+    ).all()
+    registry = chain.deployments.address_of(REGISTRY)
+    history = [to_public(r, chain_id=chain.chain_id, registry=registry) for r in rows]
+    active = next(
+        (
+            p
+            for p, r in zip(history, rows, strict=True)
+            if r.status == RelayStatus.recorded and r.revoke_status != RelayStatus.recorded
+        ),
+        None,
+    )
+    return ConsentStatusPublic(active=active, history=history)
+
+
+def has_active_consent(*, session: Session, contributor: str) -> bool:
+    """Whether the contributor holds a recorded, unrevoked consent (for task assignment)."""
+    row = session.exec(
+        select(Consent)
+        .where(Consent.contributor == contributor, Consent.status == RelayStatus.recorded)
+        .order_by(col(Consent.id).desc())
+    ).first()
+    return row is not None and row.revoke_status != RelayStatus.recorded

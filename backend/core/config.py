@@ -1,0 +1,91 @@
+"""One settings object for the whole service, read from PROVENANT_* environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Chain ids on which the well-known development keys may be used.
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+# Placeholder secret that only local mode accepts.
+DEV_SESSION_SECRET = "provenant-local-development-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROVENANT_", env_file=".env", extra="ignore")
+
+    environment: Literal["local", "production"] = "local"
+    state_dir: Path = REPO_ROOT / ".provenant"
+
+    # Database: SQLite under state_dir unless DATABASE_URL (or PROVENANT_DATABASE_URL) is set.
+    database_url: str | None = None
+
+    # Chain
+    rpc_url: str = "http://127.0.0.1:8545"
+    operator_key: SecretStr | None = None
+    artifacts_dir: Path = REPO_ROOT / "artifacts"
+    deployments_dir: Path = REPO_ROOT / "deployments"
+    tx_receipt_timeout_s: float = 30.0
+    rpc_timeout_s: float = 10.0
+
+    # Celery: embedded SQLAlchemy/SQLite broker unless a URL is given.
+    broker_url: str | None = None
+    result_backend: str | None = None
+    relay_sweep_interval_s: float = 15.0
+    # A pending relay untouched this long has no live retry chain and is re-enqueued.
+    relay_stale_after_s: float = 90.0
+
+    # Sign-In with Ethereum
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    siwe_nonce_ttl_s: int = 300
+    siwe_max_message_age_s: int = 600
+    session_ttl_s: int = 24 * 3600
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+
+    # Consent signatures are valid for this long after the typed data is issued.
+    consent_signature_ttl_s: int = 3600
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> "Settings":
+        if self.environment != "local":
+            if self.session_secret.get_secret_value() == DEV_SESSION_SECRET:
+                raise ValueError("PROVENANT_SESSION_SECRET must be set outside local mode")
+            if self.operator_key is None:
+                raise ValueError("PROVENANT_OPERATOR_KEY must be set outside local mode")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        import os
+
+        url = self.database_url or os.environ.get("DATABASE_URL")
+        if url:
+            # Plain postgresql:// URLs mean psycopg 3, the driver we ship.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.state_dir / 'provenant.sqlite'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.state_dir / 'broker.sqlite'}"
+
+    @property
+    def resolved_result_backend(self) -> str:
+        return self.result_backend or f"db+sqlite:///{self.state_dir / 'results.sqlite'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,46 @@
+"""FastAPI dependencies as Annotated aliases, so tests can swap them via dependency_overrides."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlmodel import Session
+
+from backend.auth.service import resolve_session
+from backend.chain.client import ChainClient
+from backend.core.config import Settings, get_settings
+from backend.core.db import get_session
+from backend.core.errors import Unauthorized
+
+
+@lru_cache
+def _chain_client() -> ChainClient:
+    return ChainClient(get_settings())
+
+
+def get_chain() -> ChainClient:
+    return _chain_client()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ChainDep = Annotated[ChainClient, Depends(get_chain)]
+
+
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization header; sign in and send 'Bearer <token>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+TokenDep = Annotated[str, Depends(bearer_token)]
+
+
+def current_address(session: SessionDep, token: TokenDep) -> str:
+    return resolve_session(session=session, token=token).address
+
+
+CurrentUser = Annotated[str, Depends(current_address)]

@@ -1,0 +1,50 @@
+"""The FastAPI application factory."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from backend.auth.router import router as auth_router
+from backend.consent.router import router as consent_router
+from backend.core.errors import AppError
+
+log = logging.getLogger("provenant.api")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Provenant",
+        description="Crowdsourced data marketplace with on-chain provenance and compensation.",
+        version="0.1.0",
+    )
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("%s: %s", exc.type, exc.detail)
+        return JSONResponse(status_code=exc.status_code, content=exc.to_body())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            status_code=422,
+            content={"type": "ValidationError", "detail": "; ".join(problems), "errors": problems},
+        )
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness probe."""
+        return {"status": "ok"}
+
+    app.include_router(auth_router)
+    app.include_router(consent_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,42 @@
+"""The Celery application: broker and result backend come from settings.
+
+By default both are embedded SQLite files (kombu's SQLAlchemy transport), so a fresh machine
+needs no Redis or RabbitMQ; PROVENANT_BROKER_URL / PROVENANT_RESULT_BACKEND select a real one.
+"""
+
+from celery import Celery
+
+from backend.core.config import get_settings
+
+settings = get_settings()
+
+if settings.resolved_broker_url.startswith("sqla+"):
+    # The transport's options go to create_engine, so its polling interval (1 s by default,
+    # which would add a second to every relay) has to be set on the class.
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    kombu_sqla.Transport.polling_interval = 0.1
+
+celery_app = Celery(
+    "provenant",
+    broker=settings.resolved_broker_url,
+    backend=settings.resolved_result_backend,
+    include=["workers.consent_tasks"],
+)
+celery_app.conf.update(
+    task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=3600,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "consent-sweep-pending": {
+            "task": "consent.sweep_pending",
+            "schedule": settings.relay_sweep_interval_s,
+        },
+    },
+)
