@@ -73,6 +73,13 @@ def _consent_message(contributor: str, data: ConsentSubmit) -> td.ConsentMessage
     )
 
 
+def _normalised_signature(signature: str) -> str:
+    try:
+        return td.normalise_signature(signature)
+    except ValueError as exc:
+        raise InvalidSignature(str(exc)) from exc
+
+
 def _check_signature(typed: dict[str, Any], signature: str, contributor: str, what: str) -> None:
     try:
         signer = td.recover(typed, signature)
@@ -126,6 +133,7 @@ def submit_consent(
 ) -> Consent:
     """Check a signed Consent and store it for relaying; idempotent for the same signature."""
     terms = terms_mod.get_terms(data.terms_version)
+    signature = _normalised_signature(data.signature)
     if data.scopes <= 0 or data.scopes & ~terms.allowed_scopes:
         raise BadRequest(
             f"scopes {data.scopes} are not a non-empty subset of the scopes terms "
@@ -139,7 +147,7 @@ def submit_consent(
     existing = session.exec(select(Consent).where(Consent.consent_hash == consent_hash)).first()
     if existing is not None:
         return existing  # the same signed message submitted again
-    _check_signature(typed, data.signature, contributor, "consent")
+    _check_signature(typed, signature, contributor, "consent")
     _check_fresh(chain, contributor, data.nonce, data.deadline)
     _ensure_nothing_pending(session, contributor)
 
@@ -153,7 +161,7 @@ def submit_consent(
         royalty_bps=terms.royalty_bps,
         nonce=data.nonce,
         deadline=data.deadline,
-        signature=data.signature,
+        signature=signature,
         status=RelayStatus.pending,
         created_at=now,
         updated_at=now,
@@ -214,7 +222,8 @@ def submit_revocation(
 ) -> Consent:
     """Check a signed Revocation and store it for relaying; idempotent for the same signature."""
     row = get_owned_consent(session=session, contributor=contributor, consent_hash=consent_hash)
-    if row.revoke_signature == data.signature and row.revoke_status != RelayStatus.failed:
+    signature = _normalised_signature(data.signature)
+    if row.revoke_signature == signature and row.revoke_status != RelayStatus.failed:
         return row
     _ensure_revocable(row)
     typed = td.revocation_typed_data(
@@ -222,14 +231,14 @@ def submit_revocation(
         chain_id=chain.chain_id,
         registry=chain.deployments.address_of(REGISTRY),
     )
-    _check_signature(typed, data.signature, contributor, "revocation")
+    _check_signature(typed, signature, contributor, "revocation")
     _check_fresh(chain, contributor, data.nonce, data.deadline)
     _ensure_nothing_pending(session, contributor)
 
     row.revoke_status = RelayStatus.pending
     row.revoke_nonce = data.nonce
     row.revoke_deadline = data.deadline
-    row.revoke_signature = data.signature
+    row.revoke_signature = signature
     row.revoke_error = None
     row.updated_at = utcnow()
     session.add(row)
@@ -284,13 +293,16 @@ def _send(chain: ChainClient, row: Consent, action: RelayAction) -> Any:
                 row.royalty_bps,
                 row.nonce,
                 row.deadline,
-                row.signature,
+                bytes.fromhex(row.signature[2:]),
             )
         )
     return chain.transact(
         fns.revokeConsent(
-            row.contributor, row.consent_hash, row.revoke_nonce, row.revoke_deadline,
-            row.revoke_signature,
+            row.contributor,
+            row.consent_hash,
+            row.revoke_nonce,
+            row.revoke_deadline,
+            bytes.fromhex((row.revoke_signature or "0x")[2:]),
         )
     )
 

@@ -107,6 +107,19 @@ def digest(typed_data: dict[str, Any]) -> str:
     return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
 
 
+def normalise_signature(signature: str) -> str:
+    """A 65-byte ECDSA signature as 0x-prefixed lowercase hex; ValueError names the problem."""
+    raw = signature.strip().lower()
+    raw = raw[2:] if raw.startswith("0x") else raw
+    try:
+        data = bytes.fromhex(raw)
+    except ValueError:
+        raise ValueError("signature is not hex") from None
+    if len(data) != 65:
+        raise ValueError(f"signature must be 65 bytes, got {len(data)}")
+    return "0x" + data.hex()
+
+
 def recover(typed_data: dict[str, Any], signature: str) -> str:
     """The address that signed ``typed_data``; raises ValueError for a malformed signature."""
     return Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature)
