@@ -59,6 +59,14 @@ def _revert_data(exc: Exception) -> str | None:
     return data if isinstance(data, str) and data.startswith("0x") else None
 
 
+def _render_arg(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return Web3.to_checksum_address(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value
+
+
 class ChainClient:
     def __init__(self, settings: Settings, *, web3: Web3 | None = None) -> None:
         self.settings = settings
@@ -194,8 +202,8 @@ class ChainClient:
             if spec is not None:
                 values = abi_decode(list(spec.arg_types), raw[4:])
                 args = {
-                    n: ("0x" + v.hex() if isinstance(v, bytes) else v)
-                    for n, v in zip(spec.arg_names, values, strict=True)
+                    n: _render_arg(t, v)
+                    for n, t, v in zip(spec.arg_names, spec.arg_types, values, strict=True)
                 }
                 return ChainRevert(spec.name, args, tx_hash=tx_hash)
         if isinstance(exc, ContractLogicError):

@@ -1,0 +1,230 @@
+import time
+
+from backend.consent import terms as terms_mod
+from tests.factories import (
+    consent_body,
+    consent_typed_data,
+    new_account,
+    revocation_body,
+    sign_in,
+    submit_consent,
+)
+
+
+def test_terms_are_published_with_their_hash(client):
+    terms = client.get("/consent/terms").json()
+    current = terms[-1]
+    assert current["version"] == terms_mod.current_terms().version
+    assert current["terms_hash"] == terms_mod.current_terms().terms_hash
+    assert {s["name"] for s in current["scopes"]} == {"research", "commercial_ai_training"}
+
+
+def test_typed_data_binds_caller_terms_chain_and_registry(client, chain):
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers, scopes=["research"])
+    assert typed["primaryType"] == "Consent"
+    assert typed["domain"] == {
+        "name": "Provenant ConsentRegistry",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": chain.deployments.address_of("ConsentRegistry"),
+    }
+    msg = typed["message"]
+    assert msg["contributor"] == account.address
+    assert msg["scopes"] == 1
+    assert msg["nonce"] == 0
+    assert msg["termsHash"] == terms_mod.current_terms().terms_hash
+    assert msg["deadline"] > time.time()
+
+
+def test_typed_data_needs_a_session(client):
+    reply = client.post("/consent/typed-data", json={"scopes": ["research"]})
+    assert reply.status_code == 401
+
+
+def test_unknown_or_empty_scopes_are_named(client):
+    headers = sign_in(client, new_account())
+    reply = client.post("/consent/typed-data", json={"scopes": ["marketing"]}, headers=headers)
+    assert reply.status_code == 400
+    assert "unknown scope 'marketing'" in reply.json()["detail"]
+    reply = client.post("/consent/typed-data", json={"scopes": []}, headers=headers)
+    assert reply.status_code == 400
+    assert "at least one scope" in reply.json()["detail"]
+
+
+def test_unknown_terms_version_is_404(client):
+    headers = sign_in(client, new_account())
+    reply = client.post(
+        "/consent/typed-data", json={"scopes": ["research"], "terms_version": 99}, headers=headers
+    )
+    assert reply.status_code == 404
+    assert "no terms version 99" in reply.json()["detail"]
+
+
+def test_submitted_consent_is_pending_until_relayed(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    consent = submit_consent(client, account, headers)
+    assert consent["status"] == "pending"
+    assert consent["contributor"] == account.address
+    assert consent["scopes"] == ["research", "commercial_ai_training"]
+    status = client.get("/consent", headers=headers).json()
+    assert status["active"] is None
+    assert [c["consent_hash"] for c in status["history"]] == [consent["consent_hash"]]
+
+
+def test_consent_hash_is_the_eip712_digest(client):
+    from backend.consent.typed_data import digest
+
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.json()["consent_hash"] == digest(typed)
+
+
+def test_signature_by_another_account_is_rejected(client):
+    account, mallory = new_account(), new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    reply = client.post("/consent", json=consent_body(typed, mallory), headers=headers)
+    assert reply.status_code == 400
+    body = reply.json()
+    assert body["type"] == "InvalidSignature"
+    assert f"not {account.address}'s signature" in body["detail"]
+    assert client.get("/consent", headers=headers).json()["history"] == []
+
+
+def test_someone_cannot_submit_their_signature_as_another_account(client):
+    # Mallory signs in as herself but submits a consent signed for Alice's typed data.
+    alice, mallory = new_account(), new_account()
+    alice_headers = sign_in(client, alice)
+    typed = consent_typed_data(client, alice_headers)
+    mallory_headers = sign_in(client, mallory)
+    reply = client.post("/consent", json=consent_body(typed, alice), headers=mallory_headers)
+    assert reply.status_code == 400
+    assert reply.json()["type"] == "InvalidSignature"
+
+
+def test_changed_terms_fields_break_the_signature(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers, scopes=["research"])
+    body = consent_body(typed, account)
+    body["scopes"] = 3  # claim more than was signed
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["type"] == "InvalidSignature"
+
+
+def test_malformed_signature_is_named(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers), account)
+    body["signature"] = "0xzz"
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["detail"] == "signature is not hex"
+    body["signature"] = "0x" + "11" * 64
+    assert "must be 65 bytes, got 64" in client.post("/consent", json=body, headers=headers).json()["detail"]
+
+
+def test_expired_deadline_is_refused(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    typed["message"]["deadline"] = int(time.time()) - 5
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.status_code == 400
+    assert "deadline" in reply.json()["detail"]
+
+
+def test_stale_nonce_is_refused(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    typed["message"]["nonce"] = 7
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.status_code == 409
+    assert "expects nonce 0" in reply.json()["detail"]
+
+
+def test_scopes_outside_the_terms_are_refused(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    typed["message"]["scopes"] = 4
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.status_code == 400
+    assert "not a non-empty subset" in reply.json()["detail"]
+
+
+def test_missing_fields_get_a_named_validation_error(client):
+    headers = sign_in(client, new_account())
+    reply = client.post("/consent", json={"scopes": 1}, headers=headers)
+    assert reply.status_code == 422
+    assert "terms_version: Field required" in reply.json()["detail"]
+
+
+def test_resubmitting_the_same_signature_is_idempotent(client, session):
+    from sqlmodel import select
+
+    from backend.consent.models import Consent
+
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers), account)
+    first = client.post("/consent", json=body, headers=headers)
+    second = client.post("/consent", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["consent_hash"] == second.json()["consent_hash"]
+    assert len(session.exec(select(Consent).where(Consent.contributor == account.address)).all()) == 1
+
+
+def test_second_action_waits_for_the_pending_one(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    submit_consent(client, account, headers)
+    reply = client.post("/consent/typed-data", json={"scopes": ["research"]}, headers=headers)
+    assert reply.status_code == 409
+    assert "still being recorded" in reply.json()["detail"]
+
+
+def test_other_accounts_cannot_read_or_revoke_a_consent(client):
+    alice, bob = new_account(), new_account()
+    alice_headers = sign_in(client, alice)
+    consent = submit_consent(client, alice, alice_headers)
+    bob_headers = sign_in(client, bob)
+    path = f"/consent/{consent['consent_hash']}"
+    assert client.get(path, headers=bob_headers).status_code == 403
+    assert client.post(f"{path}/revoke/typed-data", headers=bob_headers).status_code == 403
+    assert client.get("/consent/0x" + "00" * 32, headers=bob_headers).status_code == 404
+
+
+def test_pending_consent_cannot_be_revoked_yet(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    consent = submit_consent(client, account, headers)
+    reply = client.post(f"/consent/{consent['consent_hash']}/revoke/typed-data", headers=headers)
+    assert reply.status_code == 409
+    assert "not recorded on chain" in reply.json()["detail"]
+
+
+def test_revocation_signed_by_another_account_is_rejected(client, session, chain):
+    from backend.consent import service
+    from backend.consent.models import RelayAction
+
+    account, mallory = new_account(), new_account()
+    headers = sign_in(client, account)
+    consent = submit_consent(client, account, headers)
+    row_id = service.get_owned_consent(
+        session=session, contributor=account.address, consent_hash=consent["consent_hash"]
+    ).id
+    assert service.relay(session=session, chain=chain, consent_id=row_id, action=RelayAction.record) == "recorded"
+    path = f"/consent/{consent['consent_hash']}/revoke"
+    typed = client.post(f"{path}/typed-data", headers=headers).json()["typed_data"]
+    reply = client.post(path, json=revocation_body(typed, mallory), headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["type"] == "InvalidSignature"
+

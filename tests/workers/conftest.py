@@ -1,0 +1,46 @@
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from backend.stack import start_worker, stop_process
+
+
+@contextmanager
+def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterator[Path]:
+    """A real Celery worker process on the suite's broker, database and chain."""
+    from workers.celery_app import celery_app
+
+    celery_app.control.purge()  # messages left by earlier tests name rows that are gone
+    proc = start_worker(log_path, beat=beat, env={k: str(v) for k, v in env.items()})
+    try:
+        deadline = time.monotonic() + 60
+        while b" ready." not in (log_path.read_bytes() if log_path.exists() else b""):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield log_path
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+def worker(tmp_path: Path, db: None, hardhat_node: str) -> Callable:
+    def _start(**env: str):
+        return running_worker(tmp_path / f"worker-{len(os.listdir(tmp_path))}.log", **env)
+
+    return _start
+
+
+def poll(check: Callable[[], object], *, timeout: float, what: str) -> object:
+    """Poll ``check`` until it returns something truthy, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
