@@ -57,6 +57,18 @@ def _spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) -
     )
 
 
+def compile_contracts() -> None:
+    """Compile with Hardhat (offline solc-js; a no-op when nothing changed)."""
+    hardhat = REPO_ROOT / "node_modules" / ".bin" / "hardhat"
+    if not hardhat.exists():
+        raise RuntimeError("npm packages are missing: run `make setup` (or `npm ci`) first")
+    done = subprocess.run(
+        [str(hardhat), "compile", "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"contract compilation failed:\n{done.stdout}{done.stderr}")
+
+
 def start_hardhat_node(port: int, log_path: Path) -> subprocess.Popen:
     """Start `hardhat node` on 127.0.0.1:port and wait until it answers JSON-RPC."""
     hardhat = REPO_ROOT / "node_modules" / ".bin" / "hardhat"
@@ -140,6 +152,7 @@ class Stack:
         from backend.core.migrate import upgrade
 
         s = self.settings
+        compile_contracts()
         if rpc_answers(s.rpc_url):
             self.log(f"chain: using the node already at {s.rpc_url}")
         else:

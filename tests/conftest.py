@@ -48,7 +48,8 @@ os.environ.update(
 )
 if TEST_BROKER:
     os.environ["PROVENANT_BROKER_URL"] = TEST_BROKER
-    os.environ["PROVENANT_RESULT_BACKEND"] = TEST_BROKER
+    # RabbitMQ has no result store of its own in Celery 5; results then travel as messages.
+    os.environ["PROVENANT_RESULT_BACKEND"] = "rpc://" if TEST_BROKER.startswith("amqp") else TEST_BROKER
 
 
 def pytest_report_header() -> list[str]:
@@ -64,8 +65,9 @@ def hardhat_node() -> Iterator[str]:
     from backend.chain.client import ChainClient
     from backend.chain.deploy import deploy_all
     from backend.core.config import get_settings
-    from backend.stack import start_hardhat_node, stop_process
+    from backend.stack import compile_contracts, start_hardhat_node, stop_process
 
+    compile_contracts()
     proc = start_hardhat_node(RPC_PORT, STATE_DIR / "logs" / "hardhat.log")
     try:
         deploy_all(ChainClient(get_settings()), log=lambda _m: None)
