@@ -43,14 +43,20 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = get_settings()
     uvicorn.run(
-        "backend.main:app", host=host or settings.api_host, port=port or settings.api_port,
+        "backend.main:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
         workers=workers,
     )
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--beat/--no-beat", default=True, show_default=True,
-              help="Also run the periodic sweep of pending relays.")
+@click.option(
+    "--beat/--no-beat",
+    default=True,
+    show_default=True,
+    help="Also run the periodic sweep of pending relays.",
+)
 def worker(beat: bool) -> None:
     """Run a Celery worker on the configured broker."""
     from workers.celery_app import celery_app

@@ -4,6 +4,7 @@ Used by `provenant up` / `provenant down` and by the test suite, which starts it
 the same way on a free port.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +31,8 @@ def free_port() -> int:
 def rpc_answers(url: str, timeout: float = 1.0) -> bool:
     try:
         reply = httpx.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
             timeout=timeout,
         )
         return reply.status_code == 200 and "result" in reply.json()
@@ -52,8 +54,12 @@ def _spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) -
     log = open(log_path, "ab")  # noqa: SIM115 (the child owns it for its lifetime)
     # A session of its own, so stopping the stack stops the child's children too (npx → node).
     return subprocess.Popen(
-        args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})}, start_new_session=True,
+        args,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
     )
 
 
@@ -72,9 +78,7 @@ def compile_contracts() -> None:
 def start_hardhat_node(port: int, log_path: Path) -> subprocess.Popen:
     """Start `hardhat node` on 127.0.0.1:port and wait until it answers JSON-RPC."""
     hardhat = REPO_ROOT / "node_modules" / ".bin" / "hardhat"
-    proc = _spawn(
-        [str(hardhat), "node", "--hostname", "127.0.0.1", "--port", str(port)], log_path
-    )
+    proc = _spawn([str(hardhat), "node", "--hostname", "127.0.0.1", "--port", str(port)], log_path)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(
@@ -86,11 +90,20 @@ def start_hardhat_node(port: int, log_path: Path) -> subprocess.Popen:
     return proc
 
 
-def start_worker(log_path: Path, *, beat: bool, env: dict[str, str] | None = None,
-                 state_dir: Path | None = None) -> subprocess.Popen:
+def start_worker(
+    log_path: Path, *, beat: bool, env: dict[str, str] | None = None, state_dir: Path | None = None
+) -> subprocess.Popen:
     args = [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "--pool=solo",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
     ]
     if beat:
         schedule = (state_dir or log_path.parent) / "celerybeat-schedule"
@@ -98,11 +111,20 @@ def start_worker(log_path: Path, *, beat: bool, env: dict[str, str] | None = Non
     return _spawn(args, log_path, env)
 
 
-def start_api(host: str, port: int, log_path: Path, env: dict[str, str] | None = None,
-              workers: int = 1) -> subprocess.Popen:
+def start_api(
+    host: str, port: int, log_path: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> subprocess.Popen:
     args = [
-        sys.executable, "-m", "uvicorn", "backend.main:app",
-        "--host", host, "--port", str(port), "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.main:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     ]
     return _spawn(args, log_path, env)
 
@@ -173,10 +195,16 @@ class Stack:
         self.processes["api"] = start_api(s.api_host, s.api_port, self.logs_dir / "api.log")
         url = f"http://{s.api_host}:{s.api_port}"
         wait_until(lambda: _health_ok(url), timeout=60, what="API")
-        self.run_file.write_text(json.dumps({
-            "pid": os.getpid(), "api": url, "rpc": s.rpc_url,
-            "children": {k: p.pid for k, p in self.processes.items()},
-        }))
+        self.run_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "api": url,
+                    "rpc": s.rpc_url,
+                    "children": {k: p.pid for k, p in self.processes.items()},
+                }
+            )
+        )
         return url
 
     def wait(self) -> str:
@@ -226,8 +254,6 @@ def stop_running(settings: Settings) -> bool:
             return True
         time.sleep(0.2)
     for pid in info.get("children", {}).values():  # the supervisor hung: stop what it started
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return True

@@ -62,24 +62,35 @@ def main() -> None:
     # 2. Consent: read the terms, sign the EIP-712 typed data, submit; the operator relays it.
     terms = check(api.get("/consent/terms"))[-1]
     print(f"terms v{terms['version']}: {terms['title']} (royalty {terms['royalty_bps'] / 100}%)")
-    prepared = check(api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]}))
+    prepared = check(
+        api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]})
+    )
     typed = prepared["typed_data"]
     assert typed["message"]["contributor"] == account.address
     assert typed["message"]["termsHash"] == terms["terms_hash"]
     signed = account.sign_typed_data(full_message=typed)
     fields = typed["message"]
-    consent = check(api.post("/consent", json={
-        "terms_version": fields["termsVersion"], "scopes": fields["scopes"],
-        "nonce": fields["nonce"], "deadline": fields["deadline"],
-        "signature": signed.signature.hex(),
-    }))
+    consent = check(
+        api.post(
+            "/consent",
+            json={
+                "terms_version": fields["termsVersion"],
+                "scopes": fields["scopes"],
+                "nonce": fields["nonce"],
+                "deadline": fields["deadline"],
+                "signature": signed.signature.hex(),
+            },
+        )
+    )
     consent_hash = consent["consent_hash"]
     print(f"consent {consent_hash} submitted: {consent['status']}")
     recorded, took = wait_for(api, f"/consent/{consent_hash}", lambda b: b["status"] != "pending")
     if recorded["status"] != "recorded":
         sys.exit(f"consent was not recorded: {recorded}")
-    print(f"consent recorded on chain in {took:.2f} s: tx {recorded['tx_hash']} "
-          f"(block {recorded['block_number']})")
+    print(
+        f"consent recorded on chain in {took:.2f} s: tx {recorded['tx_hash']} "
+        f"(block {recorded['block_number']})"
+    )
 
     # 3. Check the chain itself, not the API's word for it.
     w3 = Web3(Web3.HTTPProvider(args.rpc))
@@ -96,10 +107,16 @@ def main() -> None:
     prepared = check(api.post(f"/consent/{consent_hash}/revoke/typed-data"))
     signed = account.sign_typed_data(full_message=prepared["typed_data"])
     fields = prepared["typed_data"]["message"]
-    check(api.post(f"/consent/{consent_hash}/revoke", json={
-        "nonce": fields["nonce"], "deadline": fields["deadline"],
-        "signature": signed.signature.hex(),
-    }))
+    check(
+        api.post(
+            f"/consent/{consent_hash}/revoke",
+            json={
+                "nonce": fields["nonce"],
+                "deadline": fields["deadline"],
+                "signature": signed.signature.hex(),
+            },
+        )
+    )
     revoked, took = wait_for(
         api, f"/consent/{consent_hash}", lambda b: b["revocation"]["status"] != "pending"
     )

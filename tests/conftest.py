@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, text
 
 from backend.stack import free_port
 
-for _name in [k for k in os.environ if k.startswith("PROVENANT_") and not k.startswith("PROVENANT_TEST_")]:
+for _name in [
+    k for k in os.environ if k.startswith("PROVENANT_") and not k.startswith("PROVENANT_TEST_")
+]:
     del os.environ[_name]
 os.environ.pop("DATABASE_URL", None)
 
@@ -49,7 +51,9 @@ os.environ.update(
 if TEST_BROKER:
     os.environ["PROVENANT_BROKER_URL"] = TEST_BROKER
     # RabbitMQ has no result store of its own in Celery 5; results then travel as messages.
-    os.environ["PROVENANT_RESULT_BACKEND"] = "rpc://" if TEST_BROKER.startswith("amqp") else TEST_BROKER
+    os.environ["PROVENANT_RESULT_BACKEND"] = (
+        "rpc://" if TEST_BROKER.startswith("amqp") else TEST_BROKER
+    )
 
 
 def pytest_report_header() -> list[str]:

@@ -1,5 +1,6 @@
 """A TCP forwarder that a test can take down and bring back, to play a chain node outage."""
 
+import contextlib
 import socket
 import threading
 
@@ -34,10 +35,8 @@ class TcpProxy:
             self._server = None
         with self._lock:
             for conn in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._conns.clear()
 
@@ -62,7 +61,5 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

@@ -55,4 +55,8 @@ def enqueue_relay(consent_id: int | None, action: RelayAction) -> None:
     try:
         relay.delay(consent_id, action.value)
     except Exception:  # broker unreachable: the row stays pending and is swept later
-        log.warning("could not enqueue %s relay for consent %s; the sweep will retry", action.value, consent_id)
+        log.warning(
+            "could not enqueue %s relay for consent %s; the sweep will retry",
+            action.value,
+            consent_id,
+        )

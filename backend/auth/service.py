@@ -4,8 +4,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, update
+from sqlmodel import Session, col
 
 from backend.auth.models import AuthSession, SiweNonce
 from backend.core.config import Settings
@@ -51,13 +51,16 @@ def build_sign_in_message(
 def _check_message(message: SiweMessage, *, settings: Settings, chain_id: int) -> None:
     if message.domain != settings.siwe_domain:
         raise Unauthorized(
-            f"message is for domain {message.domain!r}, but this service is {settings.siwe_domain!r}"
+            f"message is for domain {message.domain!r}, "
+            f"but this service is {settings.siwe_domain!r}"
         )
     base = settings.siwe_uri.rstrip("/")
     if message.uri != base and not message.uri.startswith(base + "/"):
         raise Unauthorized(f"message URI {message.uri!r} is not under {settings.siwe_uri!r}")
     if message.chain_id != chain_id:
-        raise Unauthorized(f"message is for chain {message.chain_id}, but this service is on {chain_id}")
+        raise Unauthorized(
+            f"message is for chain {message.chain_id}, but this service is on {chain_id}"
+        )
     now = utcnow()
     if message.expiration_time is not None and as_utc(message.expiration_time) <= now:
         raise Unauthorized(f"message expired at {format_time(message.expiration_time)}")
@@ -73,9 +76,13 @@ def _check_message(message: SiweMessage, *, settings: Settings, chain_id: int) -
 def _consume_nonce(*, session: Session, nonce: str) -> None:
     now = utcnow()
     # One conditional UPDATE, so two concurrent sign-ins with one nonce cannot both win.
-    result = session.execute(
+    result: CursorResult = session.execute(  # type: ignore[assignment]
         update(SiweNonce)
-        .where(SiweNonce.nonce == nonce, SiweNonce.used_at.is_(None), SiweNonce.expires_at > now)
+        .where(
+            col(SiweNonce.nonce) == nonce,
+            col(SiweNonce.used_at).is_(None),
+            col(SiweNonce.expires_at) > now,
+        )
         .values(used_at=now)
     )
     if result.rowcount == 1:

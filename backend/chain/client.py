@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 from eth_abi import decode as abi_decode
@@ -25,6 +25,7 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
+from web3.types import BlockIdentifier, TxParams
 
 from backend.chain.artifacts import custom_errors, load_artifact
 from backend.chain.deployments import Deployments
@@ -71,9 +72,7 @@ class ChainClient:
     def __init__(self, settings: Settings, *, web3: Web3 | None = None) -> None:
         self.settings = settings
         self.w3 = web3 or Web3(
-            Web3.HTTPProvider(
-                settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}
-            )
+            Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s})
         )
         self._nonce_lock = threading.Lock()
         self._next_nonce: int | None = None
@@ -98,7 +97,7 @@ class ChainClient:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
     # --- reads ----------------------------------------------------------------------------
-    def call(self, fn: ContractFunction, block: int | str = "latest") -> Any:
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         return self._rpc(lambda: fn.call(block_identifier=block))
 
     def get_logs(self, event: Any, *, from_block: int, argument_filters: dict[str, Any]) -> list:
@@ -121,32 +120,36 @@ class ChainClient:
 
     def _send(self, build: Any, *, gas: int | None = None) -> TxResult:
         for attempt in range(3):
-            with self._nonce_lock:
-                nonce = self._claim_nonce()
-                tx_params: dict[str, Any] = {
-                    "from": self.operator.address,
-                    "nonce": nonce,
-                    "chainId": self.chain_id,
-                }
-                if gas is not None:
-                    tx_params["gas"] = gas
-                try:
-                    tx = self._rpc(lambda: build(tx_params))
-                    signed = self.operator.sign_transaction(tx)
-                    tx_hash = self._rpc(
-                        lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
-                    )
-                except Web3RPCError as exc:
-                    self._next_nonce = None
-                    if any(s in str(exc).lower() for s in _NONCE_ERRORS) and attempt < 2:
-                        continue  # another sender used this nonce: resync and retry
-                    raise
-                except Exception:
-                    self._next_nonce = None  # nothing was sent, or we cannot tell: resync
-                    raise
-                self._next_nonce = nonce + 1
+            try:
+                tx_hash, tx = self._sign_and_send(build, gas)
+            except Web3RPCError as exc:
+                if any(s in str(exc).lower() for s in _NONCE_ERRORS) and attempt < 2:
+                    continue  # another sender used this nonce: resync and retry
+                raise
             return self._wait(tx_hash, tx)
         raise AssertionError("unreachable")
+
+    def _sign_and_send(self, build: Any, gas: int | None) -> tuple[bytes, dict[str, Any]]:
+        with self._nonce_lock:
+            nonce = self._claim_nonce()
+            tx_params: dict[str, Any] = {
+                "from": self.operator.address,
+                "nonce": nonce,
+                "chainId": self.chain_id,
+            }
+            if gas is not None:
+                tx_params["gas"] = gas
+            try:
+                tx = self._rpc(lambda: build(tx_params))
+                signed = self.operator.sign_transaction(tx)
+                tx_hash = self._rpc(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                )
+            except Exception:
+                self._next_nonce = None  # nothing was sent, or we cannot tell: resync
+                raise
+            self._next_nonce = nonce + 1
+            return tx_hash, tx
 
     def _claim_nonce(self) -> int:
         if self._next_nonce is None:
@@ -159,7 +162,7 @@ class ChainClient:
         try:
             receipt = self._rpc(
                 lambda: self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=self.settings.tx_receipt_timeout_s, poll_latency=0.05
+                    HexBytes(tx_hash), timeout=self.settings.tx_receipt_timeout_s, poll_latency=0.05
                 )
             )
         except TimeExhausted as exc:
@@ -175,7 +178,7 @@ class ChainClient:
         )
         if receipt["status"] != 1:
             # Replay the call at that block to learn which custom error it raised.
-            replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+            replay = cast(TxParams, {k: tx[k] for k in ("from", "to", "data", "value") if k in tx})
             try:
                 self.w3.eth.call(replay, receipt["blockNumber"] - 1)
             except Exception as exc:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eth_typing import HexStr
 from web3 import Web3
 
 from backend.chain.client import ChainClient
@@ -49,8 +50,8 @@ def deploy_all(client: ChainClient, log: Callable[[str], None] = print) -> dict[
             log(f"{step.name}: already deployed at {existing['address']}")
             continue
         result = client.deploy(step.name, *step.args(client))
-        receipt = client.w3.eth.get_transaction_receipt(result.tx_hash)
-        address = Web3.to_checksum_address(receipt["contractAddress"])
+        receipt = client.w3.eth.get_transaction_receipt(HexStr(result.tx_hash))
+        address = Web3.to_checksum_address(str(receipt["contractAddress"]))
         deployments.record(
             step.name, address=address, tx_hash=result.tx_hash, block_number=result.block_number
         )

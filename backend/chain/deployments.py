@@ -43,5 +43,7 @@ class Deployments:
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"chainId": self.chain_id, "contracts": self.contracts}, indent=2))
+        tmp.write_text(
+            json.dumps({"chainId": self.chain_id, "contracts": self.contracts}, indent=2)
+        )
         tmp.replace(self.path)  # atomic: a crash never leaves half a file

@@ -71,7 +71,9 @@ def submit_consent(
 
 
 @router.get("", response_model=ConsentStatusPublic)
-def consent_status(session: SessionDep, chain: ChainDep, address: CurrentUser) -> ConsentStatusPublic:
+def consent_status(
+    session: SessionDep, chain: ChainDep, address: CurrentUser
+) -> ConsentStatusPublic:
     """The caller's consents and the one in force, with their transactions."""
     return service.consent_status(session=session, chain=chain, contributor=address)
 
@@ -97,7 +99,10 @@ def revocation_typed_data(
 ) -> TypedDataPublic:
     """EIP-712 Revocation typed data for the caller to sign."""
     return service.prepare_revocation(
-        session=session, chain=chain, settings=settings, contributor=address,
+        session=session,
+        chain=chain,
+        settings=settings,
+        contributor=address,
         consent_hash=consent_hash,
     )
 

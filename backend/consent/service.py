@@ -44,13 +44,20 @@ def _onchain_nonce(chain: ChainClient, contributor: str) -> int:
     return int(chain.call(_registry(chain).functions.nonces(contributor)))
 
 
+def _has_pending_action() -> Any:
+    return or_(
+        col(Consent.status) == RelayStatus.pending,
+        col(Consent.revoke_status) == RelayStatus.pending,
+    )
+
+
 def _ensure_nothing_pending(session: Session, contributor: str) -> None:
     # One signed action at a time per contributor: each consumes the next on-chain nonce, so a
     # second one signed while the first is in flight would carry the same nonce and revert.
     pending = session.exec(
         select(Consent).where(
             Consent.contributor == contributor,
-            or_(Consent.status == RelayStatus.pending, Consent.revoke_status == RelayStatus.pending),
+            _has_pending_action(),
         )
     ).first()
     if pending is not None:
@@ -360,16 +367,12 @@ def relay(*, session: Session, chain: ChainClient, consent_id: int, action: Rela
 def pending_relays(
     *, session: Session, untouched_since: datetime | None = None
 ) -> list[tuple[int, RelayAction]]:
-    """Stored actions the chain does not have yet (untouched since a time, if given), oldest first."""
-    query = select(Consent).where(
-        or_(Consent.status == RelayStatus.pending, Consent.revoke_status == RelayStatus.pending)
-    )
+    """Actions the chain does not have yet, oldest first; optionally only those untouched
+    since a given time (a live retry chain keeps touching its row)."""
+    query = select(Consent).where(_has_pending_action())
     if untouched_since is not None:
         query = query.where(Consent.updated_at <= untouched_since)
-    rows = session.exec(
-        query
-        .order_by(col(Consent.updated_at))
-    ).all()
+    rows = session.exec(query.order_by(col(Consent.updated_at))).all()
     out: list[tuple[int, RelayAction]] = []
     for row in rows:
         assert row.id is not None
@@ -411,7 +414,9 @@ def to_public(row: Consent, *, chain_id: int, registry: str) -> ConsentPublic:
     )
 
 
-def consent_status(*, session: Session, chain: ChainClient, contributor: str) -> ConsentStatusPublic:
+def consent_status(
+    *, session: Session, chain: ChainClient, contributor: str
+) -> ConsentStatusPublic:
     """The contributor's consents, newest first, and the one currently in force."""
     rows = session.exec(
         select(Consent).where(Consent.contributor == contributor).order_by(col(Consent.id).desc())

@@ -59,7 +59,8 @@ TERMS: tuple[TermsVersion, ...] = (
         title="Provenant contributor terms v1",
         text=_TERMS_V1_TEXT,
         royalty_bps=2000,
-        allowed_scopes=SCOPES_BY_NAME["research"].bit | SCOPES_BY_NAME["commercial_ai_training"].bit,
+        allowed_scopes=SCOPES_BY_NAME["research"].bit
+        | SCOPES_BY_NAME["commercial_ai_training"].bit,
     ),
 )
 TERMS_BY_VERSION = {t.version: t for t in TERMS}

@@ -89,7 +89,9 @@ def parse_message(text: str) -> SiweMessage:
         raise SiweError("message is too short to be an EIP-4361 message")
     header = lines[0]
     if not header.endswith(HEADER_SUFFIX):
-        raise SiweError("first line must be '<domain> wants you to sign in with your Ethereum account:'")
+        raise SiweError(
+            "first line must be '<domain> wants you to sign in with your Ethereum account:'"
+        )
     domain = header[: -len(HEADER_SUFFIX)]
     if not domain or not _DOMAIN_RE.match(domain):
         raise SiweError(f"invalid domain {domain!r}")

@@ -98,7 +98,9 @@ def test_expired_message_is_refused(client):
     account = new_account()
     _, message = _prepared(client, account)
     past = utcnow() - timedelta(minutes=1)
-    expired = SiweMessage(**{**message.__dict__, "expiration_time": past, "issued_at": past - timedelta(minutes=1)})
+    expired = SiweMessage(
+        **{**message.__dict__, "expiration_time": past, "issued_at": past - timedelta(minutes=1)}
+    )
     reply = _verify(client, account, expired)
     assert reply.status_code == 401
     assert "message expired at" in reply.json()["detail"]

@@ -11,7 +11,9 @@ from backend.stack import free_port
 def test_reads_artifacts_and_deployments(chain):
     registry = chain.contract("ConsentRegistry")
     assert registry.functions.RELAYER_ROLE().call() == Web3.keccak(text="RELAYER_ROLE")
-    assert registry.functions.hasRole(registry.functions.RELAYER_ROLE().call(), chain.operator.address).call()
+    assert registry.functions.hasRole(
+        registry.functions.RELAYER_ROLE().call(), chain.operator.address
+    ).call()
 
 
 def test_custom_errors_become_domain_errors_with_named_arguments(chain):
@@ -64,8 +66,12 @@ def test_deploy_redeploys_when_the_chain_lost_the_code(chain, tmp_path):
     fresh = ChainClient(settings)
     stale = fresh.deployments
     stale.record("ConsentRegistry", address="0x" + "42" * 20, tx_hash="0x0", block_number=0)
-    stale.record("TestRewardToken", address=chain.deployments.address_of("TestRewardToken"),
-                 tx_hash="0x0", block_number=0)
+    stale.record(
+        "TestRewardToken",
+        address=chain.deployments.address_of("TestRewardToken"),
+        tx_hash="0x0",
+        block_number=0,
+    )
     addresses = deploy_all(fresh, log=lambda _m: None)
     assert addresses["ConsentRegistry"] != "0x" + "42" * 20
     assert fresh.code_at(addresses["ConsentRegistry"])

@@ -127,7 +127,10 @@ def test_malformed_signature_is_named(client):
     assert reply.status_code == 400
     assert reply.json()["detail"] == "signature is not hex"
     body["signature"] = "0x" + "11" * 64
-    assert "must be 65 bytes, got 64" in client.post("/consent", json=body, headers=headers).json()["detail"]
+    assert (
+        "must be 65 bytes, got 64"
+        in client.post("/consent", json=body, headers=headers).json()["detail"]
+    )
 
 
 def test_expired_deadline_is_refused(client):
@@ -179,7 +182,9 @@ def test_resubmitting_the_same_signature_is_idempotent(client, session):
     second = client.post("/consent", json=body, headers=headers)
     assert first.status_code == second.status_code == 202
     assert first.json()["consent_hash"] == second.json()["consent_hash"]
-    assert len(session.exec(select(Consent).where(Consent.contributor == account.address)).all()) == 1
+    assert (
+        len(session.exec(select(Consent).where(Consent.contributor == account.address)).all()) == 1
+    )
 
 
 def test_second_action_waits_for_the_pending_one(client):
@@ -221,10 +226,12 @@ def test_revocation_signed_by_another_account_is_rejected(client, session, chain
     row_id = service.get_owned_consent(
         session=session, contributor=account.address, consent_hash=consent["consent_hash"]
     ).id
-    assert service.relay(session=session, chain=chain, consent_id=row_id, action=RelayAction.record) == "recorded"
+    assert (
+        service.relay(session=session, chain=chain, consent_id=row_id, action=RelayAction.record)
+        == "recorded"
+    )
     path = f"/consent/{consent['consent_hash']}/revoke"
     typed = client.post(f"{path}/typed-data", headers=headers).json()["typed_data"]
     reply = client.post(path, json=revocation_body(typed, mallory), headers=headers)
     assert reply.status_code == 400
     assert reply.json()["type"] == "InvalidSignature"
-

@@ -57,7 +57,10 @@ def test_text_matches_eip_4361_layout():
         (lambda t: t.replace("Version: 1", "Version: 2"), "unsupported version"),
         (lambda t: t.replace("Chain ID: 31337", "Chain ID: x1"), "invalid chain id"),
         (lambda t: t.replace("Nonce: abcdef0123456789", "Nonce: short"), "nonce"),
-        (lambda t: t.replace("Issued At: 2026-11-23T12:00:00Z", "Issued At: yesterday"), "RFC 3339"),
+        (
+            lambda t: t.replace("Issued At: 2026-11-23T12:00:00Z", "Issued At: yesterday"),
+            "RFC 3339",
+        ),
         (lambda t: t.replace("\nVersion: 1", ""), "missing 'Version'"),
         (lambda t: t + "\nEvil: extra", "unexpected content"),
         (lambda t: t.replace("URI: https://example.org/login", "URI: not a uri"), "invalid URI"),

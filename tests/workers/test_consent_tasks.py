@@ -35,8 +35,12 @@ def test_worker_relays_consent_and_revocation(client, chain, worker):
     with worker():
         consent = submit_consent(client, account, headers)
         recorded = poll(
-            lambda: (b := _status(client, headers, consent["consent_hash"]))["status"] == "recorded" and b,
-            timeout=30, what="the consent to be recorded",
+            lambda: (
+                (b := _status(client, headers, consent["consent_hash"]))["status"] == "recorded"
+                and b
+            ),
+            timeout=30,
+            what="the consent to be recorded",
         )
         assert chain.w3.eth.get_transaction_receipt(recorded["tx_hash"])["status"] == 1
         registry = chain.contract("ConsentRegistry")
@@ -45,14 +49,23 @@ def test_worker_relays_consent_and_revocation(client, chain, worker):
         path = f"/consent/{consent['consent_hash']}/revoke"
         typed = client.post(f"{path}/typed-data", headers=headers).json()["typed_data"]
         msg = typed["message"]
-        reply = client.post(path, headers=headers, json={
-            "nonce": msg["nonce"], "deadline": msg["deadline"],
-            "signature": account.sign_typed_data(full_message=typed).signature.hex(),
-        })
+        reply = client.post(
+            path,
+            headers=headers,
+            json={
+                "nonce": msg["nonce"],
+                "deadline": msg["deadline"],
+                "signature": account.sign_typed_data(full_message=typed).signature.hex(),
+            },
+        )
         assert reply.status_code == 202, reply.text
         poll(
-            lambda: _status(client, headers, consent["consent_hash"])["revocation"]["status"] == "recorded",
-            timeout=30, what="the revocation to be recorded",
+            lambda: (
+                _status(client, headers, consent["consent_hash"])["revocation"]["status"]
+                == "recorded"
+            ),
+            timeout=30,
+            what="the revocation to be recorded",
         )
         assert not registry.functions.isConsentActive(consent["consent_hash"]).call()
 
@@ -64,17 +77,25 @@ def test_relay_waits_out_a_chain_outage(client, chain, worker, hardhat_node):
     with worker(PROVENANT_RPC_URL=proxy.url):  # the worker reaches the chain only via the proxy
         consent = submit_consent(client, account, headers)
         # The node is "down": the worker fails, keeps the row pending, and retries with backoff.
-        poll(lambda: _row(consent["consent_hash"]).relay_attempts >= 2, timeout=30,
-             what="two failed relay attempts")
+        poll(
+            lambda: _row(consent["consent_hash"]).relay_attempts >= 2,
+            timeout=30,
+            what="two failed relay attempts",
+        )
         row = _row(consent["consent_hash"])
         assert row.status == "pending" and "unreachable" in row.error
         proxy.up()
         try:
-            poll(lambda: _row(consent["consent_hash"]).status == "recorded", timeout=60,
-                 what="the consent to be recorded after the outage")
+            poll(
+                lambda: _row(consent["consent_hash"]).status == "recorded",
+                timeout=60,
+                what="the consent to be recorded after the outage",
+            )
         finally:
             proxy.down()
-    assert chain.contract("ConsentRegistry").functions.isConsentActive(consent["consent_hash"]).call()
+    assert (
+        chain.contract("ConsentRegistry").functions.isConsentActive(consent["consent_hash"]).call()
+    )
 
 
 def test_sweep_relays_what_never_reached_the_broker(client, chain, session, worker):
@@ -83,9 +104,16 @@ def test_sweep_relays_what_never_reached_the_broker(client, chain, session, work
     headers = sign_in(client, account)
     typed = consent_typed_data(client, headers)
     row = service.submit_consent(
-        session=session, chain=chain, contributor=account.address,
+        session=session,
+        chain=chain,
+        contributor=account.address,
         data=ConsentSubmit(**consent_body(typed, account)),
     )
-    with worker(beat=True, PROVENANT_RELAY_SWEEP_INTERVAL_S="0.5", PROVENANT_RELAY_STALE_AFTER_S="0"):
-        poll(lambda: _row(row.consent_hash).status == "recorded", timeout=30,
-             what="the sweep to relay the stored consent")
+    with worker(
+        beat=True, PROVENANT_RELAY_SWEEP_INTERVAL_S="0.5", PROVENANT_RELAY_STALE_AFTER_S="0"
+    ):
+        poll(
+            lambda: _row(row.consent_hash).status == "recorded",
+            timeout=30,
+            what="the sweep to relay the stored consent",
+        )
