@@ -11,6 +11,8 @@ from backend.chain.client import ChainClient
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_session
 from backend.core.errors import Unauthorized
+from backend.storage.base import BlobStorage
+from backend.storage.local import LocalFileStorage
 
 
 @lru_cache
@@ -22,7 +24,17 @@ def get_chain() -> ChainClient:
     return _chain_client()
 
 
+@lru_cache
+def _storage() -> BlobStorage:
+    return LocalFileStorage(get_settings().resolved_storage_dir)
+
+
+def get_storage() -> BlobStorage:
+    return _storage()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[BlobStorage, Depends(get_storage)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ChainDep = Annotated[ChainClient, Depends(get_chain)]
 

@@ -8,6 +8,9 @@ from fastapi.responses import JSONResponse
 
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
+from backend.projects.router import router as projects_router
+from backend.provenance.router import router as provenance_router
+from backend.tasks.router import router as tasks_router
 from backend.core.errors import AppError
 
 log = logging.getLogger("provenant.api")
@@ -44,6 +47,9 @@ def create_app() -> FastAPI:
 
     app.include_router(auth_router)
     app.include_router(consent_router)
+    app.include_router(projects_router)
+    app.include_router(tasks_router)
+    app.include_router(provenance_router)
     return app
 
 

@@ -2,5 +2,8 @@
 
 from backend.auth.models import AuthSession, SiweNonce
 from backend.consent.models import Consent
+from backend.projects.models import Item, Project
+from backend.provenance.models import Batch
+from backend.tasks.models import Answer, Task
 
-__all__ = ["AuthSession", "Consent", "SiweNonce"]
+__all__ = ["Answer", "AuthSession", "Batch", "Consent", "Item", "Project", "SiweNonce", "Task"]

@@ -130,16 +130,25 @@ def start_api(
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
+    """Stop a child and everything in its process group (even if the leader already died,
+    its children, such as Celery's embedded beat, may not have)."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # wait for the rest of the group to go
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -185,6 +194,7 @@ class Stack:
             self.processes["hardhat"] = start_hardhat_node(
                 parsed.port or 8545, self.logs_dir / "hardhat.log"
             )
+            self._set_aside_embedded_state()
         deploy_all(ChainClient(s), log=lambda m: self.log(f"deploy: {m}"))
         upgrade(s.resolved_database_url)
         self.log(f"database: migrated {s.resolved_database_url}")
@@ -206,6 +216,30 @@ class Stack:
             )
         )
         return url
+
+    def _set_aside_embedded_state(self) -> None:
+        """A new Hardhat node is an empty chain: the embedded database, which caches the old
+        chain, would claim consents and anchors this chain never saw. Move it aside (kept
+        under .provenant/previous/, never deleted) so the system starts consistent."""
+        s = self.settings
+        if s.database_url or os.environ.get("DATABASE_URL"):
+            return  # an external database is the operator's to manage
+        names = [
+            "provenant.sqlite",
+            "provenant.sqlite-wal",
+            "provenant.sqlite-shm",
+            "broker.sqlite",
+            "results.sqlite",
+            "celerybeat-schedule",
+        ]
+        present = [n for n in names if (s.state_dir / n).exists()]
+        if not present:
+            return
+        target = s.state_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+        target.mkdir(parents=True, exist_ok=True)
+        for name in present:
+            (s.state_dir / name).replace(target / name)
+        self.log(f"database: the chain is new, so the previous local state was moved to {target}")
 
     def wait(self) -> str:
         """Block until a child exits or we are told to stop; return the reason."""

@@ -62,3 +62,88 @@ def revocation_body(typed: dict[str, Any], signer: LocalAccount) -> dict[str, An
         "deadline": msg["deadline"],
         "signature": signer.sign_typed_data(full_message=typed).signature.hex(),
     }
+
+
+def consenting_contributor(client: TestClient, chain: Any) -> tuple[LocalAccount, dict[str, str]]:
+    """A signed-in contributor whose consent is already recorded on chain."""
+    from sqlmodel import Session
+
+    from backend.consent import service
+    from backend.consent.models import RelayAction
+    from backend.core.db import get_engine
+
+    account = new_account()
+    headers = sign_in(client, account)
+    consent = submit_consent(client, account, headers)
+    with Session(get_engine()) as session:
+        row = service.get_owned_consent(
+            session=session, contributor=account.address, consent_hash=consent["consent_hash"]
+        )
+        assert row.id is not None
+        service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+    return account, headers
+
+
+def create_project(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body = {
+        "task_type": "text_classification",
+        "title": "Sentiment",
+        "instructions": "Is the review positive or negative?",
+        "label_schema": {"classes": ["positive", "negative"]},
+        "overlap": 3,
+        "reward_per_answer": 10**16,
+        "gold_rate": 0.0,
+        **overrides,
+    }
+    reply = client.post("/projects", json=body, headers=headers)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def upload_text(
+    client: TestClient, headers: dict[str, str], project_id: int, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    import json
+
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    reply = client.post(
+        f"/projects/{project_id}/items/text",
+        files={"file": ("items.jsonl", data, "application/x-ndjson")},
+        headers=headers,
+    )
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def recorded_consent_row(session: Any, address: str) -> str:
+    """Store a consent as already recorded, for tests about assignment rather than consent."""
+    import secrets
+
+    from backend.consent.models import Consent, RelayStatus
+    from backend.consent.terms import current_terms
+    from backend.core.time import utcnow
+
+    terms = current_terms()
+    consent_hash = "0x" + secrets.token_hex(32)
+    now = utcnow()
+    session.add(
+        Consent(
+            consent_hash=consent_hash, contributor=address, terms_version=terms.version,
+            terms_hash=terms.terms_hash, scopes=3, royalty_bps=terms.royalty_bps, nonce=0,
+            deadline=2**40, signature="0x" + "00" * 65, status=RelayStatus.recorded,
+            tx_hash="0x" + "00" * 32, block_number=1, recorded_at=now, created_at=now,
+            updated_at=now,
+        )
+    )
+    session.commit()
+    return consent_hash

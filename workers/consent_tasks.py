@@ -2,26 +2,20 @@
 
 import logging
 from datetime import timedelta
-from functools import lru_cache
 
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from backend.chain.client import ChainClient
 from backend.consent import service
 from backend.consent.models import RelayAction
 from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.core.errors import ChainUnavailable
 from backend.core.time import utcnow
+from backend.deps import get_chain
 from workers.celery_app import celery_app
 
 log = logging.getLogger("provenant.workers.consent")
-
-
-@lru_cache
-def _chain() -> ChainClient:
-    return ChainClient(get_settings())
 
 
 @celery_app.task(
@@ -35,7 +29,7 @@ def _chain() -> ChainClient:
 def relay(consent_id: int, action: str) -> str:
     with Session(get_engine()) as session:
         return service.relay(
-            session=session, chain=_chain(), consent_id=consent_id, action=RelayAction(action)
+            session=session, chain=get_chain(), consent_id=consent_id, action=RelayAction(action)
         )
 
 

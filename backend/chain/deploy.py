@@ -34,6 +34,7 @@ STEPS: tuple[DeployStep, ...] = (
         local_only=True,
     ),
     DeployStep("ConsentRegistry", lambda c: (c.operator.address, c.operator.address)),
+    DeployStep("ProvenanceRegistry", lambda c: (c.operator.address, c.operator.address)),
 )
 
 

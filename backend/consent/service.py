@@ -434,11 +434,15 @@ def consent_status(
     return ConsentStatusPublic(active=active, history=history)
 
 
-def has_active_consent(*, session: Session, contributor: str) -> bool:
-    """Whether the contributor holds a recorded, unrevoked consent (for task assignment)."""
+def active_consent(*, session: Session, contributor: str) -> Consent | None:
+    """The contributor's newest consent that is recorded on chain and not revoked."""
     row = session.exec(
         select(Consent)
         .where(Consent.contributor == contributor, Consent.status == RelayStatus.recorded)
         .order_by(col(Consent.id).desc())
     ).first()
-    return row is not None and row.revoke_status != RelayStatus.recorded
+    return row if row is not None and row.revoke_status != RelayStatus.recorded else None
+
+
+def has_active_consent(*, session: Session, contributor: str) -> bool:
+    return active_consent(session=session, contributor=contributor) is not None

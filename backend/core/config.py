@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # Consent signatures are valid for this long after the typed data is issued.
     consent_signature_ttl_s: int = 3600
 
+    # Files: content-addressed blobs on local disk.
+    storage_dir: Path | None = None
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_text_upload_bytes: int = 50 * 1024 * 1024
+
+    # Anchoring: a batch is cut when this many leaves wait, or the oldest waited this long.
+    anchor_batch_size: int = 1000
+    anchor_window_s: float = 5.0
+    anchor_interval_s: float = 1.0
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
@@ -74,6 +85,10 @@ class Settings(BaseSettings):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             return url
         return f"sqlite:///{self.state_dir / 'provenant.sqlite'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.state_dir / "blobs"
 
     @property
     def resolved_broker_url(self) -> str:

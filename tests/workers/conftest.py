@@ -1,5 +1,6 @@
 import os
 import time
+from subprocess import Popen
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from backend.stack import start_worker, stop_process
 
 
 @contextmanager
-def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterator[Path]:
+def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterator[Popen]:
     """A real Celery worker process on the suite's broker, database and chain."""
     from workers.celery_app import celery_app
 
@@ -22,7 +23,7 @@ def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterato
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield log_path
+        yield proc
     finally:
         stop_process(proc)
 

@@ -1,0 +1,94 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from backend.projects.schemas import TaskType
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True, max_length=42)
+    task_type: str = Field(max_length=32)
+    title: str = Field(max_length=200)
+    instructions: str = Field(sa_column=Column(Text, nullable=False))
+    label_schema: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    overlap: int
+    # Token base units (e.g. wei); a string because uint256 does not fit a SQL integer.
+    reward_per_answer: str = Field(max_length=78)
+    gold_rate: float
+    lease_seconds: int
+    created_at: datetime
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "item"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = Field(max_length=8)  # "image" or "text"
+    content_hash: str = Field(max_length=66)  # 0x + SHA-256 of the stored bytes / UTF-8 text
+    media_digest: str | None = Field(default=None, max_length=64)
+    thumbnail_digest: str | None = Field(default=None, max_length=64)
+    mime_type: str | None = Field(default=None, max_length=32)
+    width: int | None = None
+    height: int | None = None
+    text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    external_id: str | None = Field(default=None, max_length=200)
+    is_gold: bool = Field(default=False, index=True)
+    gold_answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Live leases plus answers; never above the project's overlap (gold items: unused).
+    slots_taken: int = 0
+    answer_count: int = 0
+    created_at: datetime
+
+
+class ProjectCreate(SQLModel):
+    task_type: TaskType
+    title: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(min_length=1, max_length=20_000)
+    label_schema: dict[str, Any]
+    overlap: int = Field(ge=1, le=100)
+    reward_per_answer: int = Field(ge=0, lt=2**256)
+    gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    lease_seconds: int = Field(default=600, ge=10, le=86_400)
+
+
+class ProjectPublic(SQLModel):
+    id: int
+    owner: str
+    task_type: str
+    title: str
+    instructions: str
+    label_schema: dict[str, Any]
+    overlap: int
+    reward_per_answer: str
+    gold_rate: float
+    lease_seconds: int
+    created_at: datetime
+
+
+class ItemPublic(SQLModel):
+    """An item as its project's owner sees it (gold answers included)."""
+
+    id: int
+    kind: str
+    content_hash: str
+    mime_type: str | None
+    width: int | None
+    height: int | None
+    text: str | None
+    external_id: str | None
+    is_gold: bool
+    gold_answer: dict[str, Any] | None
+    answer_count: int
+
+
+class UploadResult(SQLModel):
+    created: int
+    duplicates: int
+    items: list[ItemPublic]

@@ -1,0 +1,90 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class LeaseStatus(StrEnum):
+    leased = "leased"
+    answered = "answered"
+    expired = "expired"
+
+
+class Task(SQLModel, table=True):
+    """A lease of one item to one contributor; at most one per (item, contributor)."""
+
+    __tablename__ = "task"
+    __table_args__ = (UniqueConstraint("item_id", "contributor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    contributor: str = Field(index=True, max_length=42)
+    status: str = Field(default=LeaseStatus.leased, max_length=16)
+    leased_at: datetime
+    expires_at: datetime = Field(index=True)
+    answered_at: datetime | None = None
+
+
+class Answer(SQLModel, table=True):
+    """A contributor's answer; also the contribution leaf anchored on chain."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("contributor", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", unique=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    contributor: str = Field(index=True, max_length=42)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    idempotency_key: str = Field(max_length=100)
+    time_on_task_ms: int
+    submitted_at: datetime
+    # The leaf: (contributor, project_id, item content hash, answer_hash, consent_hash, unix time)
+    answer_hash: str = Field(max_length=66)
+    consent_hash: str = Field(max_length=66)
+    submitted_unix: int
+    leaf_hash: str = Field(max_length=66)
+    batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
+    leaf_index: int | None = None  # the leaf's position among its batch's values
+
+
+class ItemView(SQLModel):
+    """An item as a contributor sees it: nothing says whether it is gold."""
+
+    id: int
+    kind: str
+    content_hash: str
+    text: str | None = None
+    media_url: str | None = None
+    thumbnail_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class TaskPublic(SQLModel):
+    task_id: int
+    project_id: int
+    task_type: str
+    instructions: str
+    label_schema: dict[str, Any]
+    item: ItemView
+    leased_at: datetime
+    expires_at: datetime
+
+
+class AnswerSubmit(SQLModel):
+    answer: dict[str, Any]
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class AnswerPublic(SQLModel):
+    answer_id: int
+    task_id: int
+    answer_hash: str
+    leaf_hash: str
+    time_on_task_ms: int
+    submitted_at: datetime

@@ -1,0 +1,64 @@
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from backend.deps import CurrentUser, SessionDep, StorageDep
+from backend.tasks import service
+from backend.tasks.models import AnswerPublic, AnswerSubmit, TaskPublic
+
+router = APIRouter(tags=["tasks"])
+
+
+@router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
+def next_task(project_id: int, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
+    """Lease the caller the next item to label in this project."""
+    task = service.next_task(session=session, project_id=project_id, contributor=contributor)
+    return service.to_task_public(session=session, task=task)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+def get_task(task_id: int, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
+    """One of the caller's tasks."""
+    task = service.get_own_task(session=session, task_id=task_id, contributor=contributor)
+    return service.to_task_public(session=session, task=task)
+
+
+def _media(
+    task_id: int, session: SessionDep, storage: StorageDep, who: str, thumb: bool
+) -> Response:
+    task = service.get_live_task(session=session, task_id=task_id, contributor=who)
+    item = service.item_for_media(session=session, task=task)
+    digest = item.thumbnail_digest if thumb else item.media_digest
+    assert digest is not None
+    return Response(
+        content=storage.get(digest),
+        media_type=item.mime_type or "application/octet-stream",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.get("/tasks/{task_id}/media")
+def task_media(
+    task_id: int, session: SessionDep, storage: StorageDep, contributor: CurrentUser
+) -> Response:
+    """The item's image, only while the caller holds the lease."""
+    return _media(task_id, session, storage, contributor, thumb=False)
+
+
+@router.get("/tasks/{task_id}/thumbnail")
+def task_thumbnail(
+    task_id: int, session: SessionDep, storage: StorageDep, contributor: CurrentUser
+) -> Response:
+    """The item's thumbnail, only while the caller holds the lease."""
+    return _media(task_id, session, storage, contributor, thumb=True)
+
+
+@router.post("/tasks/{task_id}/answer", response_model=AnswerPublic, status_code=201)
+def submit_answer(
+    task_id: int, body: AnswerSubmit, session: SessionDep, contributor: CurrentUser
+) -> Response:
+    """Answer a leased task; retrying the same answer returns the stored one (200)."""
+    answer, created = service.submit_answer(
+        session=session, task_id=task_id, contributor=contributor, data=body
+    )
+    public = service.to_answer_public(answer)
+    return JSONResponse(status_code=201 if created else 200, content=public.model_dump(mode="json"))

@@ -1,0 +1,136 @@
+"""Batching and anchoring against the suite's Hardhat node, including crash recovery."""
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from backend.core.config import get_settings
+from backend.core.errors import ChainUnavailable
+from backend.deps import get_storage
+from backend.provenance import service
+from backend.provenance.merkle import StandardMerkleTree, verify
+from backend.provenance.models import Batch, BatchStatus
+from backend.tasks.models import Answer
+from tests.tasks.test_service import _answer, _contributor, _project
+
+
+def _answers(session, n: int) -> list[Answer]:
+    from backend.tasks import service as tasks
+
+    project = _project(session, items=n, overlap=1)
+    out = []
+    for _ in range(n):
+        task = tasks.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+        out.append(_answer(session, task)[0])
+    return out
+
+
+def _settings(**overrides):
+    return get_settings().model_copy(update=overrides)
+
+
+def test_batch_waits_for_size_or_window(session):
+    _answers(session, 3)
+    storage = get_storage()
+    assert service.build_batch(session=session, storage=storage, settings=_settings(anchor_batch_size=5, anchor_window_s=3600)) is None
+    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_batch_size=3, anchor_window_s=3600))
+    assert batch is not None and batch.leaf_count == 3
+    assert service.pending_leaf_count(session=session) == 0
+
+
+def test_batches_cap_at_the_size_and_cover_every_leaf_once(session):
+    answers = _answers(session, 7)
+    storage = get_storage()
+    settings = _settings(anchor_batch_size=3, anchor_window_s=0)
+    sizes = []
+    while (batch := service.build_batch(session=session, storage=storage, settings=settings)) is not None:
+        sizes.append(batch.leaf_count)
+    assert sizes == [3, 3, 1]
+    for a in answers:
+        session.refresh(a)
+    assert len({(a.batch_id, a.leaf_index) for a in answers}) == 7
+
+
+def test_anchored_root_is_on_chain_and_proofs_verify_there(session, chain):
+    answers = _answers(session, 5)
+    storage = get_storage()
+    result = service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    assert result == {"built": 1, "anchored": 1}
+    batch = session.exec(select(Batch)).one()
+    registry = chain.contract("ProvenanceRegistry")
+    assert "0x" + registry.functions.rootOf(batch.id).call().hex() == batch.root
+    receipt = chain.w3.eth.get_transaction_receipt(batch.tx_hash)
+    (event,) = registry.events.BatchAnchored().process_receipt(receipt)
+    assert event["args"]["leafCount"] == 5
+    assert "0x" + event["args"]["treeHash"].hex() == "0x" + batch.tree_digest
+
+    for answer in answers:
+        c = service.contribution(session=session, storage=storage, chain=chain, answer_id=answer.id)
+        assert c.status == "anchored" and c.batch.tx_hash == batch.tx_hash
+        assert verify(batch.root, c.leaf_hash, c.proof)
+        assert registry.functions.verify(batch.id, bytes.fromhex(c.leaf_hash[2:]), [bytes.fromhex(p[2:]) for p in c.proof]).call()
+
+
+def test_dump_is_standard_v1_and_reloads(session, chain):
+    _answers(session, 4)
+    storage = get_storage()
+    service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    batch = session.exec(select(Batch)).one()
+    dump = json.loads(service.batch_dump(storage=storage, batch=batch))
+    assert dump["format"] == "standard-v1"
+    assert dump["leafEncoding"] == ["address", "uint256", "bytes32", "bytes32", "bytes32", "uint64"]
+    assert StandardMerkleTree.load(dump).root == batch.root
+
+
+def test_anchoring_twice_sends_once(session, chain):
+    _answers(session, 2)
+    storage = get_storage()
+    service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    batch = session.exec(select(Batch)).one()
+    block = chain.w3.eth.block_number
+    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.anchored
+    assert chain.w3.eth.block_number == block
+
+
+def test_a_root_sent_before_a_crash_is_mirrored_not_resent(session, chain):
+    _answers(session, 2)
+    storage = get_storage()
+    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_window_s=0))
+    sent = chain.transact(chain.contract("ProvenanceRegistry").functions.anchor(
+        batch.id, bytes.fromhex(batch.root[2:]), batch.leaf_count, bytes.fromhex(batch.tree_digest)))
+    block = chain.w3.eth.block_number
+    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.anchored
+    session.refresh(batch)
+    assert batch.tx_hash == sent.tx_hash and chain.w3.eth.block_number == block
+
+
+def test_another_root_under_the_same_batch_id_is_a_conflict(session, chain):
+    _answers(session, 1)
+    storage = get_storage()
+    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_window_s=0))
+    chain.transact(chain.contract("ProvenanceRegistry").functions.anchor(batch.id, b"\x01" * 32, 1, b"\x02" * 32))
+    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.conflict
+    session.refresh(batch)
+    assert "chain holds root 0x0101" in batch.error
+
+
+def test_chain_down_leaves_batches_built(session, chain):
+    from backend.chain.client import ChainClient
+    from backend.stack import free_port
+
+    _answers(session, 2)
+    down = ChainClient(_settings(rpc_url=f"http://127.0.0.1:{free_port()}"))
+    down.__dict__["deployments"] = chain.deployments
+    down.__dict__["chain_id"] = chain.chain_id
+    with pytest.raises(ChainUnavailable):
+        service.anchor_pending(session=session, chain=down, storage=get_storage(), settings=_settings(anchor_window_s=0))
+    batch = session.exec(select(Batch)).one()
+    assert batch.status == BatchStatus.built and "unreachable" in batch.error
+    assert service.anchor_pending(session=session, chain=chain, storage=get_storage(), settings=_settings(anchor_window_s=0)) == {"built": 0, "anchored": 1}
+
+
+def test_unknown_contribution_and_batch_are_404(client):
+    assert client.get("/contributions/999999").status_code == 404
+    assert client.get("/batches/999999").status_code == 404
+    assert client.get("/batches/999999/tree").status_code == 404

@@ -1,0 +1,222 @@
+"""Assignment rules and answers, against the service directly (real database)."""
+
+import json
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from backend.core.config import get_settings
+from backend.core.db import get_engine
+from backend.core.errors import Conflict, Forbidden, NotFound
+from backend.core.time import utcnow
+from backend.projects import service as projects
+from backend.projects.models import Item, ProjectCreate
+from backend.projects.schemas import InvalidAnswer
+from backend.tasks import service
+from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
+from tests.factories import new_account, recorded_consent_row
+
+OWNER = "0x000000000000000000000000000000000000dEaD"
+
+
+def _project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_seconds=600):
+    project = projects.create_project(
+        session=session,
+        owner=OWNER,
+        data=ProjectCreate(
+            task_type="text_classification", title="t", instructions="i",
+            label_schema={"classes": ["a", "b"]}, overlap=overlap, reward_per_answer=1,
+            gold_rate=gold_rate, lease_seconds=lease_seconds,
+        ),
+    )
+    rows = [{"text": f"item {i}"} for i in range(items)]
+    rows += [{"text": f"gold {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    projects.add_text_items(
+        session=session, settings=get_settings(),
+        project=project, data=data, filename="x.jsonl", content_type=None,
+    )
+    return project
+
+
+def _contributor(session) -> str:
+    address = new_account().address
+    recorded_consent_row(session, address)
+    return address
+
+
+def _answer(session, task, label="a", key=None):
+    return service.submit_answer(
+        session=session, task_id=task.id, contributor=task.contributor,
+        data=AnswerSubmit(answer={"label": label}, idempotency_key=key),
+    )
+
+
+def test_no_task_without_recorded_consent(session):
+    project = _project(session)
+    with pytest.raises(Forbidden, match="record your consent"):
+        service.next_task(session=session, project_id=project.id, contributor=new_account().address)
+
+
+def test_never_the_same_item_twice_and_never_past_overlap(session):
+    project = _project(session, items=2, overlap=2)
+    seen: Counter[int] = Counter()
+    for _ in range(4):
+        who = _contributor(session)
+        got = set()
+        while True:
+            try:
+                task = service.next_task(session=session, project_id=project.id, contributor=who)
+            except NotFound:
+                break
+            assert task.item_id not in got
+            got.add(task.item_id)
+            seen[task.item_id] += 1
+            _answer(session, task)
+    assert sorted(seen.values()) == [2, 2]
+    late = _contributor(session)
+    with pytest.raises(NotFound, match="no task available"):
+        service.next_task(session=session, project_id=project.id, contributor=late)
+
+
+def test_asking_again_returns_the_live_lease(session):
+    project = _project(session)
+    who = _contributor(session)
+    first = service.next_task(session=session, project_id=project.id, contributor=who)
+    again = service.next_task(session=session, project_id=project.id, contributor=who)
+    assert first.id == again.id
+
+
+def test_live_leases_count_toward_overlap_and_expired_ones_return(session):
+    project = _project(session, items=1, overlap=1)
+    holder, waiting = _contributor(session), _contributor(session)
+    lease = service.next_task(session=session, project_id=project.id, contributor=holder)
+    with pytest.raises(NotFound):
+        service.next_task(session=session, project_id=project.id, contributor=waiting)
+    session.execute(update(Task).where(col(Task.id) == lease.id).values(expires_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    task = service.next_task(session=session, project_id=project.id, contributor=waiting)
+    assert task.item_id == lease.item_id
+    with pytest.raises(Conflict, match="expired"):
+        _answer(session, lease)
+    assert session.get(Task, lease.id).status == LeaseStatus.expired
+
+
+def test_gold_items_are_mixed_in_and_look_like_any_other(session, client):
+    project = _project(session, items=5, gold=5, overlap=1, gold_rate=1.0)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    assert session.get(Item, task.item_id).is_gold
+    public = service.to_task_public(session=session, task=task).model_dump()
+    assert "gold" not in str(public).lower()
+
+
+def test_gold_rate_is_roughly_respected(session):
+    project = _project(session, items=200, gold=200, overlap=1, gold_rate=0.25)
+    who = _contributor(session)
+    gold = 0
+    for _ in range(200):
+        task = service.next_task(session=session, project_id=project.id, contributor=who)
+        gold += session.get(Item, task.item_id).is_gold
+        _answer(session, task)
+    assert 25 <= gold <= 80  # 50 expected; bounds are > 4 standard deviations wide
+
+
+def test_answer_is_validated_naming_the_field(session):
+    project = _project(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    with pytest.raises(InvalidAnswer) as info:
+        _answer(session, task, label="zebra")
+    assert info.value.field == "label"
+    assert session.get(Task, task.id).status == LeaseStatus.leased  # still answerable
+
+
+def test_retry_is_idempotent_and_records_time_on_task(session):
+    project = _project(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    first, created = _answer(session, task, key="k1")
+    again, created_again = _answer(session, task, key="k1")
+    assert created and not created_again and first.id == again.id
+    assert first.time_on_task_ms >= 0
+    assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
+    with pytest.raises(Conflict, match="different answer"):
+        _answer(session, task, label="b", key="k1")
+
+
+def test_idempotency_key_cannot_be_reused_for_another_task(session):
+    project = _project(session)
+    who = _contributor(session)
+    first = service.next_task(session=session, project_id=project.id, contributor=who)
+    _answer(session, first, key="same")
+    second = service.next_task(session=session, project_id=project.id, contributor=who)
+    with pytest.raises(Conflict, match="already used for task"):
+        _answer(session, second, key="same")
+
+
+def test_someone_elses_task_cannot_be_answered(session):
+    project = _project(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    with pytest.raises(Forbidden):
+        service.submit_answer(
+            session=session, task_id=task.id, contributor=_contributor(session),
+            data=AnswerSubmit(answer={"label": "a"}),
+        )
+
+
+def test_concurrent_contributors_never_overfill_an_item(session):
+    """Many contributors at once, each in its own thread and connection."""
+    project = _project(session, items=6, overlap=3)
+    contributors = [_contributor(session) for _ in range(12)]
+    errors: list[BaseException] = []
+
+    def work(who: str) -> None:
+        with Session(get_engine()) as s:
+            try:
+                while True:
+                    try:
+                        task = service.next_task(session=s, project_id=project.id, contributor=who)
+                    except NotFound:
+                        return
+                    _answer(s, task)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in contributors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    answers = session.exec(select(Answer).where(Answer.project_id == project.id)).all()
+    per_item = Counter(a.item_id for a in answers)
+    assert set(per_item.values()) == {3} and len(per_item) == 6
+    pairs = Counter((a.item_id, a.contributor) for a in answers)
+    assert max(pairs.values()) == 1
+    for item in session.exec(select(Item).where(Item.project_id == project.id)):
+        session.refresh(item)
+        assert item.slots_taken == item.answer_count == 3
+
+
+def test_concurrent_requests_by_one_contributor_get_one_lease(session):
+    project = _project(session, items=10, overlap=1)
+    who = _contributor(session)
+    leases: list[int] = []
+
+    def ask() -> None:
+        with Session(get_engine()) as s:
+            leases.append(service.next_task(session=s, project_id=project.id, contributor=who).item_id)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    tasks = session.exec(select(Task).where(Task.contributor == who)).all()
+    # Racing requests may each win a different item, but never the same one twice, and every
+    # lease they got is a real row that holds one slot.
+    assert len({t.item_id for t in tasks}) == len(tasks)
+    assert sum(session.get(Item, t.item_id).slots_taken for t in tasks) == len(tasks)
