@@ -15,6 +15,8 @@ class Batch(SQLModel, table=True):
     """A Merkle batch of contribution leaves; its id is the on-chain batch id."""
 
     __tablename__ = "batch"
+    # Batch ids are on-chain ids: never reuse one, even after rows are deleted (SQLite would).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default=BatchStatus.built, index=True, max_length=16)

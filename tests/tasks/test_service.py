@@ -34,7 +34,7 @@ def _project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_second
         ),
     )
     rows = [{"text": f"item {i}"} for i in range(items)]
-    rows += [{"text": f"gold {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
+    rows += [{"text": f"known {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
     data = "\n".join(json.dumps(r) for r in rows).encode()
     projects.add_text_items(
         session=session, settings=get_settings(),
@@ -113,6 +113,11 @@ def test_gold_items_are_mixed_in_and_look_like_any_other(session, client):
     assert session.get(Item, task.item_id).is_gold
     public = service.to_task_public(session=session, task=task).model_dump()
     assert "gold" not in str(public).lower()
+    regular = _project(session, items=1, overlap=1)
+    plain = service.next_task(session=session, project_id=regular.id, contributor=who)
+    plain_public = service.to_task_public(session=session, task=plain).model_dump()
+    assert public.keys() == plain_public.keys()
+    assert public["item"].keys() == plain_public["item"].keys()
 
 
 def test_gold_rate_is_roughly_respected(session):
