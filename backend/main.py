@@ -8,10 +8,10 @@ from fastapi.responses import JSONResponse
 
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
+from backend.core.errors import AppError
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.tasks.router import router as tasks_router
-from backend.core.errors import AppError
 
 log = logging.getLogger("provenant.api")
 

@@ -43,10 +43,17 @@ def signed_in(api_url: str, account) -> httpx.Client:
 
 
 def consent(api: httpx.Client, account) -> None:
-    typed = check(api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]}))["typed_data"]
+    typed = check(
+        api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]})
+    )["typed_data"]
     msg = typed["message"]
-    body = {"terms_version": msg["termsVersion"], "scopes": msg["scopes"], "nonce": msg["nonce"],
-            "deadline": msg["deadline"], "signature": account.sign_typed_data(full_message=typed).signature.hex()}
+    body = {
+        "terms_version": msg["termsVersion"],
+        "scopes": msg["scopes"],
+        "nonce": msg["nonce"],
+        "deadline": msg["deadline"],
+        "signature": account.sign_typed_data(full_message=typed).signature.hex(),
+    }
     consent_hash = check(api.post("/consent", json=body))["consent_hash"]
     deadline = time.monotonic() + 20
     while check(api.get(f"/consent/{consent_hash}"))["status"] != "recorded":
@@ -74,17 +81,33 @@ def main() -> None:
     args = parser.parse_args()
 
     requester = signed_in(args.api, Account.create())
-    project = check(requester.post("/projects", json={
-        "task_type": "image_classification", "title": "Colour swatches",
-        "instructions": "Which colour dominates the picture?",
-        "label_schema": {"classes": list(COLOURS)}, "overlap": 3,
-        "reward_per_answer": 10**16, "gold_rate": 0.2,
-    }))
+    project = check(
+        requester.post(
+            "/projects",
+            json={
+                "task_type": "image_classification",
+                "title": "Colour swatches",
+                "instructions": "Which colour dominates the picture?",
+                "label_schema": {"classes": list(COLOURS)},
+                "overlap": 3,
+                "reward_per_answer": 10**16,
+                "gold_rate": 0.2,
+            },
+        )
+    )
     truth = {f"img{i}.png": random.Random(i).choice(list(COLOURS)) for i in range(8)}
     gold = {name: {"label": label} for name, label in list(truth.items())[:2]}
-    files = [("files", (name, image(label, i), "image/png")) for i, (name, label) in enumerate(truth.items())]
-    upload = check(requester.post(f"/projects/{project['id']}/items/images", files=files,
-                                  data={"gold_answers": json.dumps(gold)}))
+    files = [
+        ("files", (name, image(label, i), "image/png"))
+        for i, (name, label) in enumerate(truth.items())
+    ]
+    upload = check(
+        requester.post(
+            f"/projects/{project['id']}/items/images",
+            files=files,
+            data={"gold_answers": json.dumps(gold)},
+        )
+    )
     print(f"project {project['id']}: {upload['created']} images uploaded, {len(gold)} of them gold")
 
     answers = []
@@ -98,37 +121,56 @@ def main() -> None:
             if reply.status_code == 404:
                 break
             task = check(reply)
-            pixels = Image.open(io.BytesIO(api.get(task["item"]["media_url"]).content)).convert("RGB")
-            r, g, b = pixels.getpixel((0, 0))
-            label = max(zip((r, g, b), COLOURS), key=lambda t: t[0])[1]
-            answers.append(check(api.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": label}})))
+            pixels = Image.open(io.BytesIO(api.get(task["item"]["media_url"]).content)).convert(
+                "RGB"
+            )
+            # A diligent contributor: the most common pixel, named by the nearest colour.
+            dominant = max(pixels.getcolors(pixels.width * pixels.height), key=lambda c: c[0])[1]
+            label = min(
+                COLOURS,
+                key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], dominant, strict=True)),
+            )
+            answers.append(
+                check(
+                    api.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": label}})
+                )
+            )
             done += 1
         print(f"contributor {n + 1} ({account.address[:10]}…) answered {done} tasks")
 
     chosen = answers[0]["answer_id"]
     deadline = time.monotonic() + 30
-    while (contribution := check(requester.get(f"/contributions/{chosen}")))["status"] != "anchored":
+    while (contribution := check(requester.get(f"/contributions/{chosen}")))[
+        "status"
+    ] != "anchored":
         if time.monotonic() > deadline:
             sys.exit("the contribution was not anchored within 30 s; is the worker running?")
         time.sleep(0.2)
     batch = contribution["batch"]
-    print(f"contribution {chosen} is in batch {batch['batch_id']} ({batch['leaf_count']} leaves), "
-          f"anchored in tx {batch['tx_hash']}")
+    print(
+        f"contribution {chosen} is in batch {batch['batch_id']} ({batch['leaf_count']} leaves), "
+        f"anchored in tx {batch['tx_hash']}"
+    )
 
     # Recompute the leaf from its fields, read the root from the chain, check the proof.
     leaf = contribution["leaf"]
     recomputed = ContributionLeaf(**leaf).hash()
     assert recomputed == contribution["leaf_hash"], "leaf hash does not match its fields"
     w3 = Web3(Web3.HTTPProvider(args.rpc))
-    abi = json.loads(next((ROOT / "artifacts/contracts").rglob("ProvenanceRegistry.json")).read_text())["abi"]
+    abi = json.loads(
+        next((ROOT / "artifacts/contracts").rglob("ProvenanceRegistry.json")).read_text()
+    )["abi"]
     registry = w3.eth.contract(address=batch["registry"], abi=abi)
     root = "0x" + registry.functions.rootOf(batch["batch_id"]).call().hex()
     ok_here = verify(root, recomputed, contribution["proof"])
     ok_chain = registry.functions.verify(
-        batch["batch_id"], bytes.fromhex(recomputed[2:]), [bytes.fromhex(p[2:]) for p in contribution["proof"]]
+        batch["batch_id"],
+        bytes.fromhex(recomputed[2:]),
+        [bytes.fromhex(p[2:]) for p in contribution["proof"]],
     ).call()
     print(f"root on chain: {root}")
-    print(f"proof ({len(contribution['proof'])} hashes) verified locally: {ok_here}, by the contract: {ok_chain}")
+    hashes = len(contribution["proof"])
+    print(f"proof ({hashes} hashes) verified locally: {ok_here}, by the contract: {ok_chain}")
     if not (ok_here and ok_chain):
         sys.exit("proof did not verify")
 

@@ -136,7 +136,7 @@ def add_image_items(
         storage.put(image.thumbnail)
         items.append(
             Item(
-                project_id=project.id,
+                project_id=project.id,  # type: ignore[arg-type]
                 kind="image",
                 content_hash="0x" + image.content_hash,
                 media_digest=image.content_hash,
@@ -181,7 +181,7 @@ def add_text_items(
             gold = _check_gold(project, row.gold_answer, f"line {row.line}")
         items.append(
             Item(
-                project_id=project.id,
+                project_id=project.id,  # type: ignore[arg-type]
                 kind="text",
                 content_hash="0x" + hashlib.sha256(row.text.encode("utf-8")).hexdigest(),
                 text=row.text,

@@ -75,7 +75,7 @@ def _candidates(session: Session, project: Project, contributor: str, gold: bool
     seen = select(Task.item_id).where(
         Task.contributor == contributor, Task.project_id == project.id
     )
-    query = select(Item.id).where(
+    query = select(col(Item.id)).where(
         Item.project_id == project.id,
         col(Item.is_gold).is_(gold),
         col(Item.id).not_in(seen),
@@ -87,7 +87,7 @@ def _candidates(session: Session, project: Project, contributor: str, gold: bool
         query = query.where(col(Item.slots_taken) < project.overlap).order_by(
             col(Item.slots_taken).desc(), col(Item.id)
         )
-    return list(session.exec(query.limit(CANDIDATES_PER_TRY)))
+    return [i for i in session.exec(query.limit(CANDIDATES_PER_TRY)) if i is not None]
 
 
 def _try_lease(

@@ -41,7 +41,9 @@ def test_invalid_answer_is_422_naming_the_field(client, chain):
     upload_text(client, requester, project["id"], [{"text": "x"}])
     _, headers = consenting_contributor(client, chain)
     task = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
-    reply = client.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": "meh"}}, headers=headers)
+    reply = client.post(
+        f"/tasks/{task['task_id']}/answer", json={"answer": {"label": "meh"}}, headers=headers
+    )
     assert reply.status_code == 422
     assert reply.json()["field"] == "label"
     assert "answer.label" in reply.json()["detail"]
@@ -59,10 +61,18 @@ def test_contributor_without_consent_gets_403(client):
 
 def test_project_creation_errors_are_named(client):
     headers = sign_in(client, new_account())
-    reply = client.post("/projects", json={
-        "task_type": "image_bbox", "title": "t", "instructions": "i",
-        "label_schema": {"classes": ["a"]}, "overlap": 1, "reward_per_answer": 1,
-    }, headers=headers)
+    reply = client.post(
+        "/projects",
+        json={
+            "task_type": "image_bbox",
+            "title": "t",
+            "instructions": "i",
+            "label_schema": {"classes": ["a"]},
+            "overlap": 1,
+            "reward_per_answer": 1,
+        },
+        headers=headers,
+    )
     assert reply.status_code == 422
     assert "label_schema.classes" in reply.json()["detail"]
     reply = client.post("/projects", json={"task_type": "poetry"}, headers=headers)
@@ -76,7 +86,8 @@ def test_bad_text_upload_stores_nothing(client):
     data = b'{"text": "fine"}\n{"text": "also fine"}\n{"txt": "typo"}\n'
     reply = client.post(
         f"/projects/{project['id']}/items/text",
-        files={"file": ("items.jsonl", data, "application/x-ndjson")}, headers=headers,
+        files={"file": ("items.jsonl", data, "application/x-ndjson")},
+        headers=headers,
     )
     assert reply.status_code == 400
     assert reply.json()["detail"].startswith("line 3:")
@@ -88,7 +99,13 @@ def test_invalid_gold_answer_in_upload_is_named(client):
     project = create_project(client, headers)
     reply = client.post(
         f"/projects/{project['id']}/items/text",
-        files={"file": ("g.jsonl", b'{"text": "x", "gold_answer": {"label": "maybe"}}', "application/x-ndjson")},
+        files={
+            "file": (
+                "g.jsonl",
+                b'{"text": "x", "gold_answer": {"label": "maybe"}}',
+                "application/x-ndjson",
+            )
+        },
         headers=headers,
     )
     assert reply.status_code == 400
@@ -103,7 +120,8 @@ def test_only_the_owner_uploads_and_sees_gold(client):
     assert client.get(f"/projects/{project['id']}/items", headers=other).status_code == 403
     reply = client.post(
         f"/projects/{project['id']}/items/text",
-        files={"file": ("x.jsonl", b'{"text": "y"}', "application/x-ndjson")}, headers=other,
+        files={"file": ("x.jsonl", b'{"text": "y"}', "application/x-ndjson")},
+        headers=other,
     )
     assert reply.status_code == 403
     items = client.get(f"/projects/{project['id']}/items", headers=owner).json()
@@ -121,12 +139,18 @@ def test_duplicate_items_are_skipped(client):
 def test_image_project_media_only_while_leased(client, chain):
     owner = sign_in(client, new_account())
     project = create_project(
-        client, owner, task_type="image_classification",
-        label_schema={"classes": ["red", "blue"]}, overlap=1,
+        client,
+        owner,
+        task_type="image_classification",
+        label_schema={"classes": ["red", "blue"]},
+        overlap=1,
     )
     reply = client.post(
         f"/projects/{project['id']}/items/images",
-        files=[("files", ("a.png", png_bytes(), "image/png")), ("files", ("b.png", png_bytes(color=(0, 0, 200)), "image/png"))],
+        files=[
+            ("files", ("a.png", png_bytes(), "image/png")),
+            ("files", ("b.png", png_bytes(color=(0, 0, 200)), "image/png")),
+        ],
         data={"gold_answers": json.dumps({"b.png": {"label": "blue"}})},
         headers=owner,
     )
@@ -140,7 +164,9 @@ def test_image_project_media_only_while_leased(client, chain):
     assert thumb.status_code == 200
     _, stranger = consenting_contributor(client, chain)
     assert client.get(task["item"]["media_url"], headers=stranger).status_code == 403
-    client.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": "red"}}, headers=headers)
+    client.post(
+        f"/tasks/{task['task_id']}/answer", json={"answer": {"label": "red"}}, headers=headers
+    )
     after = client.get(task["item"]["media_url"], headers=headers)
     assert after.status_code == 403
     assert "no longer leased" in after.json()["detail"]
@@ -149,12 +175,18 @@ def test_image_project_media_only_while_leased(client, chain):
 def test_corrupt_image_upload_is_refused_and_nothing_stored(client):
     owner = sign_in(client, new_account())
     project = create_project(
-        client, owner, task_type="image_classification", label_schema={"classes": ["a", "b"]},
+        client,
+        owner,
+        task_type="image_classification",
+        label_schema={"classes": ["a", "b"]},
     )
     truncated = png_bytes(200, 200)[:300]
     reply = client.post(
         f"/projects/{project['id']}/items/images",
-        files=[("files", ("ok.png", png_bytes(), "image/png")), ("files", ("bad.png", truncated, "image/png"))],
+        files=[
+            ("files", ("ok.png", png_bytes(), "image/png")),
+            ("files", ("bad.png", truncated, "image/png")),
+        ],
         headers=owner,
     )
     assert reply.status_code == 400
@@ -165,18 +197,27 @@ def test_corrupt_image_upload_is_refused_and_nothing_stored(client):
 def test_bbox_answers_are_checked_against_the_image(client, chain):
     owner = sign_in(client, new_account())
     project = create_project(
-        client, owner, task_type="image_bbox", label_schema={"classes": ["car", "person"]}, overlap=1,
+        client,
+        owner,
+        task_type="image_bbox",
+        label_schema={"classes": ["car", "person"]},
+        overlap=1,
     )
     client.post(
         f"/projects/{project['id']}/items/images",
-        files=[("files", ("a.png", png_bytes(64, 48), "image/png"))], headers=owner,
+        files=[("files", ("a.png", png_bytes(64, 48), "image/png"))],
+        headers=owner,
     )
     _, headers = consenting_contributor(client, chain)
     task = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
     box = {"label": "car", "x": 50, "y": 0, "width": 20, "height": 10}
-    reply = client.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"boxes": [box]}}, headers=headers)
+    reply = client.post(
+        f"/tasks/{task['task_id']}/answer", json={"answer": {"boxes": [box]}}, headers=headers
+    )
     assert reply.status_code == 422
     assert reply.json()["field"] == "boxes[0].width"
     box["width"] = 14
-    reply = client.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"boxes": [box]}}, headers=headers)
+    reply = client.post(
+        f"/tasks/{task['task_id']}/answer", json={"answer": {"boxes": [box]}}, headers=headers
+    )
     assert reply.status_code == 201, reply.text

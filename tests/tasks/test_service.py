@@ -28,17 +28,26 @@ def _project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_second
         session=session,
         owner=OWNER,
         data=ProjectCreate(
-            task_type="text_classification", title="t", instructions="i",
-            label_schema={"classes": ["a", "b"]}, overlap=overlap, reward_per_answer=1,
-            gold_rate=gold_rate, lease_seconds=lease_seconds,
+            task_type="text_classification",
+            title="t",
+            instructions="i",
+            label_schema={"classes": ["a", "b"]},
+            overlap=overlap,
+            reward_per_answer=1,
+            gold_rate=gold_rate,
+            lease_seconds=lease_seconds,
         ),
     )
     rows = [{"text": f"item {i}"} for i in range(items)]
     rows += [{"text": f"known {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
     data = "\n".join(json.dumps(r) for r in rows).encode()
     projects.add_text_items(
-        session=session, settings=get_settings(),
-        project=project, data=data, filename="x.jsonl", content_type=None,
+        session=session,
+        settings=get_settings(),
+        project=project,
+        data=data,
+        filename="x.jsonl",
+        content_type=None,
     )
     return project
 
@@ -51,7 +60,9 @@ def _contributor(session) -> str:
 
 def _answer(session, task, label="a", key=None):
     return service.submit_answer(
-        session=session, task_id=task.id, contributor=task.contributor,
+        session=session,
+        task_id=task.id,
+        contributor=task.contributor,
         data=AnswerSubmit(answer={"label": label}, idempotency_key=key),
     )
 
@@ -97,7 +108,11 @@ def test_live_leases_count_toward_overlap_and_expired_ones_return(session):
     lease = service.next_task(session=session, project_id=project.id, contributor=holder)
     with pytest.raises(NotFound):
         service.next_task(session=session, project_id=project.id, contributor=waiting)
-    session.execute(update(Task).where(col(Task.id) == lease.id).values(expires_at=utcnow() - timedelta(seconds=1)))
+    session.execute(
+        update(Task)
+        .where(col(Task.id) == lease.id)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
     session.commit()
     task = service.next_task(session=session, project_id=project.id, contributor=waiting)
     assert task.item_id == lease.item_id
@@ -133,7 +148,9 @@ def test_gold_rate_is_roughly_respected(session):
 
 def test_answer_is_validated_naming_the_field(session):
     project = _project(session)
-    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=_contributor(session)
+    )
     with pytest.raises(InvalidAnswer) as info:
         _answer(session, task, label="zebra")
     assert info.value.field == "label"
@@ -142,7 +159,9 @@ def test_answer_is_validated_naming_the_field(session):
 
 def test_retry_is_idempotent_and_records_time_on_task(session):
     project = _project(session)
-    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=_contributor(session)
+    )
     first, created = _answer(session, task, key="k1")
     again, created_again = _answer(session, task, key="k1")
     assert created and not created_again and first.id == again.id
@@ -164,10 +183,14 @@ def test_idempotency_key_cannot_be_reused_for_another_task(session):
 
 def test_someone_elses_task_cannot_be_answered(session):
     project = _project(session)
-    task = service.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=_contributor(session)
+    )
     with pytest.raises(Forbidden):
         service.submit_answer(
-            session=session, task_id=task.id, contributor=_contributor(session),
+            session=session,
+            task_id=task.id,
+            contributor=_contributor(session),
             data=AnswerSubmit(answer={"label": "a"}),
         )
 
@@ -213,7 +236,9 @@ def test_concurrent_requests_by_one_contributor_get_one_lease(session):
 
     def ask() -> None:
         with Session(get_engine()) as s:
-            leases.append(service.next_task(session=s, project_id=project.id, contributor=who).item_id)
+            leases.append(
+                service.next_task(session=s, project_id=project.id, contributor=who).item_id
+            )
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
