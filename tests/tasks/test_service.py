@@ -197,7 +197,7 @@ def test_someone_elses_task_cannot_be_answered(session):
 
 def test_concurrent_contributors_never_overfill_an_item(session):
     """Many contributors at once, each in its own thread and connection."""
-    project = _project(session, items=6, overlap=3)
+    project_id = _project(session, items=6, overlap=3).id  # plain int: threads share no ORM state
     contributors = [_contributor(session) for _ in range(12)]
     errors: list[BaseException] = []
 
@@ -206,7 +206,7 @@ def test_concurrent_contributors_never_overfill_an_item(session):
             try:
                 while True:
                     try:
-                        task = service.next_task(session=s, project_id=project.id, contributor=who)
+                        task = service.next_task(session=s, project_id=project_id, contributor=who)
                     except NotFound:
                         return
                     _answer(s, task)
@@ -219,12 +219,12 @@ def test_concurrent_contributors_never_overfill_an_item(session):
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
-    answers = session.exec(select(Answer).where(Answer.project_id == project.id)).all()
+    answers = session.exec(select(Answer).where(Answer.project_id == project_id)).all()
     per_item = Counter(a.item_id for a in answers)
     assert set(per_item.values()) == {3} and len(per_item) == 6
     pairs = Counter((a.item_id, a.contributor) for a in answers)
     assert max(pairs.values()) == 1
-    for item in session.exec(select(Item).where(Item.project_id == project.id)):
+    for item in session.exec(select(Item).where(Item.project_id == project_id)):
         session.refresh(item)
         assert item.slots_taken == item.answer_count == 3
 
