@@ -115,7 +115,9 @@ def upload_text(
     return reply.json()
 
 
-def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def png_bytes(
+    width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
     import io
 
     from PIL import Image
@@ -138,10 +140,20 @@ def recorded_consent_row(session: Any, address: str) -> str:
     now = utcnow()
     session.add(
         Consent(
-            consent_hash=consent_hash, contributor=address, terms_version=terms.version,
-            terms_hash=terms.terms_hash, scopes=3, royalty_bps=terms.royalty_bps, nonce=0,
-            deadline=2**40, signature="0x" + "00" * 65, status=RelayStatus.recorded,
-            tx_hash="0x" + "00" * 32, block_number=1, recorded_at=now, created_at=now,
+            consent_hash=consent_hash,
+            contributor=address,
+            terms_version=terms.version,
+            terms_hash=terms.terms_hash,
+            scopes=3,
+            royalty_bps=terms.royalty_bps,
+            nonce=0,
+            deadline=2**40,
+            signature="0x" + "00" * 65,
+            status=RelayStatus.recorded,
+            tx_hash="0x" + "00" * 32,
+            block_number=1,
+            recorded_at=now,
+            created_at=now,
             updated_at=now,
         )
     )

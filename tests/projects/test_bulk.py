@@ -41,7 +41,7 @@ def test_jsonl_errors_name_the_line(data, reason):
     [
         (b"body\nx\n", "line 1: the CSV header must have a 'text' column"),
         (b"text\na\nb,c\n", "line 3: more cells than header columns"),
-        (b'text,gold_answer\na,{bad\n', "line 2: 'gold_answer' is not valid JSON"),
+        (b"text,gold_answer\na,{bad\n", "line 2: 'gold_answer' is not valid JSON"),
     ],
 )
 def test_csv_errors_name_the_line(data, reason):

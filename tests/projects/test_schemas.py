@@ -20,7 +20,11 @@ CLASSES = {"classes": ["cat", "dog"]}
         (TaskType.image_bbox, {"classes": ["a", "b"], "max_boxes": 0}, "max_boxes"),
         (TaskType.image_bbox, {"classes": ["a", "b"], "min_boxes": -1}, "min_boxes"),
         (TaskType.transcription, {"format": "xml"}, "'text' or 'json'"),
-        (TaskType.transcription, {"format": "json", "json_schema": {"type": 12}}, "not a valid JSON Schema"),
+        (
+            TaskType.transcription,
+            {"format": "json", "json_schema": {"type": 12}},
+            "not a valid JSON Schema",
+        ),
         (TaskType.transcription, {"format": "json"}, "json_schema must be"),
     ],
 )
@@ -31,9 +35,14 @@ def test_bad_label_schemas_are_named(task_type, schema, reason):
 
 def test_defaults_are_filled_in():
     assert normalise_label_schema(TaskType.image_bbox, CLASSES) == {
-        "classes": ["cat", "dog"], "min_boxes": 0, "max_boxes": 50,
+        "classes": ["cat", "dog"],
+        "min_boxes": 0,
+        "max_boxes": 50,
     }
-    assert normalise_label_schema(TaskType.transcription, {}) == {"format": "text", "max_length": 10_000}
+    assert normalise_label_schema(TaskType.transcription, {}) == {
+        "format": "text",
+        "max_length": 10_000,
+    }
 
 
 @pytest.mark.parametrize(
@@ -48,7 +57,9 @@ def test_defaults_are_filled_in():
 )
 def test_classification_answers(answer, field):
     schema = normalise_label_schema(TaskType.text_classification, CLASSES)
-    assert validate_answer(TaskType.text_classification, schema, {"label": "dog"}) == {"label": "dog"}
+    assert validate_answer(TaskType.text_classification, schema, {"label": "dog"}) == {
+        "label": "dog"
+    }
     with pytest.raises(InvalidAnswer) as info:
         validate_answer(TaskType.text_classification, schema, answer)
     assert info.value.field == field
@@ -90,11 +101,17 @@ def test_transcription_text_limits():
 def test_transcription_json_follows_the_projects_schema():
     schema = normalise_label_schema(
         TaskType.transcription,
-        {"format": "json", "json_schema": {
-            "type": "object",
-            "properties": {"total": {"type": "integer"}, "lines": {"type": "array", "items": {"type": "string"}}},
-            "required": ["total"],
-        }},
+        {
+            "format": "json",
+            "json_schema": {
+                "type": "object",
+                "properties": {
+                    "total": {"type": "integer"},
+                    "lines": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["total"],
+            },
+        },
     )
     assert validate_answer(TaskType.transcription, schema, {"data": {"total": 3, "lines": ["a"]}})
     with pytest.raises(InvalidAnswer) as info:

@@ -21,7 +21,9 @@ def _answers(session, n: int) -> list[Answer]:
     project = _project(session, items=n, overlap=1)
     out = []
     for _ in range(n):
-        task = tasks.next_task(session=session, project_id=project.id, contributor=_contributor(session))
+        task = tasks.next_task(
+            session=session, project_id=project.id, contributor=_contributor(session)
+        )
         out.append(_answer(session, task)[0])
     return out
 
@@ -33,8 +35,19 @@ def _settings(**overrides):
 def test_batch_waits_for_size_or_window(session):
     _answers(session, 3)
     storage = get_storage()
-    assert service.build_batch(session=session, storage=storage, settings=_settings(anchor_batch_size=5, anchor_window_s=3600)) is None
-    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_batch_size=3, anchor_window_s=3600))
+    assert (
+        service.build_batch(
+            session=session,
+            storage=storage,
+            settings=_settings(anchor_batch_size=5, anchor_window_s=3600),
+        )
+        is None
+    )
+    batch = service.build_batch(
+        session=session,
+        storage=storage,
+        settings=_settings(anchor_batch_size=3, anchor_window_s=3600),
+    )
     assert batch is not None and batch.leaf_count == 3
     assert service.pending_leaf_count(session=session) == 0
 
@@ -44,7 +57,9 @@ def test_batches_cap_at_the_size_and_cover_every_leaf_once(session):
     storage = get_storage()
     settings = _settings(anchor_batch_size=3, anchor_window_s=0)
     sizes = []
-    while (batch := service.build_batch(session=session, storage=storage, settings=settings)) is not None:
+    while (
+        batch := service.build_batch(session=session, storage=storage, settings=settings)
+    ) is not None:
         sizes.append(batch.leaf_count)
     assert sizes == [3, 3, 1]
     for a in answers:
@@ -55,7 +70,9 @@ def test_batches_cap_at_the_size_and_cover_every_leaf_once(session):
 def test_anchored_root_is_on_chain_and_proofs_verify_there(session, chain):
     answers = _answers(session, 5)
     storage = get_storage()
-    result = service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    result = service.anchor_pending(
+        session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0)
+    )
     assert result == {"built": 1, "anchored": 1}
     batch = session.exec(select(Batch)).one()
     registry = chain.contract("ProvenanceRegistry")
@@ -69,13 +86,17 @@ def test_anchored_root_is_on_chain_and_proofs_verify_there(session, chain):
         c = service.contribution(session=session, storage=storage, chain=chain, answer_id=answer.id)
         assert c.status == "anchored" and c.batch.tx_hash == batch.tx_hash
         assert verify(batch.root, c.leaf_hash, c.proof)
-        assert registry.functions.verify(batch.id, bytes.fromhex(c.leaf_hash[2:]), [bytes.fromhex(p[2:]) for p in c.proof]).call()
+        assert registry.functions.verify(
+            batch.id, bytes.fromhex(c.leaf_hash[2:]), [bytes.fromhex(p[2:]) for p in c.proof]
+        ).call()
 
 
 def test_dump_is_standard_v1_and_reloads(session, chain):
     _answers(session, 4)
     storage = get_storage()
-    service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    service.anchor_pending(
+        session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0)
+    )
     batch = session.exec(select(Batch)).one()
     dump = json.loads(service.batch_dump(storage=storage, batch=batch))
     assert dump["format"] == "standard-v1"
@@ -86,21 +107,37 @@ def test_dump_is_standard_v1_and_reloads(session, chain):
 def test_anchoring_twice_sends_once(session, chain):
     _answers(session, 2)
     storage = get_storage()
-    service.anchor_pending(session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0))
+    service.anchor_pending(
+        session=session, chain=chain, storage=storage, settings=_settings(anchor_window_s=0)
+    )
     batch = session.exec(select(Batch)).one()
     block = chain.w3.eth.block_number
-    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.anchored
+    assert (
+        service.anchor_batch(session=session, chain=chain, batch_id=batch.id)
+        == BatchStatus.anchored
+    )
     assert chain.w3.eth.block_number == block
 
 
 def test_a_root_sent_before_a_crash_is_mirrored_not_resent(session, chain):
     _answers(session, 2)
     storage = get_storage()
-    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_window_s=0))
-    sent = chain.transact(chain.contract("ProvenanceRegistry").functions.anchor(
-        batch.id, bytes.fromhex(batch.root[2:]), batch.leaf_count, bytes.fromhex(batch.tree_digest)))
+    batch = service.build_batch(
+        session=session, storage=storage, settings=_settings(anchor_window_s=0)
+    )
+    sent = chain.transact(
+        chain.contract("ProvenanceRegistry").functions.anchor(
+            batch.id,
+            bytes.fromhex(batch.root[2:]),
+            batch.leaf_count,
+            bytes.fromhex(batch.tree_digest),
+        )
+    )
     block = chain.w3.eth.block_number
-    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.anchored
+    assert (
+        service.anchor_batch(session=session, chain=chain, batch_id=batch.id)
+        == BatchStatus.anchored
+    )
     session.refresh(batch)
     assert batch.tx_hash == sent.tx_hash and chain.w3.eth.block_number == block
 
@@ -108,9 +145,18 @@ def test_a_root_sent_before_a_crash_is_mirrored_not_resent(session, chain):
 def test_another_root_under_the_same_batch_id_is_a_conflict(session, chain):
     _answers(session, 1)
     storage = get_storage()
-    batch = service.build_batch(session=session, storage=storage, settings=_settings(anchor_window_s=0))
-    chain.transact(chain.contract("ProvenanceRegistry").functions.anchor(batch.id, b"\x01" * 32, 1, b"\x02" * 32))
-    assert service.anchor_batch(session=session, chain=chain, batch_id=batch.id) == BatchStatus.conflict
+    batch = service.build_batch(
+        session=session, storage=storage, settings=_settings(anchor_window_s=0)
+    )
+    chain.transact(
+        chain.contract("ProvenanceRegistry").functions.anchor(
+            batch.id, b"\x01" * 32, 1, b"\x02" * 32
+        )
+    )
+    assert (
+        service.anchor_batch(session=session, chain=chain, batch_id=batch.id)
+        == BatchStatus.conflict
+    )
     session.refresh(batch)
     assert "chain holds root 0x0101" in batch.error
 
@@ -124,10 +170,17 @@ def test_chain_down_leaves_batches_built(session, chain):
     down.__dict__["deployments"] = chain.deployments
     down.__dict__["chain_id"] = chain.chain_id
     with pytest.raises(ChainUnavailable):
-        service.anchor_pending(session=session, chain=down, storage=get_storage(), settings=_settings(anchor_window_s=0))
+        service.anchor_pending(
+            session=session,
+            chain=down,
+            storage=get_storage(),
+            settings=_settings(anchor_window_s=0),
+        )
     batch = session.exec(select(Batch)).one()
     assert batch.status == BatchStatus.built and "unreachable" in batch.error
-    assert service.anchor_pending(session=session, chain=chain, storage=get_storage(), settings=_settings(anchor_window_s=0)) == {"built": 0, "anchored": 1}
+    assert service.anchor_pending(
+        session=session, chain=chain, storage=get_storage(), settings=_settings(anchor_window_s=0)
+    ) == {"built": 0, "anchored": 1}
 
 
 def test_unknown_contribution_and_batch_are_404(client):

@@ -229,22 +229,24 @@ def test_concurrent_contributors_never_overfill_an_item(session):
         assert item.slots_taken == item.answer_count == 3
 
 
-def test_concurrent_requests_by_one_contributor_get_one_lease(session):
-    project = _project(session, items=10, overlap=1)
+def test_concurrent_requests_by_one_contributor_never_share_an_item(session):
+    project_id = _project(session, items=10, overlap=1).id  # plain int: threads share no ORM state
     who = _contributor(session)
-    leases: list[int] = []
+    errors: list[BaseException] = []
 
     def ask() -> None:
         with Session(get_engine()) as s:
-            leases.append(
-                service.next_task(session=s, project_id=project.id, contributor=who).item_id
-            )
+            try:
+                service.next_task(session=s, project_id=project_id, contributor=who)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert not errors, errors
     tasks = session.exec(select(Task).where(Task.contributor == who)).all()
     # Racing requests may each win a different item, but never the same one twice, and every
     # lease they got is a real row that holds one slot.

@@ -1,9 +1,9 @@
 import os
 import time
-from subprocess import Popen
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 

@@ -20,20 +20,27 @@ def _state() -> tuple[list[Batch], list[Answer]]:
 
 def _anchored_events(chain, batch_id: int) -> int:
     registry = chain.contract("ProvenanceRegistry")
-    return len(registry.events.BatchAnchored.get_logs(from_block=0, argument_filters={"batchId": batch_id}))
+    return len(
+        registry.events.BatchAnchored.get_logs(from_block=0, argument_filters={"batchId": batch_id})
+    )
 
 
 def test_worker_anchors_pending_answers(session, chain, worker):
     _answers(session, 4)
     with worker(beat=True, **FAST):
-        poll(lambda: (b := _state()[0]) and all(x.status == "anchored" for x in b), timeout=30,
-             what="the batch to be anchored")
+        poll(
+            lambda: (b := _state()[0]) and all(x.status == "anchored" for x in b),
+            timeout=30,
+            what="the batch to be anchored",
+        )
     batches, answers = _state()
     assert sum(b.leaf_count for b in batches) == 4
     assert all(a.batch_id is not None for a in answers)
 
 
-@pytest.mark.parametrize("failpoint", ["anchor.before_build_commit", "anchor.after_build", "anchor.after_send"])
+@pytest.mark.parametrize(
+    "failpoint", ["anchor.before_build_commit", "anchor.after_build", "anchor.after_send"]
+)
 def test_killed_worker_neither_loses_nor_double_anchors(session, chain, worker, failpoint):
     _answers(session, 3)
     with worker(beat=True, PROVENANT_FAILPOINTS=failpoint, **FAST) as proc:
@@ -44,8 +51,11 @@ def test_killed_worker_neither_loses_nor_double_anchors(session, chain, worker, 
     else:
         assert [b.status for b in batches] == ["built"]
     with worker(beat=True, **FAST):
-        poll(lambda: (b := _state()[0]) and all(x.status == "anchored" for x in b), timeout=30,
-             what="recovery to anchor the batch")
+        poll(
+            lambda: (b := _state()[0]) and all(x.status == "anchored" for x in b),
+            timeout=30,
+            what="recovery to anchor the batch",
+        )
     batches, answers = _state()
     assert len(batches) == 1 and batches[0].leaf_count == 3
     assert {a.batch_id for a in answers} == {batches[0].id}
@@ -62,8 +72,11 @@ def test_answers_keep_flowing_while_the_node_is_down(session, chain, worker, har
         assert all(b.status == "built" for b in _state()[0])
         proxy.up()
         try:
-            poll(lambda: all(b.status == "anchored" for b in _state()[0]), timeout=60,
-                 what="both batches anchored after the outage")
+            poll(
+                lambda: all(b.status == "anchored" for b in _state()[0]),
+                timeout=60,
+                what="both batches anchored after the outage",
+            )
         finally:
             proxy.down()
     for b in _state()[0]:

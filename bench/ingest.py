@@ -1,0 +1,666 @@
+"""Ingest benchmark: accepted answers per second, and latency, of contributors doing the loop.
+
+    .venv/bin/python -m bench.ingest                       # SQLite (1, 2 API processes) and
+                                                           # PostgreSQL (2, 3, 4 API processes)
+    .venv/bin/python -m bench.ingest --db postgres --api-workers 3 --answers 20000
+    .venv/bin/python -m bench.ingest --quick               # fewer answers (~1 min in all)
+
+Starts a Hardhat node of its own on a free port and deploys the contracts into it. Then, for
+each configuration (database, number of API processes), on a fresh database (a temporary
+SQLite file, or a database ``provenant_bench_<random>`` created on the PostgreSQL server and
+dropped afterwards), it migrates, starts a Celery worker (with beat, as ``provenant up`` does,
+so consent is really relayed and answers are anchored while the load runs) and the API with
+``uvicorn --workers N``, and:
+
+1. Setup, not timed: a requester signs in with SIWE over HTTP, creates a text-classification
+   project with overlap 3 and uploads enough JSONL items for the run; every contributor signs
+   in and records consent through the API, and the run waits until the worker has relayed
+   every consent on chain. Each contributor then does a few warm-up loops.
+2. Timed: ``--contributors`` concurrent contributors (asyncio, one keep-alive
+   ``httpx.AsyncClient`` each) loop ``POST /projects/{id}/tasks/next`` then
+   ``POST /tasks/{id}/answer`` until ``--answers`` answers are accepted.
+3. Checks the database: every accepted answer stored once, no item above the overlap, no
+   (item, contributor) twice, no lease left behind. A configuration that fails a check
+   reports no figure.
+
+The load generator runs on the same machine as everything else (API, worker, Hardhat,
+PostgreSQL), so its CPU use is reported next to the figures. Prints tables; not a test.
+bench/README.md has figures measured with it.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OVERLAP = 3
+LABELS = ["positive", "negative"]
+WARMUP_LOOPS = 3  # per contributor, before the clock starts
+CONSENT_TIMEOUT_S = 120.0
+DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_WORKERS = {"sqlite": [1, 2], "postgres": [2, 3, 4]}
+
+
+def _configure_environment(state_dir: Path, rpc_port: int) -> None:
+    """Point the backend's settings at a private state dir and node (before they are read).
+
+    Each configuration's API and worker get their own state dir and database on top of this
+    (through the environment of the child processes)."""
+    for name in [k for k in os.environ if k.startswith("PROVENANT_")]:
+        del os.environ[name]
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(
+        PROVENANT_ENVIRONMENT="local",
+        PROVENANT_STATE_DIR=str(state_dir),
+        PROVENANT_DEPLOYMENTS_DIR=str(state_dir / "deployments"),
+        PROVENANT_RPC_URL=f"http://127.0.0.1:{rpc_port}",
+        PROVENANT_DATABASE_URL=f"sqlite:///{state_dir / 'unused.sqlite'}",
+        PROVENANT_TX_RECEIPT_TIMEOUT_S="60",
+    )
+
+
+# --- CPU accounting (from /proc, so that nothing needs installing) -----------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+    """(command, parent pid, CPU seconds) of a live process, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / _TICK, sum(values[:8]) / _TICK
+
+
+def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each process tree in ``groups`` (name -> leader pid), by
+    every ``postgres`` process, by this process, and by the machine."""
+    table: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            table[int(entry.name)] = stat
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(root: int) -> float:
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            if pid in table:
+                total += table[pid][2]
+            todo.extend(children.get(pid, []))
+        return total
+
+    snap = {name: tree(pid) for name, pid in groups.items()}
+    snap["postgres"] = sum(cpu for comm, _, cpu in table.values() if comm == "postgres")
+    me = os.times()
+    snap["load generator"] = me.user + me.system
+    snap["machine"], _ = _machine_busy_s()
+    return snap
+
+
+# --- HTTP helpers ------------------------------------------------------------------------------
+
+
+def _check(reply: Any, *expected: int) -> dict[str, Any]:
+    if reply.status_code not in (expected or (200,)):
+        raise RuntimeError(
+            f"{reply.request.method} {reply.request.url} -> {reply.status_code}: {reply.text}"
+        )
+    return reply.json()
+
+
+async def sign_in(client: Any, account: Any) -> None:
+    """SIWE sign-in; sets the client's Authorization header."""
+    from eth_account.messages import encode_defunct
+
+    nonce = _check(await client.get("/auth/nonce", params={"address": account.address}))
+    message = nonce["message"]
+    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+    session = _check(
+        await client.post("/auth/verify", json={"message": message, "signature": signature})
+    )
+    client.headers["Authorization"] = f"Bearer {session['token']}"
+
+
+async def submit_consent(client: Any, account: Any) -> str:
+    """Sign and submit consent to every scope; return its hash (recorded later by the worker)."""
+    typed = _check(
+        await client.post(
+            "/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]}
+        )
+    )["typed_data"]
+    msg = typed["message"]
+    body = {
+        "terms_version": msg["termsVersion"],
+        "scopes": msg["scopes"],
+        "nonce": msg["nonce"],
+        "deadline": msg["deadline"],
+        "signature": account.sign_typed_data(full_message=typed).signature.hex(),
+    }
+    return str(_check(await client.post("/consent", json=body), 202)["consent_hash"])
+
+
+async def wait_recorded(client: Any, consent_hash: str, deadline: float) -> None:
+    while True:
+        status = _check(await client.get(f"/consent/{consent_hash}"))["status"]
+        if status == "recorded":
+            return
+        if status == "failed" or time.monotonic() > deadline:
+            raise RuntimeError(f"consent {consent_hash} is {status}; is the worker running?")
+        await asyncio.sleep(0.2)
+
+
+# --- the load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """Shared by the contributors of one phase: how many loops are left to start, and what
+    was measured."""
+
+    remaining: int
+    loops: list[float] = field(default_factory=list)
+    nexts: list[float] = field(default_factory=list)
+    answers: list[float] = field(default_factory=list)
+    accepted: int = 0
+    errors: list[str] = field(default_factory=list)
+    exhausted: int = 0  # contributors who found no task left for them
+
+    def claim(self) -> bool:
+        # Single-threaded asyncio: no await between the test and the decrement.
+        if self.remaining <= 0 or self.errors:
+            return False
+        self.remaining -= 1
+        return True
+
+
+async def contributor_loop(client: Any, project_id: int, load: Load, rng: random.Random) -> None:
+    from time import perf_counter
+
+    while load.claim():
+        t0 = perf_counter()
+        reply = await client.post(f"/projects/{project_id}/tasks/next")
+        t1 = perf_counter()
+        if reply.status_code == 404:
+            load.remaining += 1  # this contributor has seen every item; others carry on
+            load.exhausted += 1
+            return
+        if reply.status_code != 200:
+            load.errors.append(f"tasks/next -> {reply.status_code}: {reply.text[:300]}")
+            return
+        task_id = reply.json()["task_id"]
+        answer = await client.post(
+            f"/tasks/{task_id}/answer", json={"answer": {"label": rng.choice(LABELS)}}
+        )
+        t2 = perf_counter()
+        if answer.status_code != 201:
+            load.errors.append(f"answer -> {answer.status_code}: {answer.text[:300]}")
+            return
+        load.accepted += 1
+        load.nexts.append(t1 - t0)
+        load.answers.append(t2 - t1)
+        load.loops.append(t2 - t0)
+
+
+async def run_phase(clients: list[Any], project_id: int, loops: int, seed: int) -> Load:
+    load = Load(remaining=loops)
+    await asyncio.gather(
+        *(
+            contributor_loop(c, project_id, load, random.Random(seed * 1000 + i))
+            for i, c in enumerate(clients)
+        )
+    )
+    return load
+
+
+# --- one configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str  # "sqlite" or "postgres"
+    api_workers: int
+
+    @property
+    def label(self) -> str:
+        name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.db]
+        return f"{name}, {self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
+
+
+@dataclass
+class Result:
+    config: Config
+    answers: int
+    seconds: float
+    loop_ms: tuple[float, float]
+    next_ms: tuple[float, float]
+    answer_ms: tuple[float, float]
+    cpu: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.answers / self.seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of values in seconds, in milliseconds."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1] * 1000
+
+
+@dataclass
+class Database:
+    url: str  # what the API and worker are given
+    drop: Any = None  # callable that removes it
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """The URL with the driver the backend uses (psycopg 3 for plain postgresql://)."""
+    from backend.core.config import Settings
+
+    return Settings(database_url=url).resolved_database_url
+
+
+def make_database(config: Config, state_dir: Path, pg_server: str) -> Database:
+    if config.db == "sqlite":
+        return Database(url=f"sqlite:///{state_dir / 'provenant.sqlite'}")
+    from sqlalchemy import create_engine, text
+
+    server = _sqlalchemy_url(pg_server)
+    name = f"provenant_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return Database(url=pg_server.rsplit("/", 1)[0] + f"/{name}", drop=drop)
+
+
+def items_jsonl(count: int, seed: int) -> bytes:
+    rnd = random.Random(seed)
+    words = [
+        "good",
+        "bad",
+        "fine",
+        "awful",
+        "great",
+        "poor",
+        "decent",
+        "terrible",
+        "lovely",
+        "broken",
+    ]
+    lines = [
+        json.dumps({"text": f"review {seed}-{i}: " + " ".join(rnd.choices(words, k=12))})
+        for i in range(count)
+    ]
+    return "\n".join(lines).encode()
+
+
+async def setup_and_run(
+    config: Config, api_url: str, contributors: int, answers: int, seed: int, groups: dict
+) -> tuple[int, Load, float, dict[str, float]]:
+    """Create the project and the contributors, warm up, run the timed phase.
+
+    Returns (project id, timed load, wall seconds, CPU seconds by component)."""
+    import httpx
+    from eth_account import Account
+
+    warmup = WARMUP_LOOPS * contributors
+    # Enough items that nobody runs out: each loop takes one of an item's OVERLAP slots.
+    item_count = math.ceil((warmup + answers) / OVERLAP * 1.1) + contributors
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    requester = httpx.AsyncClient(base_url=api_url, timeout=120)
+    await sign_in(requester, Account.create())
+    project = _check(
+        await requester.post(
+            "/projects",
+            json={
+                "task_type": "text_classification",
+                "title": "Sentiment (ingest benchmark)",
+                "instructions": "Is the review positive or negative?",
+                "label_schema": {"classes": LABELS},
+                "overlap": OVERLAP,
+                "reward_per_answer": 10**16,
+                "gold_rate": 0.0,
+            },
+        ),
+        201,
+    )
+    upload = _check(
+        await requester.post(
+            f"/projects/{project['id']}/items/text",
+            files={"file": ("items.jsonl", items_jsonl(item_count, seed), "application/x-ndjson")},
+        ),
+        201,
+    )
+    await requester.aclose()
+    assert upload["created"] == item_count, upload["created"]
+
+    accounts = [Account.create() for _ in range(contributors)]
+    clients = [httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) for _ in accounts]
+    try:
+        await asyncio.gather(*(sign_in(c, a) for c, a in zip(clients, accounts, strict=True)))
+        # Sequentially: each typed data carries the contributor's on-chain nonce.
+        hashes = [await submit_consent(c, a) for c, a in zip(clients, accounts, strict=True)]
+        started = time.monotonic()
+        deadline = started + CONSENT_TIMEOUT_S
+        await asyncio.gather(
+            *(wait_recorded(c, h, deadline) for c, h in zip(clients, hashes, strict=True))
+        )
+        print(
+            f"  setup: {item_count} items, {contributors} contributors signed in, consent "
+            f"relayed on chain for all of them in {time.monotonic() - started:.1f} s"
+        )
+
+        warm = await run_phase(clients, project["id"], warmup, seed)
+        if warm.errors or warm.accepted != warmup:
+            raise RuntimeError(f"warm-up failed: {warm.errors[:3]} ({warm.accepted}/{warmup})")
+
+        before = cpu_snapshot(groups)
+        t0 = time.perf_counter()
+        load = await run_phase(clients, project["id"], answers, seed + 1)
+        seconds = time.perf_counter() - t0
+        after = cpu_snapshot(groups)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    load.accepted += warm.accepted  # the checks count every stored answer
+    cpu = {k: (after[k] - before[k]) / seconds for k in after}
+    # Whatever else ran on the machine meanwhile (it is shared): reported, so a figure
+    # measured beside someone else's load can be told apart.
+    cpu["other"] = max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine"))
+    return project["id"], load, seconds, cpu
+
+
+def verify(db_url: str, project_id: int, expected_answers: int) -> list[str]:
+    """What is wrong with the stored work, if anything."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_sqlalchemy_url(db_url))
+    problems = []
+    with engine.connect() as conn:
+
+        def one(sql: str) -> Any:
+            return conn.execute(text(sql), {"p": project_id}).scalar()
+
+        stored = one("SELECT count(*) FROM answer WHERE project_id = :p")
+        if stored != expected_answers:
+            problems.append(f"{stored} answers stored, {expected_answers} accepted")
+        pairs = one(
+            "SELECT count(*) FROM (SELECT DISTINCT item_id, contributor FROM answer "
+            "WHERE project_id = :p) AS d"
+        )
+        if pairs != stored:
+            problems.append(f"{stored - pairs} answers repeat an (item, contributor)")
+        over = one(
+            "SELECT count(*) FROM (SELECT item_id FROM answer WHERE project_id = :p "
+            f"GROUP BY item_id HAVING count(*) > {OVERLAP}) AS o"
+        )
+        if over:
+            problems.append(f"{over} items have more than {OVERLAP} answers")
+        bad_counters = one(
+            "SELECT count(*) FROM item i WHERE i.project_id = :p AND (i.slots_taken > "
+            f"{OVERLAP} OR i.answer_count <> (SELECT count(*) FROM answer a "
+            "WHERE a.item_id = i.id) OR i.slots_taken <> i.answer_count)"
+        )
+        if bad_counters:
+            problems.append(f"{bad_counters} items have counters that disagree with answers")
+        leased = one("SELECT count(*) FROM task WHERE project_id = :p AND status = 'leased'")
+        if leased:
+            problems.append(f"{leased} leases were left behind")
+    engine.dispose()
+    return problems
+
+
+def run_configuration(
+    config: Config, root: Path, contributors: int, answers: int, pg_server: str, seed: int
+) -> Result | None:
+    from backend.core.migrate import upgrade
+    from backend.stack import free_port, start_api, start_worker, stop_process, wait_until
+
+    state_dir = root / f"{config.db}-{config.api_workers}"
+    state_dir.mkdir()
+    print(f"\n== {config.label}")
+    database = make_database(config, state_dir, pg_server)
+    env = {"PROVENANT_STATE_DIR": str(state_dir), "PROVENANT_DATABASE_URL": database.url}
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        upgrade(_sqlalchemy_url(database.url))
+        processes["worker"] = start_worker(
+            state_dir / "logs" / "worker.log", beat=True, env=env, state_dir=state_dir
+        )
+        port = free_port()
+        processes["API"] = start_api(
+            "127.0.0.1", port, state_dir / "logs" / "api.log", env, workers=config.api_workers
+        )
+        api_url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _health_ok(api_url), timeout=60, what="API")
+        groups = {name: proc.pid for name, proc in processes.items()}
+        groups["hardhat"] = HARDHAT_PID
+        project_id, load, seconds, cpu = asyncio.run(
+            setup_and_run(config, api_url, contributors, answers, seed, groups)
+        )
+        if load.errors:
+            print(f"  FAILED: {len(load.errors)} errors, first: {load.errors[0]}")
+            return None
+        problems = verify(database.url, project_id, load.accepted)
+        if problems:
+            print("  FAILED the checks: " + "; ".join(problems))
+            return None
+        timed = len(load.loops)
+        print(
+            f"  checked: {load.accepted} answers stored once each, none above overlap "
+            f"{OVERLAP}, no (item, contributor) twice, no lease left"
+        )
+        if load.exhausted:
+            print(f"  note: {load.exhausted} contributors ran out of items before the end")
+        result = Result(
+            config=config,
+            answers=timed,
+            seconds=seconds,
+            loop_ms=(percentile(load.loops, 50), percentile(load.loops, 99)),
+            next_ms=(percentile(load.nexts, 50), percentile(load.nexts, 99)),
+            answer_ms=(percentile(load.answers, 50), percentile(load.answers, 99)),
+            cpu=cpu,
+        )
+        print_result(result, contributors)
+        return result
+    except Exception:
+        print(f"  logs kept in {state_dir / 'logs'}")
+        raise
+    finally:
+        for name in ("API", "worker"):
+            if name in processes:
+                stop_process(processes[name])
+        if database.drop is not None:
+            database.drop()
+
+
+def _health_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    print(
+        "  "
+        + "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w)
+            for i, (h, w) in enumerate(zip(header, widths, strict=True))
+        )
+    )
+    print("  " + "  ".join("-" * w for w in widths))
+    for row in rows:
+        print(
+            "  "
+            + "  ".join(
+                str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                for i, (x, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def print_result(r: Result, contributors: int) -> None:
+    print(
+        f"  {r.answers} answers in {r.seconds:.2f} s by {contributors} contributors: "
+        f"{r.rate:.0f} answers/s"
+    )
+    print_table(
+        ["latency (ms)", "p50", "p99"],
+        [
+            ["loop (next + answer)", f"{r.loop_ms[0]:.1f}", f"{r.loop_ms[1]:.1f}"],
+            ["POST /projects/{id}/tasks/next", f"{r.next_ms[0]:.1f}", f"{r.next_ms[1]:.1f}"],
+            ["POST /tasks/{id}/answer", f"{r.answer_ms[0]:.1f}", f"{r.answer_ms[1]:.1f}"],
+        ],
+    )
+    print(f"  CPU in use during the run (cores, of {os.cpu_count()}): {cpu_line(r.cpu)}")
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    order = ["machine", "API", "load generator", "postgres", "worker", "hardhat", "other"]
+    return ", ".join(
+        f"{k} {cpu[k]:.2f}" for k in order if k in cpu and (cpu[k] >= 0.005 or k == "machine")
+    )
+
+
+HARDHAT_PID = 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    global HARDHAT_PID
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--api-workers",
+        default=None,
+        help="API processes, one number or a comma-separated list "
+        "(default: 1,2 on SQLite; 2,3,4 on PostgreSQL)",
+    )
+    parser.add_argument("--contributors", type=int, default=32)
+    parser.add_argument("--answers", type=int, default=None, help="timed answers per configuration")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer answers (1,500 instead of 10,000)"
+    )
+    parser.add_argument(
+        "--pg-server",
+        default=DEFAULT_PG_SERVER,
+        help="PostgreSQL server URL (a database on it that exists)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    answers = args.answers or (1_500 if args.quick else 10_000)
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    configs = [
+        Config(db, n)
+        for db in dbs
+        for n in (
+            [int(x) for x in args.api_workers.split(",")]
+            if args.api_workers
+            else DEFAULT_WORKERS[db]
+        )
+    ]
+
+    from backend.stack import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="provenant-bench-ingest-"))
+    rpc_port = free_port()
+    _configure_environment(root, rpc_port)
+    print(
+        f"ingest benchmark: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; {args.contributors} contributors, {answers} timed "
+        f"answers per configuration (after {WARMUP_LOOPS} warm-up loops each)"
+    )
+    print("the load generator, API, worker, Hardhat and PostgreSQL share this machine's cores")
+
+    from backend.chain.client import ChainClient
+    from backend.chain.deploy import deploy_all
+    from backend.core.config import get_settings
+    from backend.stack import compile_contracts, start_hardhat_node, stop_process
+
+    compile_contracts()
+    node = start_hardhat_node(rpc_port, root / "logs" / "hardhat.log")
+    HARDHAT_PID = node.pid
+    results: list[Result] = []
+    failed = False
+    try:
+        deploy_all(ChainClient(get_settings()), log=lambda _m: None)
+        for i, config in enumerate(configs):
+            result = run_configuration(
+                config, root, args.contributors, answers, args.pg_server, args.seed + i
+            )
+            if result is None:
+                failed = True
+            else:
+                results.append(result)
+    finally:
+        stop_process(node)
+
+    print(f"\nsummary ({args.contributors} contributors, {answers} timed answers each)")
+    print_table(
+        [
+            "configuration",
+            "answers/s",
+            "loop p50 ms",
+            "loop p99 ms",
+            "next p99",
+            "answer p99",
+            "CPU: load gen",
+        ],
+        [
+            [
+                r.config.label,
+                f"{r.rate:.0f}",
+                f"{r.loop_ms[0]:.1f}",
+                f"{r.loop_ms[1]:.1f}",
+                f"{r.next_ms[1]:.1f}",
+                f"{r.answer_ms[1]:.1f}",
+                f"{r.cpu.get('load generator', 0):.2f}",
+            ]
+            for r in results
+        ],
+    )
+    if failed:
+        print(f"some configurations failed; logs are in {root}")
+        sys.exit(1)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
