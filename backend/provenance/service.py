@@ -80,8 +80,9 @@ def build_batch(
         [answer.leaf_hash for answer, _ in pending],
         LEAF_ENCODING,
     )
-    dump = json.dumps(tree.dump(), separators=(",", ":")).encode()
-    digest = storage.put(dump)  # content-addressed: a crash here leaves only an orphan blob
+    # Content-addressed by SHA-256, so the storage digest is also the anchored treeHash; a
+    # crash after this line leaves at most an orphan blob.
+    digest = storage.put(tree.dump_json())
 
     batch = Batch(
         status=BatchStatus.built,
