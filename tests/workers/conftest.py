@@ -25,7 +25,7 @@ def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterato
             time.sleep(0.1)
         yield proc
     finally:
-        stop_process(proc)
+        stop_process(proc, graceful=False)
 
 
 @pytest.fixture
