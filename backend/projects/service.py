@@ -64,10 +64,8 @@ def _check_gold(project: Project, gold: Any, where: str, image_size=None) -> dic
         raise BadRequest(f"{where}: gold {exc.detail}") from exc
 
 
-def _insert_items(session: Session, items: list[Item]) -> tuple[list[Item], int]:
+def _insert_items(session: Session, items: list[Item]) -> UploadResult:
     """Insert new items in one transaction, skipping content already in the project."""
-    if not items:
-        return [], 0
     project_id = items[0].project_id
     hashes = [i.content_hash for i in items]
     existing = set(
@@ -91,7 +89,11 @@ def _insert_items(session: Session, items: list[Item]) -> tuple[list[Item], int]
         ) from exc
     for item in fresh.values():
         session.refresh(item)
-    return list(fresh.values()), len(items) - len(fresh)
+    return UploadResult(
+        created=len(fresh),
+        duplicates=len(items) - len(fresh),
+        items=[to_item_public(i) for i in fresh.values()],
+    )
 
 
 def add_image_items(
@@ -150,10 +152,7 @@ def add_image_items(
                 created_at=now,
             )
         )
-    created, duplicates = _insert_items(session, items)
-    return UploadResult(
-        created=len(created), duplicates=duplicates, items=[to_item_public(i) for i in created]
-    )
+    return _insert_items(session, items)
 
 
 def add_text_items(
@@ -191,10 +190,7 @@ def add_text_items(
                 created_at=now,
             )
         )
-    created, duplicates = _insert_items(session, items)
-    return UploadResult(
-        created=len(created), duplicates=duplicates, items=[to_item_public(i) for i in created]
-    )
+    return _insert_items(session, items)
 
 
 def list_items(*, session: Session, project: Project, offset: int, limit: int) -> list[Item]:
