@@ -11,6 +11,7 @@ from backend.consent.router import router as consent_router
 from backend.core.errors import AppError
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
+from backend.quality.router import router as quality_router
 from backend.tasks.router import router as tasks_router
 
 log = logging.getLogger("provenant.api")
@@ -50,6 +51,7 @@ def create_app() -> FastAPI:
     app.include_router(projects_router)
     app.include_router(tasks_router)
     app.include_router(provenance_router)
+    app.include_router(quality_router)
     return app
 
 

@@ -4,6 +4,19 @@ from backend.auth.models import AuthSession, SiweNonce
 from backend.consent.models import Consent
 from backend.projects.models import Item, Project
 from backend.provenance.models import Batch
+from backend.quality.models import ContributorQuality, FraudFlag, ItemResult
 from backend.tasks.models import Answer, Task
 
-__all__ = ["Answer", "AuthSession", "Batch", "Consent", "Item", "Project", "SiweNonce", "Task"]
+__all__ = [
+    "Answer",
+    "AuthSession",
+    "Batch",
+    "Consent",
+    "ContributorQuality",
+    "FraudFlag",
+    "Item",
+    "ItemResult",
+    "Project",
+    "SiweNonce",
+    "Task",
+]

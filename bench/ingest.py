@@ -133,8 +133,8 @@ def _check(reply: Any, *expected: int) -> dict[str, Any]:
     return reply.json()
 
 
-async def sign_in(client: Any, account: Any) -> None:
-    """SIWE sign-in; sets the client's Authorization header."""
+async def sign_in(client: Any, account: Any) -> str:
+    """SIWE sign-in; sets the client's Authorization header and returns the token."""
     from eth_account.messages import encode_defunct
 
     nonce = _check(await client.get("/auth/nonce", params={"address": account.address}))
@@ -144,6 +144,7 @@ async def sign_in(client: Any, account: Any) -> None:
         await client.post("/auth/verify", json={"message": message, "signature": signature})
     )
     client.headers["Authorization"] = f"Bearer {session['token']}"
+    return str(session["token"])
 
 
 async def submit_consent(client: Any, account: Any) -> str:
@@ -177,6 +178,55 @@ async def wait_recorded(client: Any, consent_hash: str, deadline: float) -> None
 # --- the load ----------------------------------------------------------------------------------
 
 
+class LoadClient:
+    """One contributor's keep-alive connection for the timed loop: an httpx.AsyncClient, or an
+    aiohttp session (``--client aiohttp``), which costs the shared CPU about a third as much
+    per request (the load generator runs on the same cores as the system it measures)."""
+
+    def __init__(self, kind: str, base_url: str, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        self.kind = kind
+        if kind == "httpx":
+            import httpx
+
+            self._httpx = httpx.AsyncClient(
+                base_url=base_url,
+                headers=headers,
+                timeout=60,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            )
+        else:
+            import aiohttp
+
+            self._aiohttp = aiohttp.ClientSession(
+                base_url,
+                headers=headers,
+                connector=aiohttp.TCPConnector(limit=1),
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, decoded JSON body, or the text when it is not JSON)."""
+        if self.kind == "httpx":
+            reply = await self._httpx.request(method, path, json=body)
+            try:
+                return reply.status_code, reply.json()
+            except ValueError:
+                return reply.status_code, reply.text
+        async with self._aiohttp.request(method, path, json=body) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                return response.status, text
+
+    async def aclose(self) -> None:
+        if self.kind == "httpx":
+            await self._httpx.aclose()
+        else:
+            await self._aiohttp.close()
+
+
 @dataclass
 class Load:
     """Shared by the contributors of one phase: how many loops are left to start, and what
@@ -198,27 +248,28 @@ class Load:
         return True
 
 
-async def contributor_loop(client: Any, project_id: int, load: Load, rng: random.Random) -> None:
+async def contributor_loop(
+    client: LoadClient, project_id: int, load: Load, rng: random.Random
+) -> None:
     from time import perf_counter
 
     while load.claim():
         t0 = perf_counter()
-        reply = await client.post(f"/projects/{project_id}/tasks/next")
+        status, task = await client.request("POST", f"/projects/{project_id}/tasks/next")
         t1 = perf_counter()
-        if reply.status_code == 404:
+        if status == 404:
             load.remaining += 1  # this contributor has seen every item; others carry on
             load.exhausted += 1
             return
-        if reply.status_code != 200:
-            load.errors.append(f"tasks/next -> {reply.status_code}: {reply.text[:300]}")
+        if status != 200:
+            load.errors.append(f"tasks/next -> {status}: {str(task)[:300]}")
             return
-        task_id = reply.json()["task_id"]
-        answer = await client.post(
-            f"/tasks/{task_id}/answer", json={"answer": {"label": rng.choice(LABELS)}}
+        status, answer = await client.request(
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": {"label": rng.choice(LABELS)}}
         )
         t2 = perf_counter()
-        if answer.status_code != 201:
-            load.errors.append(f"answer -> {answer.status_code}: {answer.text[:300]}")
+        if status != 201:
+            load.errors.append(f"answer -> {status}: {str(answer)[:300]}")
             return
         load.accepted += 1
         load.nexts.append(t1 - t0)
@@ -226,7 +277,7 @@ async def contributor_loop(client: Any, project_id: int, load: Load, rng: random
         load.loops.append(t2 - t0)
 
 
-async def run_phase(clients: list[Any], project_id: int, loops: int, seed: int) -> Load:
+async def run_phase(clients: list[LoadClient], project_id: int, loops: int, seed: int) -> Load:
     load = Load(remaining=loops)
     await asyncio.gather(
         *(
@@ -251,6 +302,15 @@ class Config:
         return f"{name}, {self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
 
 
+@dataclass(frozen=True)
+class Options:
+    contributors: int
+    answers: int
+    pg_server: str
+    client: str  # "httpx" or "aiohttp"
+    hardhat_pid: int
+
+
 @dataclass
 class Result:
     config: Config
@@ -260,6 +320,7 @@ class Result:
     next_ms: tuple[float, float]
     answer_ms: tuple[float, float]
     cpu: dict[str, float]
+    connections: list[int]  # the contributors' connections held by each API process
 
     @property
     def rate(self) -> float:
@@ -326,20 +387,43 @@ def items_jsonl(count: int, seed: int) -> bytes:
     return "\n".join(lines).encode()
 
 
+def api_processes(leader: int) -> list[int]:
+    """The uvicorn processes that serve requests: the workers, or the leader if it has none."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (stat := _proc_stat(int(entry.name))) is None:
+            continue
+        cmdline = (entry / "cmdline").read_bytes() if stat[1] == leader else b""
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            workers.append(int(entry.name))
+    return sorted(workers) or [leader]
+
+
+def connections_by_process(port: int, pids: list[int]) -> list[int]:
+    """How many established connections to ``port`` each of ``pids`` holds (from ss)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [out.count(f"pid={pid},") for pid in pids]
+
+
 async def setup_and_run(
-    config: Config, api_url: str, contributors: int, answers: int, seed: int, groups: dict
-) -> tuple[int, Load, float, dict[str, float]]:
+    api_url: str, options: Options, seed: int, pids: dict[str, int]
+) -> tuple[int, Load, float, dict[str, float], list[int]]:
     """Create the project and the contributors, warm up, run the timed phase.
 
-    Returns (project id, timed load, wall seconds, CPU seconds by component)."""
+    Returns (project id, timed load, wall seconds, CPU cores used by component, connections
+    per API process)."""
     import httpx
     from eth_account import Account
 
+    contributors, answers = options.contributors, options.answers
     warmup = WARMUP_LOOPS * contributors
     # Enough items that nobody runs out: each loop takes one of an item's OVERLAP slots.
     item_count = math.ceil((warmup + answers) / OVERLAP * 1.1) + contributors
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     requester = httpx.AsyncClient(base_url=api_url, timeout=120)
     await sign_in(requester, Account.create())
     project = _check(
@@ -353,6 +437,12 @@ async def setup_and_run(
                 "overlap": OVERLAP,
                 "reward_per_answer": 10**16,
                 "gold_rate": 0.0,
+                # Simulated contributors answer at once and at random: quality control meant
+                # for people (answers faster than a person reads, bursts, review of weak
+                # consensus) would stop them or ask for answers beyond the overlap.
+                "min_ms_per_task": 0,
+                "max_answers_per_minute": 10_000,
+                "max_extra_answers": 0,
             },
         ),
         201,
@@ -368,25 +458,41 @@ async def setup_and_run(
     assert upload["created"] == item_count, upload["created"]
 
     accounts = [Account.create() for _ in range(contributors)]
-    clients = [httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) for _ in accounts]
+    setup_clients = [httpx.AsyncClient(base_url=api_url, timeout=60) for _ in accounts]
     try:
-        await asyncio.gather(*(sign_in(c, a) for c, a in zip(clients, accounts, strict=True)))
+        tokens = await asyncio.gather(
+            *(sign_in(c, a) for c, a in zip(setup_clients, accounts, strict=True))
+        )
         # Sequentially: each typed data carries the contributor's on-chain nonce.
-        hashes = [await submit_consent(c, a) for c, a in zip(clients, accounts, strict=True)]
+        hashes = [await submit_consent(c, a) for c, a in zip(setup_clients, accounts, strict=True)]
         started = time.monotonic()
         deadline = started + CONSENT_TIMEOUT_S
         await asyncio.gather(
-            *(wait_recorded(c, h, deadline) for c, h in zip(clients, hashes, strict=True))
+            *(wait_recorded(c, h, deadline) for c, h in zip(setup_clients, hashes, strict=True))
         )
-        print(
-            f"  setup: {item_count} items, {contributors} contributors signed in, consent "
-            f"relayed on chain for all of them in {time.monotonic() - started:.1f} s"
-        )
+    finally:
+        await asyncio.gather(*(c.aclose() for c in setup_clients))
+    print(
+        f"  setup: {item_count} items, {contributors} contributors signed in, consent "
+        f"relayed on chain for all of them in {time.monotonic() - started:.1f} s"
+    )
 
+    clients = [LoadClient(options.client, api_url, token) for token in tokens]
+    try:
+        # Contributors arrive one by one, not in one burst: uvicorn's workers share one
+        # listening socket, and the first worker to wake accepts every connection waiting.
+        for client in clients:
+            status, _ = await client.request("GET", "/health")
+            assert status == 200
+            await asyncio.sleep(0.02)
         warm = await run_phase(clients, project["id"], warmup, seed)
         if warm.errors or warm.accepted != warmup:
             raise RuntimeError(f"warm-up failed: {warm.errors[:3]} ({warm.accepted}/{warmup})")
 
+        servers = api_processes(pids["api"])
+        spread = connections_by_process(int(api_url.rsplit(":", 1)[1]), servers)
+        groups = {f"API {i + 1}": pid for i, pid in enumerate(servers)}
+        groups |= {"worker": pids["worker"], "hardhat": pids["hardhat"]}
         before = cpu_snapshot(groups)
         t0 = time.perf_counter()
         load = await run_phase(clients, project["id"], answers, seed + 1)
@@ -396,10 +502,12 @@ async def setup_and_run(
         await asyncio.gather(*(c.aclose() for c in clients))
     load.accepted += warm.accepted  # the checks count every stored answer
     cpu = {k: (after[k] - before[k]) / seconds for k in after}
+    cpu["API"] = sum(v for k, v in cpu.items() if k.startswith("API "))
     # Whatever else ran on the machine meanwhile (it is shared): reported, so a figure
     # measured beside someone else's load can be told apart.
-    cpu["other"] = max(0.0, cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine"))
-    return project["id"], load, seconds, cpu
+    known = ["API", "load generator", "postgres", "worker", "hardhat"]
+    cpu["other"] = max(0.0, cpu["machine"] - sum(cpu[k] for k in known))
+    return project["id"], load, seconds, cpu, spread
 
 
 def verify(db_url: str, project_id: int, expected_answers: int) -> list[str]:
@@ -442,16 +550,14 @@ def verify(db_url: str, project_id: int, expected_answers: int) -> list[str]:
     return problems
 
 
-def run_configuration(
-    config: Config, root: Path, contributors: int, answers: int, pg_server: str, seed: int
-) -> Result | None:
+def run_configuration(config: Config, root: Path, options: Options, seed: int) -> Result | None:
     from backend.core.migrate import upgrade
     from backend.stack import free_port, start_api, start_worker, stop_process, wait_until
 
     state_dir = root / f"{config.db}-{config.api_workers}"
     state_dir.mkdir()
     print(f"\n== {config.label}")
-    database = make_database(config, state_dir, pg_server)
+    database = make_database(config, state_dir, options.pg_server)
     env = {"PROVENANT_STATE_DIR": str(state_dir), "PROVENANT_DATABASE_URL": database.url}
     processes: dict[str, subprocess.Popen] = {}
     try:
@@ -465,10 +571,13 @@ def run_configuration(
         )
         api_url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _health_ok(api_url), timeout=60, what="API")
-        groups = {name: proc.pid for name, proc in processes.items()}
-        groups["hardhat"] = HARDHAT_PID
-        project_id, load, seconds, cpu = asyncio.run(
-            setup_and_run(config, api_url, contributors, answers, seed, groups)
+        pids = {
+            "api": processes["API"].pid,
+            "worker": processes["worker"].pid,
+            "hardhat": options.hardhat_pid,
+        }
+        project_id, load, seconds, cpu, spread = asyncio.run(
+            setup_and_run(api_url, options, seed, pids)
         )
         if load.errors:
             print(f"  FAILED: {len(load.errors)} errors, first: {load.errors[0]}")
@@ -477,7 +586,6 @@ def run_configuration(
         if problems:
             print("  FAILED the checks: " + "; ".join(problems))
             return None
-        timed = len(load.loops)
         print(
             f"  checked: {load.accepted} answers stored once each, none above overlap "
             f"{OVERLAP}, no (item, contributor) twice, no lease left"
@@ -486,14 +594,15 @@ def run_configuration(
             print(f"  note: {load.exhausted} contributors ran out of items before the end")
         result = Result(
             config=config,
-            answers=timed,
+            answers=len(load.loops),
             seconds=seconds,
             loop_ms=(percentile(load.loops, 50), percentile(load.loops, 99)),
             next_ms=(percentile(load.nexts, 50), percentile(load.nexts, 99)),
             answer_ms=(percentile(load.answers, 50), percentile(load.answers, 99)),
             cpu=cpu,
+            connections=spread,
         )
-        print_result(result, contributors)
+        print_result(result, options.contributors)
         return result
     except Exception:
         print(f"  logs kept in {state_dir / 'logs'}")
@@ -549,6 +658,14 @@ def print_result(r: Result, contributors: int) -> None:
         ],
     )
     print(f"  CPU in use during the run (cores, of {os.cpu_count()}): {cpu_line(r.cpu)}")
+    per_process = [r.cpu[k] for k in sorted(r.cpu) if k.startswith("API ")]
+    if len(per_process) > 1:
+        print(
+            "  API processes: connections "
+            + "/".join(str(n) for n in r.connections)
+            + ", CPU "
+            + "/".join(f"{c:.2f}" for c in per_process)
+        )
 
 
 def cpu_line(cpu: dict[str, float]) -> str:
@@ -558,11 +675,16 @@ def cpu_line(cpu: dict[str, float]) -> str:
     )
 
 
-HARDHAT_PID = 0
+def server_stack() -> str:
+    """What uvicorn picks by itself (loop="auto", http="auto") in this environment."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop} + {http}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    global HARDHAT_PID
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -582,6 +704,12 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-server",
         default=DEFAULT_PG_SERVER,
         help="PostgreSQL server URL (a database on it that exists)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "aiohttp"],
+        default="httpx",
+        help="HTTP client of the simulated contributors (aiohttp uses less of the shared CPU)",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -607,7 +735,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{platform.python_version()}; {args.contributors} contributors, {answers} timed "
         f"answers per configuration (after {WARMUP_LOOPS} warm-up loops each)"
     )
-    print("the load generator, API, worker, Hardhat and PostgreSQL share this machine's cores")
+    print(
+        f"contributors' client: {args.client}; API server: uvicorn with {server_stack()}; the "
+        "load generator, API, worker, Hardhat and PostgreSQL share this machine's cores"
+    )
 
     from backend.chain.client import ChainClient
     from backend.chain.deploy import deploy_all
@@ -616,15 +747,13 @@ def main(argv: list[str] | None = None) -> None:
 
     compile_contracts()
     node = start_hardhat_node(rpc_port, root / "logs" / "hardhat.log")
-    HARDHAT_PID = node.pid
+    options = Options(args.contributors, answers, args.pg_server, args.client, node.pid)
     results: list[Result] = []
     failed = False
     try:
         deploy_all(ChainClient(get_settings()), log=lambda _m: None)
         for i, config in enumerate(configs):
-            result = run_configuration(
-                config, root, args.contributors, answers, args.pg_server, args.seed + i
-            )
+            result = run_configuration(config, root, options, args.seed + i)
             if result is None:
                 failed = True
             else:
@@ -641,7 +770,8 @@ def main(argv: list[str] | None = None) -> None:
             "loop p99 ms",
             "next p99",
             "answer p99",
-            "CPU: load gen",
+            "load gen CPU",
+            "other CPU",
         ],
         [
             [
@@ -652,6 +782,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r.next_ms[1]:.1f}",
                 f"{r.answer_ms[1]:.1f}",
                 f"{r.cpu.get('load generator', 0):.2f}",
+                f"{r.cpu.get('other', 0):.2f}",
             ]
             for r in results
         ],

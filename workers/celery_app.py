@@ -21,7 +21,7 @@ celery_app = Celery(
     "provenant",
     broker=settings.resolved_broker_url,
     backend=settings.resolved_result_backend,
-    include=["workers.consent_tasks", "workers.provenance_tasks"],
+    include=["workers.consent_tasks", "workers.provenance_tasks", "workers.quality_tasks"],
 )
 celery_app.conf.update(
     task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
@@ -37,6 +37,11 @@ celery_app.conf.update(
         "consent-sweep-pending": {
             "task": "consent.sweep_pending",
             "schedule": settings.relay_sweep_interval_s,
+        },
+        "quality-aggregate-pending": {
+            "task": "quality.aggregate_pending",
+            "schedule": settings.aggregate_interval_s,
+            "options": {"expires": max(settings.aggregate_interval_s * 5, 5)},
         },
         "provenance-anchor-pending": {
             "task": "provenance.anchor_pending",

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     anchor_window_s: float = 5.0
     anchor_interval_s: float = 1.0
 
+    # Quality control runs over projects with new answers this often.
+    aggregate_interval_s: float = 2.0
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

@@ -25,7 +25,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Each API process serves up to 40 requests at once (FastAPI's thread pool). Connections
+    # beyond pool_size are closed when returned, so a pool smaller than the usual concurrency
+    # opens a new PostgreSQL connection (a backend process) for many requests under load.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 @lru_cache
@@ -34,5 +37,8 @@ def get_engine() -> Engine:
 
 
 def get_session() -> Iterator[Session]:
-    with Session(get_engine()) as session:
+    # A request's session is its own unit of work and ends with the request. Expiring its
+    # objects at each commit would make every read after a commit (building the response)
+    # cost one more SELECT per object, for values this request has just written itself.
+    with Session(get_engine(), expire_on_commit=False) as session:
         yield session

@@ -21,6 +21,16 @@ class Project(SQLModel, table=True):
     reward_per_answer: str = Field(max_length=78)
     gold_rate: float
     lease_seconds: int
+    # Quality control (see backend/quality/service.py).
+    min_confidence: float = 0.7  # consensus below this sends an item to review
+    max_extra_answers: int = 2  # review cap: answers asked beyond the overlap, per item
+    min_gold_accuracy: float = 0.6  # contributors below it (after min_gold_answers) are stopped
+    min_gold_answers: int = 3
+    min_skill: float = 0.0  # agreement-based skill bar (0 disables it)
+    min_skill_answers: int = 10
+    min_ms_per_task: int | None = None  # None: the task type's default floor
+    max_answers_per_minute: int = 60
+    aggregated_through: int = 0  # highest answer id the last aggregation run saw
     created_at: datetime
 
 
@@ -44,6 +54,8 @@ class Item(SQLModel, table=True):
     # Live leases plus answers; never above the project's overlap (gold items: unused).
     slots_taken: int = 0
     answer_count: int = 0
+    extra_answers: int = 0  # asked beyond the project's overlap because consensus was weak
+    finalized: bool = Field(default=False, index=True)
     created_at: datetime
 
 
@@ -56,6 +68,14 @@ class ProjectCreate(SQLModel):
     reward_per_answer: int = Field(ge=0, lt=2**256)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lease_seconds: int = Field(default=600, ge=10, le=86_400)
+    min_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+    max_extra_answers: int = Field(default=2, ge=0, le=20)
+    min_gold_accuracy: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_gold_answers: int = Field(default=3, ge=1, le=1000)
+    min_skill: float = Field(default=0.0, ge=0.0, le=1.0)
+    min_skill_answers: int = Field(default=10, ge=1, le=10_000)
+    min_ms_per_task: int | None = Field(default=None, ge=0, le=3_600_000)
+    max_answers_per_minute: int = Field(default=60, ge=1, le=10_000)
 
 
 class ProjectPublic(SQLModel):
@@ -69,6 +89,14 @@ class ProjectPublic(SQLModel):
     reward_per_answer: str
     gold_rate: float
     lease_seconds: int
+    min_confidence: float
+    max_extra_answers: int
+    min_gold_accuracy: float
+    min_gold_answers: int
+    min_skill: float
+    min_skill_answers: int
+    min_ms_per_task: int | None
+    max_answers_per_minute: int
     created_at: datetime
 
 

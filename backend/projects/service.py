@@ -33,6 +33,14 @@ def create_project(*, session: Session, owner: str, data: ProjectCreate) -> Proj
         reward_per_answer=str(data.reward_per_answer),
         gold_rate=data.gold_rate,
         lease_seconds=data.lease_seconds,
+        min_confidence=data.min_confidence,
+        max_extra_answers=data.max_extra_answers,
+        min_gold_accuracy=data.min_gold_accuracy,
+        min_gold_answers=data.min_gold_answers,
+        min_skill=data.min_skill,
+        min_skill_answers=data.min_skill_answers,
+        min_ms_per_task=data.min_ms_per_task,
+        max_answers_per_minute=data.max_answers_per_minute,
         created_at=utcnow(),
     )
     session.add(project)

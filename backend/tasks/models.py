@@ -50,6 +50,9 @@ class Answer(SQLModel, table=True):
     leaf_hash: str = Field(max_length=66)
     batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
     leaf_index: int | None = None  # the leaf's position among its batch's values
+    status: str = Field(default="pending", index=True, max_length=16)  # quality.AnswerStatus
+    score: float | None = None  # agreement with the consensus, 0..1, once decided
+    status_reason: str | None = Field(default=None, max_length=500)
 
 
 class ItemView(SQLModel):

@@ -7,6 +7,8 @@ one contributor. Both hold on SQLite and PostgreSQL alike.
 """
 
 import random
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from backend.projects.models import Item, Project
 from backend.projects.schemas import TaskType, validate_answer
 from backend.projects.service import get_project
 from backend.provenance.leaf import ContributionLeaf, answer_hash
+from backend.quality.service import check_may_take_tasks
 from backend.tasks.models import (
     Answer,
     AnswerPublic,
@@ -33,7 +36,13 @@ from backend.tasks.models import (
 
 CANDIDATES_PER_TRY = 16
 EXPIRED_RECLAIM_BATCH = 200
+# Reclaiming costs a query and a commit on every request, yet an expired lease only matters
+# once it hides an item that looks full. So next_task reclaims when it finds nothing, and
+# otherwise at most this often per project in each API process.
+RECLAIM_INTERVAL_S = 5.0
 _rng = random.SystemRandom()
+_last_reclaim: dict[int, float] = {}  # project id -> time.monotonic() of the last reclaim here
+_last_reclaim_lock = threading.Lock()
 
 
 def _rowcount(result: Any) -> int:
@@ -71,6 +80,21 @@ def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
     return reclaimed
 
 
+def _keep_loaded(session: Session, *rows: object) -> None:
+    """Hold rows for as long as the session: its identity map keeps only weak references, and
+    to_task_public, called after next_task returns, would otherwise have to read them again."""
+    session.info.setdefault("tasks.loaded", []).extend(rows)
+
+
+def _reclaim_due(project_id: int) -> bool:
+    now = time.monotonic()
+    with _last_reclaim_lock:
+        if now - _last_reclaim.get(project_id, float("-inf")) < RECLAIM_INTERVAL_S:
+            return False
+        _last_reclaim[project_id] = now
+        return True
+
+
 def _candidates(session: Session, project: Project, contributor: str, gold: bool) -> list[int]:
     seen = select(Task.item_id).where(
         Task.contributor == contributor, Task.project_id == project.id
@@ -84,7 +108,11 @@ def _candidates(session: Session, project: Project, contributor: str, gold: bool
         query = query.order_by(col(Item.id))
     else:
         # Fill items that are nearly complete first, so finished items arrive steadily.
-        query = query.where(col(Item.slots_taken) < project.overlap).order_by(
+        # Review adds answers to an item beyond the overlap (extra_answers); see quality.
+        query = query.where(
+            col(Item.slots_taken) < project.overlap + col(Item.extra_answers),
+            col(Item.finalized).is_(False),
+        ).order_by(
             col(Item.slots_taken).desc(), col(Item.id)
         )
     return [i for i in session.exec(query.limit(CANDIDATES_PER_TRY)) if i is not None]
@@ -94,14 +122,21 @@ def _try_lease(
     session: Session, project: Project, item_id: int, contributor: str, gold: bool
 ) -> Task | None:
     if not gold:
+        # RETURNING loads the item in the same statement, for the task's public view.
         taken = session.execute(
             update(Item)
-            .where(col(Item.id) == item_id, col(Item.slots_taken) < project.overlap)
+            .where(
+                col(Item.id) == item_id,
+                col(Item.slots_taken) < project.overlap + col(Item.extra_answers),
+            )
             .values(slots_taken=Item.slots_taken + 1)
-        )
-        if _rowcount(taken) != 1:
-            session.rollback()
-            return None  # another contributor took the last slot
+            .returning(Item)
+        ).first()
+        if taken is None:
+            # Another contributor took the last slot. The UPDATE changed nothing, so there is
+            # nothing to roll back: the transaction (and the loaded project) stays usable.
+            return None
+        _keep_loaded(session, taken[0])
     now = utcnow()
     task = Task(
         project_id=project.id,  # type: ignore[arg-type]
@@ -117,15 +152,16 @@ def _try_lease(
     except IntegrityError:
         session.rollback()  # this contributor got the item in a concurrent request
         return None
-    session.refresh(task)
     return task
 
 
 def next_task(*, session: Session, project_id: int, contributor: str) -> Task:
     """Lease the caller an item of this project they have not had, or raise NotFound."""
     project = get_project(session=session, project_id=project_id)
+    _keep_loaded(session, project)
     if active_consent(session=session, contributor=contributor) is None:
         raise Forbidden("record your consent on chain before taking tasks (see /consent)")
+    check_may_take_tasks(session=session, project_id=project_id, contributor=contributor)
     live = session.exec(
         select(Task).where(
             Task.project_id == project_id,
@@ -136,8 +172,23 @@ def next_task(*, session: Session, project_id: int, contributor: str) -> Task:
     ).first()
     if live is not None:
         return live  # one lease at a time per project: asking again returns the same task
-    reclaim_expired_leases(session=session, project_id=project_id)
+    reclaimed_now = _reclaim_due(project_id)
+    if reclaimed_now:
+        reclaim_expired_leases(session=session, project_id=project_id)
+    task = _lease_some_item(session, project, contributor)
+    # Nothing free: expired leases may be holding the slots. Give those back and look again.
+    if (
+        task is None
+        and not reclaimed_now
+        and reclaim_expired_leases(session=session, project_id=project_id)
+    ):
+        task = _lease_some_item(session, project, contributor)
+    if task is None:
+        raise NotFound(f"no task available in project {project_id} for you right now")
+    return task
 
+
+def _lease_some_item(session: Session, project: Project, contributor: str) -> Task | None:
     gold_first = _rng.random() < project.gold_rate
     for gold in (gold_first, not gold_first):
         for _ in range(4):  # a few rounds: under contention the first candidates fill up
@@ -148,16 +199,19 @@ def next_task(*, session: Session, project_id: int, contributor: str) -> Task:
                 task = _try_lease(session, project, item_id, contributor, gold)
                 if task is not None:
                     return task
-    raise NotFound(f"no task available in project {project_id} for you right now")
+    return None
 
 
-def get_own_task(*, session: Session, task_id: int, contributor: str) -> Task:
-    task = session.get(Task, task_id)
+def _check_own(task: Task | None, task_id: int, contributor: str) -> Task:
     if task is None:
         raise NotFound(f"no task with id {task_id}")
     if task.contributor != contributor:
         raise Forbidden(f"task {task_id} is leased to another account")
     return task
+
+
+def get_own_task(*, session: Session, task_id: int, contributor: str) -> Task:
+    return _check_own(session.get(Task, task_id), task_id, contributor)
 
 
 def get_live_task(*, session: Session, task_id: int, contributor: str) -> Task:
@@ -195,10 +249,17 @@ def submit_answer(
     *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
 ) -> tuple[Answer, bool]:
     """Store the answer to a live lease; return (answer, created). Retries are idempotent."""
-    task = get_own_task(session=session, task_id=task_id, contributor=contributor)
-    project = session.get(Project, task.project_id)
-    item = session.get(Item, task.item_id)
-    assert project is not None and item is not None
+    # The task with its project and item in one round trip rather than three.
+    row = session.exec(
+        select(Task, Project, Item)
+        .join(Project, col(Project.id) == Task.project_id)
+        .join(Item, col(Item.id) == Task.item_id)
+        .where(col(Task.id) == task_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no task with id {task_id}")
+    task, project, item = row
+    _check_own(task, task_id, contributor)
     payload = validate_answer(
         TaskType(project.task_type),
         project.label_schema,
@@ -273,7 +334,6 @@ def submit_answer(
         # A concurrent retry of the same request stored it first: answer as that one did.
         session.rollback()
         return submit_answer(session=session, task_id=task_id, contributor=contributor, data=data)
-    session.refresh(answer)
     return answer, True
 
 

@@ -1,0 +1,1 @@
+"""Answer quality: aggregation of crowd answers into final labels, and worker quality."""

@@ -1,0 +1,328 @@
+"""Bounding boxes: cluster the workers' boxes by IoU, merge each cluster, score workers. Pure.
+
+Input: ``(item_id, worker_id, boxes)`` rows, one per worker and item, ``boxes`` a list of
+``{"label", "x", "y", "width", "height"}`` (x, y the top-left corner; width, height > 0). A
+worker who answered with no boxes still counts as one of the item's workers.
+
+Per item and label (boxes only cluster with boxes of the same label):
+
+1. The boxes are put in canonical order: label (class order when ``classes`` is given, else
+   code point order), worker id, x, y, width, height. This order breaks every tie below.
+2. Every pair of boxes from different workers with IoU >= ``iou_threshold`` is a candidate;
+   candidates are taken by decreasing IoU (then by their boxes' canonical positions).
+3. Greedy complete-linkage agglomeration: a candidate pair merges its two clusters if they
+   hold no box of the same worker (at most one box per worker per cluster) and every pair of
+   boxes across them has IoU >= ``iou_threshold``.
+4. A cluster's consensus box takes the median of its boxes' left, top, right and bottom edges
+   (the mean of the two middle values for an even count). Its ``confidence`` is the share of
+   the item's workers with a box in the cluster; clusters with confidence < ``min_support``
+   are dropped.
+
+Worker score: over the items they answered, the mean of one term per kept consensus box (the
+IoU of the worker's box in its cluster with the consensus box, or 0 if they have none there)
+and one term per box of theirs in no kept cluster (0). An item where neither the worker nor
+the consensus has a box counts as one term of 1.0 (they agree there is nothing to mark).
+"""
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backend.quality.aggregation.canonical import Id, canonical_id, id_sort_key, quantize
+
+__all__ = [
+    "BoxItem",
+    "BoxResult",
+    "BoxWorker",
+    "ConsensusBox",
+    "aggregate_boxes",
+    "iou",
+]
+
+# (left, top, right, bottom)
+Edges = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusBox:
+    """One merged box."""
+
+    label: str
+    x: float
+    y: float
+    width: float
+    height: float
+    confidence: float  # share of the item's workers with a box in this cluster
+    n_boxes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "x": self.x,
+            "y": self.y,
+            "width": self.width,
+            "height": self.height,
+            "confidence": self.confidence,
+            "n_boxes": self.n_boxes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BoxItem:
+    """The consensus boxes of one item."""
+
+    item: Id
+    boxes: tuple[ConsensusBox, ...]
+    n_workers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "boxes": [b.to_dict() for b in self.boxes],
+            "n_workers": self.n_workers,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BoxWorker:
+    """A worker's agreement with the consensus boxes."""
+
+    worker: Id
+    n_items: int
+    n_boxes: int
+    matched: int  # their boxes in a kept cluster
+    missed: int  # kept consensus boxes they have no box in
+    unmatched: int  # their boxes in no kept cluster
+    score: float  # mean IoU, misses and unmatched boxes counting 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "n_items": self.n_items,
+            "n_boxes": self.n_boxes,
+            "matched": self.matched,
+            "missed": self.missed,
+            "unmatched": self.unmatched,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class BoxResult:
+    """Aggregated bounding boxes. Floats are quantised."""
+
+    method: str
+    params: dict[str, Any]
+    classes: tuple[str, ...] | None
+    n_answers: int
+    items: tuple[BoxItem, ...]
+    workers: tuple[BoxWorker, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "params": dict(self.params),
+            "classes": None if self.classes is None else list(self.classes),
+            "n_answers": self.n_answers,
+            "items": [it.to_dict() for it in self.items],
+            "workers": [w.to_dict() for w in self.workers],
+        }
+
+
+def iou(a: Edges, b: Edges) -> float:
+    """Intersection over union of two boxes given as (left, top, right, bottom)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union
+
+
+def _number(box: Mapping[str, Any], key: str) -> float:
+    value = box.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"box {key} must be a number, not {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"box {key} must be finite, not {value!r}")
+    return out
+
+
+def _parse_box(box: Any, labels: Mapping[str, int] | None) -> tuple[str, Edges]:
+    if not isinstance(box, Mapping):
+        raise ValueError(f"a box must be a mapping, not {box!r}")
+    label = box.get("label")
+    if not isinstance(label, str):
+        raise ValueError(f"box label must be a string, not {label!r}")
+    if labels is not None and label not in labels:
+        raise ValueError(f"box label {label!r} is not one of the classes")
+    x, y = _number(box, "x"), _number(box, "y")
+    w, h = _number(box, "width"), _number(box, "height")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box width and height must be > 0, not {w!r} x {h!r}")
+    return label, (x, y, x + w, y + h)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Box:
+    worker: Id
+    edges: Edges
+
+
+def _cluster(boxes: list[_Box], threshold: float) -> list[list[int]]:
+    """Greedy complete-linkage clusters of one item's boxes of one label (canonical order)."""
+    n = len(boxes)
+    overlap = [[0.0] * n for _ in range(n)]
+    candidates = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            if boxes[i].worker == boxes[j].worker:
+                continue
+            value = iou(boxes[i].edges, boxes[j].edges)
+            overlap[i][j] = overlap[j][i] = value
+            if value >= threshold:
+                candidates.append((-value, i, j))
+    candidates.sort()
+    cluster_of = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    for _, i, j in candidates:
+        a, b = cluster_of[i], cluster_of[j]
+        if a == b:
+            continue
+        workers_a = {boxes[p].worker for p in members[a]}
+        if any(boxes[q].worker in workers_a for q in members[b]):
+            continue
+        if any(overlap[p][q] < threshold for p in members[a] for q in members[b]):
+            continue
+        keep, gone = min(a, b), max(a, b)
+        for q in members[gone]:
+            cluster_of[q] = keep
+        members[keep] = sorted(members[keep] + members.pop(gone))
+    return [members[c] for c in sorted(members)]
+
+
+def aggregate_boxes(
+    answers: Iterable[Sequence[Any]],
+    *,
+    iou_threshold: float = 0.5,
+    min_support: float = 0.5,
+    classes: Sequence[str] | None = None,
+) -> BoxResult:
+    """Consensus boxes per item and a mean-IoU score per worker (see the module doc)."""
+    threshold = float(iou_threshold)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"iou_threshold must be in (0, 1], not {iou_threshold!r}")
+    support = float(min_support)
+    if not 0 <= support <= 1:
+        raise ValueError(f"min_support must be in [0, 1], not {min_support!r}")
+    class_order = None if classes is None else {c: i for i, c in enumerate(classes)}
+    if classes is not None and len(class_order or {}) != len(classes):
+        raise ValueError("classes has duplicates")
+
+    def label_key(label: str) -> tuple[int, str]:
+        return (class_order[label], "") if class_order is not None else (0, label)
+
+    per_item: dict[Id, dict[Id, list[tuple[str, Edges]]]] = {}
+    n_answers = 0
+    for row in answers:
+        item_raw, worker_raw, raw_boxes = row
+        item = canonical_id(item_raw, "item id")
+        worker = canonical_id(worker_raw, "worker id")
+        if isinstance(raw_boxes, str | bytes) or not isinstance(raw_boxes, Sequence):
+            raise ValueError(f"boxes must be a list, not {raw_boxes!r}")
+        answered = per_item.setdefault(item, {})
+        if worker in answered:
+            raise ValueError(f"worker {worker!r} answered item {item!r} twice")
+        answered[worker] = [_parse_box(b, class_order) for b in raw_boxes]
+        n_answers += 1
+
+    items = []
+    tallies: dict[Id, list[Any]] = {}  # worker -> [items, boxes, matched, missed, unmatched, ious]
+    for item in sorted(per_item, key=id_sort_key):
+        by_worker = per_item[item]
+        n_workers = len(by_worker)
+        flat = sorted(
+            (
+                (label_key(label), id_sort_key(worker), edges, worker, label)
+                for worker, boxes in by_worker.items()
+                for label, edges in boxes
+            ),
+        )
+        kept: list[tuple[ConsensusBox, Edges, dict[Id, Edges]]] = []
+        start = 0
+        while start < len(flat):
+            end = start
+            while end < len(flat) and flat[end][0] == flat[start][0]:
+                end += 1
+            group = [_Box(worker=f[3], edges=f[2]) for f in flat[start:end]]
+            label = flat[start][4]
+            for members in _cluster(group, threshold):
+                share = len(members) / n_workers
+                if share < support:
+                    continue
+                edges = tuple(_median([group[m].edges[e] for m in members]) for e in range(4))
+                box = ConsensusBox(
+                    label=label,
+                    x=quantize(edges[0]),
+                    y=quantize(edges[1]),
+                    width=quantize(edges[2] - edges[0]),
+                    height=quantize(edges[3] - edges[1]),
+                    confidence=quantize(share),
+                    n_boxes=len(members),
+                )
+                exact = (edges[0], edges[1], edges[2], edges[3])
+                kept.append((box, exact, {group[m].worker: group[m].edges for m in members}))
+            start = end
+        kept.sort(key=lambda k: (label_key(k[0].label), k[1], -k[0].confidence))
+        items.append(BoxItem(item=item, boxes=tuple(k[0] for k in kept), n_workers=n_workers))
+
+        for worker, boxes in by_worker.items():
+            tally = tallies.setdefault(worker, [0, 0, 0, 0, 0, []])
+            tally[0] += 1
+            tally[1] += len(boxes)
+            matched = 0
+            for _, consensus, contributors in kept:
+                mine = contributors.get(worker)
+                if mine is None:
+                    tally[3] += 1
+                    tally[5].append(0.0)
+                else:
+                    matched += 1
+                    tally[5].append(iou(mine, consensus))
+            tally[2] += matched
+            tally[4] += len(boxes) - matched
+            tally[5].extend([0.0] * (len(boxes) - matched))
+            if not kept and not boxes:
+                tally[5].append(1.0)
+
+    workers = tuple(
+        BoxWorker(
+            worker=worker,
+            n_items=t[0],
+            n_boxes=t[1],
+            matched=t[2],
+            missed=t[3],
+            unmatched=t[4],
+            score=quantize(math.fsum(t[5]) / len(t[5]) if t[5] else 0.0),
+        )
+        for worker, t in sorted(tallies.items(), key=lambda kv: id_sort_key(kv[0]))
+    )
+    return BoxResult(
+        method="boxes",
+        params={"iou_threshold": threshold, "min_support": support},
+        classes=None if classes is None else tuple(classes),
+        n_answers=n_answers,
+        items=tuple(items),
+        workers=workers,
+    )

@@ -1,0 +1,530 @@
+"""Quality control: aggregate completed items, estimate skill, accept or reject answers,
+send weak items to review, stop contributors below the bar, and hold flagged work.
+
+One run covers a whole project (Dawid-Skene estimates every worker from all their answers)
+and is idempotent: decisions already made (a finalised item, its answers' statuses) are
+frozen, so a later run only decides what became decidable. Runs happen in the worker
+(`quality.aggregate_pending`), never in the request path.
+"""
+
+from collections import Counter, defaultdict
+from datetime import timedelta
+from itertools import combinations
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from backend.core.errors import Forbidden
+from backend.core.time import utcnow
+from backend.projects.models import Item, Project
+from backend.provenance.leaf import canonical_json
+from backend.quality import fraud, scoring
+from backend.quality.aggregation import (
+    aggregate_boxes,
+    dawid_skene,
+    gold_accuracy,
+    json_medoid,
+    krippendorff_alpha_nominal,
+    text_medoid,
+)
+from backend.quality.models import (
+    AnswerStatus,
+    ContributorQuality,
+    ContributorQualityPublic,
+    FlagPublic,
+    FraudFlag,
+    ItemResult,
+    QualityReport,
+)
+from backend.tasks.models import Answer
+
+CLASSIFICATION = ("image_classification", "text_classification")
+CONSTANT_MIN_ANSWERS = 8
+DUPLICATE_MIN_SHARED = 8
+# Per run and project, split across the pairs tested (Bonferroni): honest pairs are flagged
+# at most 1% of the time, while a copier sharing a dozen items with a random clicker is not missed.
+DUPLICATE_MAX_P_VALUE = 1e-2
+# Flags that stop a contributor outright; too_fast answers are held one by one.
+BLOCKING_FLAGS = ("constant", "duplicate_accounts", "burst")
+
+
+def _answer_key(task_type: str, payload: dict[str, Any]) -> str:
+    return payload["label"] if task_type in CLASSIFICATION else canonical_json(payload).decode()
+
+
+def _facts(task_type: str, answers: list[Answer]) -> list[fraud.AnswerFacts]:
+    return [
+        fraud.AnswerFacts(
+            answer_id=a.id,  # type: ignore[arg-type]
+            contributor=a.contributor,
+            item_id=a.item_id,
+            answer_key=_answer_key(task_type, a.payload),
+            submitted_ms=int(a.submitted_at.timestamp() * 1000),
+            time_on_task_ms=a.time_on_task_ms,
+        )
+        for a in answers
+    ]
+
+
+def _aggregate(project: Project, items: dict[int, Item], answers: list[Answer]) -> Any:
+    """The project's consensus over ``answers`` with the method its task type uses."""
+    task_type, schema = project.task_type, project.label_schema
+    work = [a for a in answers if not items[a.item_id].is_gold]
+    if task_type in CLASSIFICATION:
+        gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
+        rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
+        return dawid_skene(rows, schema["classes"], gold=gold) if rows else None
+    if task_type == "image_bbox":
+        rows = [(a.item_id, a.contributor, a.payload["boxes"]) for a in work]
+        return aggregate_boxes(rows, classes=schema["classes"]) if rows else None
+    if schema.get("format") == "json":
+        rows = [(a.item_id, a.contributor, a.payload["data"]) for a in work]
+        return json_medoid(rows) if rows else None
+    rows = [(a.item_id, a.contributor, a.payload["text"]) for a in work]
+    return text_medoid(rows) if rows else None
+
+
+def _consensus(project: Project, result: Any, item_id: int) -> tuple[dict[str, Any], float] | None:
+    """The item's consensus, answer-shaped, and its confidence; None if it has no answers."""
+    task_type, schema = project.task_type, project.label_schema
+    found = next((it for it in result.items if it.item == item_id), None) if result else None
+    if found is None:
+        return None
+    if task_type in CLASSIFICATION:
+        return {"label": found.label}, found.confidence
+    if task_type == "image_bbox":
+        boxes = [
+            {k: b.to_dict()[k] for k in ("label", "x", "y", "width", "height")} for b in found.boxes
+        ]
+        confidence = min((b.confidence for b in found.boxes), default=1.0)
+        return {"boxes": boxes}, confidence
+    key = "data" if schema.get("format") == "json" else "text"
+    return {key: found.value}, found.confidence
+
+
+def _expected_agreement(
+    project: Project, items: dict[int, Item], answers: list[Answer], result: Any
+) -> dict[tuple[str, str], float]:
+    """P(two independent workers give the same label), from each one's accuracy.
+
+    Accuracy comes from gold items where a worker has answered enough of them, because gold
+    cannot be gamed by copying; otherwise from the Dawid-Skene skill. (The Dawid-Skene
+    confusion matrices themselves would not do: a copier and its source share one estimated
+    confusion, which "explains" their agreement away.) With K classes and errors spread over
+    the wrong ones: p = a*b + (1 - a)(1 - b)/(K - 1).
+    """
+    k = len(project.label_schema["classes"])
+    accuracy = {str(w.worker): float(w.skill) for w in result.workers}
+    gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
+    rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
+    for g in gold_accuracy(rows, gold):
+        if g.n_gold >= project.min_gold_answers:
+            accuracy[str(g.worker)] = g.accuracy
+    return {
+        (a, b): accuracy[a] * accuracy[b] + (1 - accuracy[a]) * (1 - accuracy[b]) / (k - 1)
+        for a, b in combinations(sorted(accuracy), 2)
+    }
+
+
+def _detect_fraud(project: Project, answers: list[Answer]) -> list[fraud.Flag]:
+    facts = _facts(project.task_type, answers)
+    floor = project.min_ms_per_task
+    if floor is None:
+        floor = fraud.DEFAULT_FLOORS_MS[project.task_type]
+    flags = fraud.too_fast(facts, floor)
+    if project.task_type in CLASSIFICATION:
+        flags += fraud.constant_answers(facts, min_answers=CONSTANT_MIN_ANSWERS)
+    flags += fraud.bursts(facts, per_minute=project.max_answers_per_minute)
+    return flags
+
+
+def _held_ids(flags: list[fraud.Flag]) -> set[int]:
+    return {i for f in flags for i in f.answer_ids}
+
+
+def _save_flags(session: Session, project: Project, flags: list[fraud.Flag]) -> None:
+    now = utcnow()
+    existing = {
+        (f.contributor, f.kind): f
+        for f in session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id))
+    }
+    for flag in flags:
+        row = existing.get((flag.contributor, flag.kind))
+        if row is None:
+            row = FraudFlag(
+                project_id=project.id,  # type: ignore[arg-type]
+                contributor=flag.contributor,
+                kind=flag.kind,
+                detail=flag.detail[:500],
+                answers_held=len(flag.answer_ids),
+                created_at=now,
+                updated_at=now,
+            )
+        else:
+            row.detail, row.answers_held, row.updated_at = (
+                flag.detail[:500],
+                len(flag.answer_ids),
+                now,
+            )
+        session.add(row)
+
+
+def _contributor_standing(
+    session: Session,
+    project: Project,
+    items: dict[int, Item],
+    answers: list[Answer],
+    result: Any,
+    flags: list[fraud.Flag],
+) -> dict[str, ContributorQuality]:
+    task_type, schema = project.task_type, project.label_schema
+    counts = Counter(a.contributor for a in answers)
+    gold_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    if task_type in CLASSIFICATION:
+        gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
+        rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
+        for g in gold_accuracy(rows, gold):
+            gold_tally[str(g.worker)] = [g.n_gold, g.n_correct]
+    else:
+        for a in answers:
+            item = items[a.item_id]
+            if item.is_gold and item.gold_answer is not None:
+                value = scoring.score(task_type, schema, a.payload, item.gold_answer)
+                gold_tally[a.contributor][0] += 1
+                gold_tally[a.contributor][1] += int(scoring.accepted(task_type, value))
+    skills: dict[str, float] = {}
+    if result is not None:
+        for w in result.workers:
+            # Box workers carry a mean-IoU score; every other method a skill.
+            skills[str(w.worker)] = float(w.score if hasattr(w, "score") else w.skill)
+    flag_reasons: dict[str, list[str]] = defaultdict(list)
+    for f in flags:
+        if f.kind in BLOCKING_FLAGS or len(f.answer_ids) * 2 >= counts[f.contributor]:
+            flag_reasons[f.contributor].append(f"flagged {f.kind}: {f.detail}")
+
+    existing = {
+        q.contributor: q
+        for q in session.exec(
+            select(ContributorQuality).where(ContributorQuality.project_id == project.id)
+        )
+    }
+    now = utcnow()
+    for who in sorted(counts):
+        n_gold, n_correct = gold_tally.get(who, [0, 0])
+        accuracy = n_correct / n_gold if n_gold else None
+        skill = skills.get(who)
+        reasons = list(flag_reasons.get(who, []))
+        enough_gold = accuracy is not None and n_gold >= project.min_gold_answers
+        if enough_gold and accuracy < project.min_gold_accuracy:  # type: ignore[operator]
+            reasons.append(
+                f"gold accuracy {accuracy:.0%} on {n_gold} gold tasks is below the "
+                f"project's bar of {project.min_gold_accuracy:.0%}"
+            )
+        enough_work = project.min_skill > 0 and counts[who] >= project.min_skill_answers
+        if enough_work and skill is not None and skill < project.min_skill:
+            reasons.append(
+                f"estimated skill {skill:.2f} is below the project's bar of {project.min_skill:.2f}"
+            )
+        row = existing.get(who) or ContributorQuality(
+            project_id=project.id,  # type: ignore[arg-type]
+            contributor=who,
+            updated_at=now,
+        )
+        row.answers, row.gold_answered, row.gold_correct = counts[who], n_gold, n_correct
+        row.gold_accuracy, row.skill = accuracy, skill
+        # Once stopped, a contributor stays stopped: their later answers cannot lift the bar
+        # they already fell under, and the requester can see why.
+        if reasons and not row.blocked:
+            row.blocked, row.blocked_reason = True, "; ".join(reasons)[:500]
+        row.updated_at = now
+        session.add(row)
+        existing[who] = row
+    return existing
+
+
+def _settled_contributors(
+    project: Project,
+    items: dict[int, Item],
+    answers: list[Answer],
+    standing: dict[str, ContributorQuality],
+) -> set[str]:
+    """Contributors whose answers may decide an item now.
+
+    A newcomer's answers wait until they have answered enough gold items (and, with a skill
+    bar, enough items) for their quality to be known: otherwise two colluding newcomers
+    outvote one proven contributor before anyone can tell. A contributor idle for longer
+    than a lease no longer holds items back: they are decided with what there is.
+    """
+    n_gold = sum(1 for i in items.values() if i.is_gold)
+    needed = min(project.min_gold_answers, n_gold)
+    last_seen: dict[str, Any] = {}
+    for a in answers:
+        last_seen[a.contributor] = max(last_seen.get(a.contributor, a.submitted_at), a.submitted_at)
+    idle_since = utcnow() - timedelta(seconds=project.lease_seconds)
+    return {
+        who
+        for who, q in standing.items()
+        if q.blocked
+        or last_seen[who] < idle_since
+        or (
+            q.gold_answered >= needed
+            and (project.min_skill == 0 or q.answers >= project.min_skill_answers)
+        )
+    }
+
+
+def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
+    """Decide everything that became decidable in a project; return what changed."""
+    project = session.get(Project, project_id)
+    if project is None:
+        return {}
+    items: dict[int, Item] = {
+        i.id: i
+        for i in session.exec(select(Item).where(Item.project_id == project_id))
+        if i.id is not None
+    }
+    answers = list(
+        session.exec(select(Answer).where(Answer.project_id == project_id).order_by(col(Answer.id)))
+    )
+    if not answers:
+        return {"finalized": 0, "review": 0}
+    task_type, schema = project.task_type, project.label_schema
+
+    flags = _detect_fraud(project, answers)
+    held = _held_ids(flags)
+    result = _aggregate(project, items, [a for a in answers if a.id not in held])
+    if task_type in CLASSIFICATION and result is not None:
+        clean = [a for a in answers if a.id not in held]
+        expected = _expected_agreement(project, items, clean, result)
+        pairs = max(len(expected), 1)
+        duplicates = fraud.duplicate_accounts(
+            _facts(task_type, clean),
+            expected,
+            min_shared=DUPLICATE_MIN_SHARED,
+            max_p_value=DUPLICATE_MAX_P_VALUE / pairs,
+        )
+        if duplicates:
+            flags += duplicates
+            held = _held_ids(flags)
+            result = _aggregate(project, items, [a for a in answers if a.id not in held])
+    _save_flags(session, project, flags)
+    standing = _contributor_standing(session, project, items, answers, result, flags)
+    blocked = {who for who, q in standing.items() if q.blocked}
+    if blocked:  # the consensus is built only from contributors above the bar
+        result = _aggregate(
+            project,
+            items,
+            [a for a in answers if a.id not in held and a.contributor not in blocked],
+        )
+    settled = _settled_contributors(project, items, answers, standing)
+
+    by_item: dict[int, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_item[a.item_id].append(a)
+    now = utcnow()
+    finalized = review = 0
+    for item_id, item_answers in sorted(by_item.items()):
+        item = items[item_id]
+        pending = [a for a in item_answers if a.status == AnswerStatus.pending]
+        if item.is_gold:
+            for a in pending:  # gold answers are judged against the known answer at once
+                _decide(a, task_type, schema, item.gold_answer, held, blocked, "gold answer")
+                session.add(a)
+            continue
+        if item.finalized or item.answer_count < project.overlap + item.extra_answers:
+            continue
+        usable = [a for a in item_answers if a.id not in held and a.contributor not in blocked]
+        if any(a.contributor not in settled for a in usable):
+            continue  # wait until every answerer has a track record on gold items
+        consensus = _consensus(project, result, item_id)
+        weak = consensus is None or consensus[1] < project.min_confidence
+        if (
+            weak or len(usable) < project.overlap
+        ) and item.extra_answers < project.max_extra_answers:
+            item.extra_answers += 1  # back into the pool for one more answer
+            session.add(item)
+            review += 1
+            continue
+        if consensus is None:
+            continue  # every answer held and the cap reached: nothing to decide from
+        value, confidence = consensus
+        session.add(
+            ItemResult(
+                item_id=item_id,
+                project_id=project_id,
+                consensus=value,
+                confidence=confidence,
+                method=result.method,
+                params={**result.params, "accept_at": scoring.ACCEPT_AT[task_type]},
+                n_answers=len(usable),
+                low_confidence=weak,
+                finalized_at=now,
+            )
+        )
+        item.finalized = True
+        session.add(item)
+        for a in pending:
+            _decide(a, task_type, schema, value, held, blocked, "consensus")
+            session.add(a)
+        finalized += 1
+    project.aggregated_through = max(a.id or 0 for a in answers)
+    session.add(project)
+    session.commit()
+    return {"finalized": finalized, "review": review, "flags": len(flags)}
+
+
+def _decide(
+    answer: Answer,
+    task_type: str,
+    schema: dict[str, Any],
+    reference: Any,
+    held: set[int],
+    blocked: set[str],
+    against: str,
+) -> None:
+    if answer.id in held:
+        answer.status, answer.status_reason = AnswerStatus.held, "flagged as likely fraud"
+        return
+    value = scoring.score(task_type, schema, answer.payload, reference)
+    answer.score = round(value, 6)
+    if answer.contributor in blocked:
+        answer.status = AnswerStatus.rejected
+        answer.status_reason = "contributor is below the project's quality bar"
+    elif scoring.accepted(task_type, value):
+        answer.status, answer.status_reason = AnswerStatus.accepted, f"agrees with the {against}"
+    else:
+        answer.status, answer.status_reason = AnswerStatus.rejected, f"disagrees with the {against}"
+
+
+def projects_to_aggregate(*, session: Session) -> list[int]:
+    """Projects with answers newer than their last aggregation run."""
+    latest = (
+        select(Answer.project_id, func.max(Answer.id).label("latest"))
+        .group_by(col(Answer.project_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Project.id)
+        .join(latest, latest.c.project_id == col(Project.id))
+        .where(latest.c.latest > col(Project.aggregated_through))
+    ).all()
+    return [r for r in rows if r is not None]
+
+
+def check_may_take_tasks(*, session: Session, project_id: int, contributor: str) -> None:
+    """Raise Forbidden, with the reason, for a contributor stopped in this project."""
+    row = session.exec(
+        select(ContributorQuality).where(
+            ContributorQuality.project_id == project_id,
+            ContributorQuality.contributor == contributor,
+        )
+    ).first()
+    if row is not None and row.blocked:
+        raise Forbidden(
+            f"you no longer receive tasks in project {project_id}: {row.blocked_reason}"
+        )
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def _flags_by_contributor(session: Session, project_id: int) -> dict[str, list[FlagPublic]]:
+    out: dict[str, list[FlagPublic]] = defaultdict(list)
+    for f in session.exec(
+        select(FraudFlag).where(FraudFlag.project_id == project_id).order_by(col(FraudFlag.id))
+    ):
+        out[f.contributor].append(
+            FlagPublic(
+                contributor=f.contributor, kind=f.kind, detail=f.detail, answers_held=f.answers_held
+            )
+        )
+    return out
+
+
+def _public(row: ContributorQuality, flags: list[FlagPublic]) -> ContributorQualityPublic:
+    return ContributorQualityPublic(
+        contributor=row.contributor,
+        answers=row.answers,
+        gold_answered=row.gold_answered,
+        gold_correct=row.gold_correct,
+        gold_accuracy=row.gold_accuracy,
+        skill=row.skill,
+        blocked=row.blocked,
+        blocked_reason=row.blocked_reason,
+        flags=flags,
+    )
+
+
+def my_quality(*, session: Session, project_id: int, contributor: str) -> ContributorQualityPublic:
+    """A contributor's own standing in a project, with the reason if they were stopped."""
+    row = session.exec(
+        select(ContributorQuality).where(
+            ContributorQuality.project_id == project_id,
+            ContributorQuality.contributor == contributor,
+        )
+    ).first()
+    flags = _flags_by_contributor(session, project_id).get(contributor, [])
+    if row is None:
+        row = ContributorQuality(
+            project_id=project_id, contributor=contributor, updated_at=utcnow()
+        )
+    return _public(row, flags)
+
+
+def report(*, session: Session, project: Project) -> QualityReport:
+    """The requester's view: agreement, gold accuracy, review queue, flagged contributors."""
+    pid = project.id
+    assert pid is not None
+    answers = list(session.exec(select(Answer).where(Answer.project_id == pid)))
+    items = list(
+        session.exec(select(Item).where(Item.project_id == pid, col(Item.is_gold).is_(False)))
+    )
+    by_status = Counter(a.status for a in answers)
+    alpha = (
+        krippendorff_alpha_nominal(
+            (a.item_id, a.contributor, _answer_key(project.task_type, a.payload))
+            for a in answers
+            if a.status != AnswerStatus.held
+        )
+        if answers
+        else None
+    )
+    rows = list(
+        session.exec(
+            select(ContributorQuality)
+            .where(ContributorQuality.project_id == pid)
+            .order_by(col(ContributorQuality.contributor))
+        )
+    )
+    histogram = {f"{b / 10:.1f}-{(b + 1) / 10:.1f}": 0 for b in range(10)}
+    for r in rows:
+        if r.gold_accuracy is not None:
+            b = min(int(r.gold_accuracy * 10), 9)
+            histogram[f"{b / 10:.1f}-{(b + 1) / 10:.1f}"] += 1
+    flags = _flags_by_contributor(session, pid)
+    method = session.exec(select(ItemResult.method).where(ItemResult.project_id == pid)).first()
+    return QualityReport(
+        project_id=pid,
+        method=method,
+        krippendorff_alpha=alpha,
+        answers={s.value: by_status.get(s.value, 0) for s in AnswerStatus},
+        items={
+            "total": len(items),
+            "final": sum(1 for i in items if i.finalized),
+            "in_review": sum(1 for i in items if not i.finalized and i.extra_answers > 0),
+            "waiting": sum(1 for i in items if not i.finalized and i.extra_answers == 0),
+        },
+        gold_accuracy_histogram=histogram,
+        contributors=[_public(r, flags.get(r.contributor, [])) for r in rows],
+        flagged=[f for fs in flags.values() for f in fs],
+    )
+
+
+def item_results(*, session: Session, project_id: int) -> list[ItemResult]:
+    return list(
+        session.exec(
+            select(ItemResult)
+            .where(ItemResult.project_id == project_id)
+            .order_by(col(ItemResult.item_id))
+        )
+    )

@@ -1,0 +1,146 @@
+"""Acceptance: contributors of different quality answer through the API, a real worker
+aggregates, and the requester's quality view shows who was accepted, rejected or flagged."""
+
+import random
+import time
+
+from sqlmodel import Session, func, select
+
+from backend.core.db import get_engine
+from backend.projects.models import Project
+from backend.quality.models import AnswerStatus
+from backend.tasks.models import Answer
+from tests.factories import (
+    consenting_contributor,
+    create_project,
+    new_account,
+    sign_in,
+    upload_text,
+)
+from tests.workers.conftest import poll
+
+CLASSES = ["positive", "negative", "neutral"]
+THINK_S = 0.11  # honest contributors take longer than the project's floor (100 ms) per task
+
+
+def _aggregated(project_id: int) -> bool:
+    with Session(get_engine()) as s:
+        latest = s.exec(select(func.max(Answer.id)).where(Answer.project_id == project_id)).one()
+        return latest is None or s.get(Project, project_id).aggregated_through >= latest
+
+
+def test_quality_control_end_to_end(client, chain, worker):
+    rng = random.Random(7)
+    truth = {f"review {i}": rng.choice(CLASSES) for i in range(36)}
+    gold = {f"known {i}": rng.choice(CLASSES) for i in range(6)}
+
+    requester = sign_in(client, new_account())
+    project = create_project(
+        client,
+        requester,
+        overlap=3,
+        gold_rate=0.3,
+        min_ms_per_task=100,
+        label_schema={"classes": CLASSES},
+        min_gold_answers=3,
+        min_confidence=0.8,
+        max_extra_answers=3,
+        min_skill=0.6,
+        min_skill_answers=6,
+        max_answers_per_minute=1000,  # bursts have their own test; here everyone is quick
+    )
+    rows = [{"text": t} for t in truth] + [
+        {"text": t, "gold_answer": {"label": g}} for t, g in gold.items()
+    ]
+    upload_text(client, requester, project["id"], rows)
+    answer_of = {**truth, **gold}
+
+    people = {
+        name: consenting_contributor(client, chain)
+        for name in ("good1", "good2", "good3", "good4", "random", "copier", "fast")
+    }
+    said_by_random: dict[str, str] = {}
+
+    def label_for(name: str, text: str) -> str:
+        if name == "random":
+            said_by_random[text] = rng.choice(CLASSES)
+            return said_by_random[text]
+        if name == "copier":  # copies the random clicker whenever it can
+            return said_by_random.get(text, rng.choice(CLASSES))
+        return answer_of[text]  # good and fast contributors know the answer
+
+    def one_round() -> int:
+        done = 0
+        order = ["good1", "good2", "good3", "good4", "random", "copier", "fast"]
+        while True:
+            progressed = False
+            rng.shuffle(order)
+            order.remove("copier")
+            order.insert(order.index("random") + 1, "copier")  # the copier follows its source
+            for name in order:
+                headers = people[name][1]
+                reply = client.post(f"/projects/{project['id']}/tasks/next", headers=headers)
+                if reply.status_code in (403, 404):
+                    continue
+                task = reply.json()
+                if name != "fast":
+                    time.sleep(THINK_S)
+                text = task["item"]["text"]
+                answer = {"answer": {"label": label_for(name, text)}}
+                assert (
+                    client.post(
+                        f"/tasks/{task['task_id']}/answer", json=answer, headers=headers
+                    ).status_code
+                    == 201
+                )
+                done += 1
+                progressed = True
+            if not progressed:
+                return done
+
+    with worker(beat=True, PROVENANT_AGGREGATE_INTERVAL_S="0.3"):
+        for _ in range(8):  # review rounds reopen weak items; work until nothing is left
+            if one_round() == 0:
+                break
+            poll(lambda: _aggregated(project["id"]), timeout=30, what="the aggregation run")
+
+    report = client.get(f"/projects/{project['id']}/quality", headers=requester).json()
+    results = client.get(f"/projects/{project['id']}/results", headers=requester).json()
+    assert report["items"]["final"] == len(truth) == len(results)
+
+    with Session(get_engine()) as s:
+        answers = s.exec(select(Answer).where(Answer.project_id == project["id"])).all()
+        texts = {r["item_id"]: r for r in results}
+        from backend.projects.models import Item
+
+        item_text = {
+            i.id: i.text for i in s.exec(select(Item).where(Item.project_id == project["id"]))
+        }
+    # Final labels are right on every item the simulated truth knows.
+    for item_id, result in texts.items():
+        assert result["consensus"] == {"label": truth[item_text[item_id]]}, item_text[item_id]
+
+    who = {people[n][0].address: n for n in people}
+    by_name: dict[str, list[Answer]] = {}
+    for a in answers:
+        by_name.setdefault(who[a.contributor], []).append(a)
+    for name in ("good1", "good2", "good3", "good4"):
+        assert {a.status for a in by_name[name]} == {AnswerStatus.accepted}, name
+    assert {a.status for a in by_name["fast"]} == {AnswerStatus.held}
+    for a in by_name["random"] + by_name.get("copier", []):
+        assert a.status != AnswerStatus.pending
+        if a.status == AnswerStatus.accepted:
+            assert a.payload["label"] == answer_of[item_text[a.item_id]]
+    assert any(a.status != AnswerStatus.accepted for a in by_name["random"])
+
+    kinds = {(who[f["contributor"]], f["kind"]) for f in report["flagged"]}
+    assert ("fast", "too_fast") in kinds
+    assert report["answers"]["held"] >= len(by_name["fast"])
+    assert report["krippendorff_alpha"] is not None
+    # The random clicker and its copier are stopped (low skill or gold accuracy, or, if they
+    # shared enough items first, as duplicate accounts), and can see why.
+    for name in ("random", "copier"):
+        me = client.get(f"/projects/{project['id']}/quality/me", headers=people[name][1]).json()
+        assert me["blocked"] and me["blocked_reason"], name
+        denied = client.post(f"/projects/{project['id']}/tasks/next", headers=people[name][1])
+        assert denied.status_code == 403 and "no longer receive tasks" in denied.json()["detail"]
