@@ -308,6 +308,12 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
             held = _held_ids(flags)
             result = _aggregate(project, items, [a for a in answers if a.id not in held])
     _save_flags(session, project, flags)
+    for a in answers:
+        # Flagged work is held at once, whether or not its item is decided yet (payment
+        # comes later and only ever for accepted answers).
+        if a.id in held and a.status in (AnswerStatus.pending, AnswerStatus.accepted):
+            a.status, a.status_reason = AnswerStatus.held, "flagged as likely fraud"
+            session.add(a)
     standing = _contributor_standing(session, project, items, answers, result, flags)
     blocked = {who for who, q in standing.items() if q.blocked}
     if blocked:  # the consensus is built only from contributors above the bar

@@ -1,0 +1,247 @@
+"""Quality control against the service and a real database, per task type."""
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from backend.core.config import get_settings
+from backend.core.errors import Forbidden, NotFound
+from backend.projects import service as projects
+from backend.projects.models import Item, ProjectCreate
+from backend.quality import service
+from backend.quality.models import AnswerStatus, FraudFlag, ItemResult
+from backend.tasks import service as tasks
+from backend.tasks.models import Answer, AnswerSubmit, Task
+from tests.factories import new_account, recorded_consent_row
+
+OWNER = "0x000000000000000000000000000000000000dEaD"
+
+
+def _project(session, task_type="text_classification", schema=None, **quality):
+    project = projects.create_project(
+        session=session,
+        owner=OWNER,
+        data=ProjectCreate(
+            task_type=task_type,
+            title="t",
+            instructions="i",
+            label_schema=schema or {"classes": ["a", "b", "c"]},
+            overlap=3,
+            reward_per_answer=1,
+            min_ms_per_task=0,
+            max_answers_per_minute=10_000,
+            **quality,
+        ),
+    )
+    return project
+
+
+def _texts(session, project, rows):
+    import json
+
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    projects.add_text_items(
+        session=session,
+        settings=get_settings(),
+        project=project,
+        data=data,
+        filename="x.jsonl",
+        content_type=None,
+    )
+
+
+def _worker(session):
+    address = new_account().address
+    recorded_consent_row(session, address)
+    return address
+
+
+def _work(session, project, who, answer_for, limit=1000):
+    """The contributor answers tasks with answer_for(item) until none is left."""
+    done = 0
+    while done < limit:
+        try:
+            task = tasks.next_task(session=session, project_id=project.id, contributor=who)
+        except (NotFound, Forbidden):
+            return done
+        # Pretend the contributor took five seconds, as a person would.
+        session.execute(
+            update(Task)
+            .where(col(Task.id) == task.id)
+            .values(leased_at=task.leased_at - timedelta(seconds=5))
+        )
+        session.commit()
+        item = session.get(Item, task.item_id)
+        tasks.submit_answer(
+            session=session,
+            task_id=task.id,
+            contributor=who,
+            data=AnswerSubmit(answer=answer_for(item)),
+        )
+        done += 1
+    return done
+
+
+def _statuses(session, project_id, who):
+    return {
+        a.status
+        for a in session.exec(
+            select(Answer).where(Answer.project_id == project_id, Answer.contributor == who)
+        )
+    }
+
+
+def test_classification_accepts_agreement_and_rejects_the_rest(session):
+    project = _project(session, min_confidence=0.5)
+    _texts(session, project, [{"text": f"t{i}"} for i in range(4)])
+    good = [_worker(session) for _ in range(2)]
+    odd = _worker(session)
+    for who in good:
+        _work(session, project, who, lambda item: {"label": "a"})
+    _work(session, project, odd, lambda item: {"label": "b"})
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 4
+    assert _statuses(session, project.id, good[0]) == {AnswerStatus.accepted}
+    assert _statuses(session, project.id, odd) == {AnswerStatus.rejected}
+    results = service.item_results(session=session, project_id=project.id)
+    assert {r.consensus["label"] for r in results} == {"a"}
+    assert results[0].method == "dawid_skene" and results[0].params["accept_at"] == 1.0
+    # A second run changes nothing: decisions are frozen.
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 0
+
+
+def test_low_confidence_goes_to_review_up_to_the_cap(session):
+    project = _project(session, min_confidence=0.99, max_extra_answers=1)
+    _texts(session, project, [{"text": "only"}])
+    labels = iter(["a", "b", "c", "a"])
+    for _ in range(3):
+        _work(session, project, _worker(session), lambda item: {"label": next(labels)})
+    assert service.aggregate_project(session=session, project_id=project.id) == {
+        "finalized": 0,
+        "review": 1,
+        "flags": 0,
+    }
+    item = session.exec(select(Item).where(Item.project_id == project.id)).one()
+    assert item.extra_answers == 1 and not item.finalized
+    assert service.report(session=session, project=project).items["in_review"] == 1
+    _work(session, project, _worker(session), lambda item: {"label": next(labels)})
+    service.aggregate_project(session=session, project_id=project.id)
+    result = session.get(ItemResult, item.id)
+    assert result.n_answers == 4  # decided at the cap, flagged if still below the bar
+    assert result.low_confidence == (result.confidence < 0.99)
+
+
+def test_gold_accuracy_below_the_bar_stops_a_contributor_with_a_reason(session):
+    project = _project(session, gold_rate=1.0, min_gold_answers=2, min_gold_accuracy=0.8)
+    _texts(
+        session,
+        project,
+        [{"text": f"g{i}", "gold_answer": {"label": "a"}} for i in range(3)] + [{"text": "x"}],
+    )
+    bad = _worker(session)
+    _work(session, project, bad, lambda item: {"label": "b"}, limit=2)
+    service.aggregate_project(session=session, project_id=project.id)
+    mine = service.my_quality(session=session, project_id=project.id, contributor=bad)
+    assert mine.blocked and "gold accuracy 0% on 2 gold tasks" in mine.blocked_reason
+    try:
+        tasks.next_task(session=session, project_id=project.id, contributor=bad)
+        raise AssertionError("a stopped contributor got a task")
+    except Forbidden as exc:
+        assert "gold accuracy" in exc.detail
+    assert _statuses(session, project.id, bad) == {AnswerStatus.rejected}
+
+
+def test_copied_answers_are_held_as_duplicate_accounts(session):
+    # Gold items measure each account on its own: without them, a copier and its source look
+    # like two perfect workers agreeing (documented in docs/quality.md).
+    project = _project(
+        session, min_confidence=0.0, gold_rate=0.5, min_gold_answers=3, min_gold_accuracy=0.0
+    )
+    _texts(
+        session,
+        project,
+        [{"text": f"t{i}"} for i in range(12)]
+        + [{"text": f"g{i}", "gold_answer": {"label": "a"}} for i in range(6)],
+    )
+    import random
+
+    rng = random.Random(3)
+    source, copier = _worker(session), _worker(session)
+    said: dict[int, str] = {}
+
+    def pick(item):
+        said[item.id] = rng.choice(["a", "b", "c"])
+        return {"label": said[item.id]}
+
+    _work(session, project, source, pick)
+    _work(session, project, copier, lambda item: {"label": said[item.id]})
+    honest = _worker(session)
+    _work(session, project, honest, lambda item: {"label": rng.choice(["a", "b", "c"])})
+    service.aggregate_project(session=session, project_id=project.id)
+    flags = session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id)).all()
+    assert {(f.contributor, f.kind) for f in flags} == {
+        (source, "duplicate_accounts"),
+        (copier, "duplicate_accounts"),
+    }
+    assert _statuses(session, project.id, copier) == {AnswerStatus.held}
+    report = service.report(session=session, project=project)
+    assert report.answers["held"] == 36 and len(report.flagged) == 2
+
+
+def test_too_fast_answers_are_held(session):
+    project = _project(session)
+    project.min_ms_per_task = 10_000
+    session.add(project)
+    session.commit()
+    _texts(session, project, [{"text": "x"}])
+    who = _worker(session)
+    _work(session, project, who, lambda item: {"label": "a"})  # five seconds: under the floor
+    for _ in range(2):
+        _work(session, project, _worker(session), lambda item: {"label": "a"})
+    service.aggregate_project(session=session, project_id=project.id)
+    assert _statuses(session, project.id, who) == {AnswerStatus.held}
+
+
+def test_bounding_boxes_and_transcriptions_are_aggregated(session):
+    boxes = _project(session, "image_bbox", {"classes": ["car", "bus"]}, min_confidence=0.6)
+    item = Item(
+        project_id=boxes.id,
+        kind="image",
+        content_hash="0x" + "11" * 32,
+        width=100,
+        height=100,
+        created_at=boxes.created_at,
+    )
+    session.add(item)
+    session.commit()
+    car = {"label": "car", "x": 10, "y": 10, "width": 40, "height": 40}
+    near = {**car, "x": 12}
+    far = {**car, "x": 55}
+    for box in (car, near, far):
+        _work(session, boxes, _worker(session), lambda it, b=box: {"boxes": [b]})
+    service.aggregate_project(session=session, project_id=boxes.id)
+    result = session.get(ItemResult, item.id)
+    assert result.method == "boxes" and len(result.consensus["boxes"]) == 1
+    statuses = [
+        a.status
+        for a in session.exec(select(Answer).where(Answer.item_id == item.id).order_by(Answer.id))
+    ]
+    assert statuses == [AnswerStatus.accepted, AnswerStatus.accepted, AnswerStatus.rejected]
+
+    text = _project(session, "transcription", {"format": "text"}, min_confidence=0.5)
+    _texts(session, text, [{"text": "scan 1"}])
+    for said in ("The quick brown fox", "The quick brown fox", "Lorem ipsum dolor"):
+        _work(session, text, _worker(session), lambda it, s=said: {"text": s})
+    service.aggregate_project(session=session, project_id=text.id)
+    (result,) = service.item_results(session=session, project_id=text.id)
+    assert result.consensus == {"text": "The quick brown fox"} and result.method == "text_medoid"
+
+
+def test_projects_to_aggregate_lists_only_those_with_new_answers(session):
+    project = _project(session)
+    _texts(session, project, [{"text": "x"}])
+    assert project.id not in service.projects_to_aggregate(session=session)
+    _work(session, project, _worker(session), lambda item: {"label": "a"})
+    assert project.id in service.projects_to_aggregate(session=session)
+    service.aggregate_project(session=session, project_id=project.id)
+    assert project.id not in service.projects_to_aggregate(session=session)
