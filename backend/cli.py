@@ -50,21 +50,32 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command()
 @click.option(
     "--beat/--no-beat",
     default=True,
     show_default=True,
-    help="Also run the periodic sweep of pending relays.",
+    help="Also run the scheduler (relay sweep, anchoring, quality runs).",
 )
 def worker(beat: bool) -> None:
-    """Run a Celery worker on the configured broker."""
-    from workers.celery_app import celery_app
+    """Run a Celery worker on the configured broker (and its scheduler)."""
+    from backend.stack import start_worker, stop_process
+    from workers.celery_app import create_queue_rows
 
-    argv = ["worker", "--pool=solo", "--loglevel=INFO"]
-    if beat:
-        argv += ["--beat", "--schedule", str(get_settings().state_dir / "celerybeat-schedule")]
-    celery_app.worker_main(argv)
+    settings = get_settings()
+    create_queue_rows()
+    proc = start_worker(
+        settings.state_dir / "logs" / "worker.log", beat=beat, state_dir=settings.state_dir
+    )
+    click.echo(f"worker started (pid {proc.pid}); logs in {settings.state_dir / 'logs'}")
+    code = 0
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_process(proc)
+    sys.exit(code)
 
 
 @main.command()

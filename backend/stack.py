@@ -7,6 +7,7 @@ the same way on a free port.
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -93,22 +94,28 @@ def start_hardhat_node(port: int, log_path: Path) -> subprocess.Popen:
 def start_worker(
     log_path: Path, *, beat: bool, env: dict[str, str] | None = None, state_dir: Path | None = None
 ) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
+    """A Celery worker (and, with ``beat``, the scheduler beside it in the same process group).
+
+    Beat runs as its own process rather than embedded (`worker --beat`): the embedded one is
+    forked from the worker after the broker connection exists, and with the SQLite broker
+    the child inherits that connection and stops publishing ("channel disconnected").
+    """
+    celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+    worker = celery + [
         "worker",
         "--pool=solo",
         "--loglevel=INFO",
         "--without-gossip",
         "--without-mingle",
     ]
-    if beat:
-        schedule = (state_dir or log_path.parent) / "celerybeat-schedule"
-        args += ["--beat", "--schedule", str(schedule)]
-    return _spawn(args, log_path, env)
+    if not beat:
+        return _spawn(worker, log_path, env)
+    schedule = (state_dir or log_path.parent) / "celerybeat-schedule"
+    scheduler = celery + ["beat", "--loglevel=INFO", "--schedule", str(schedule)]
+    # One shell: beat in the background, then exec the worker, so the worker keeps the pid
+    # and stopping the process group stops both.
+    script = f"{shlex.join(scheduler)} & exec {shlex.join(worker)}"
+    return _spawn(["/bin/sh", "-c", script], log_path, env)
 
 
 def start_api(
@@ -199,6 +206,9 @@ class Stack:
         deploy_all(ChainClient(s), log=lambda m: self.log(f"deploy: {m}"))
         upgrade(s.resolved_database_url)
         self.log(f"database: migrated {s.resolved_database_url}")
+        from workers.celery_app import create_queue_rows
+
+        create_queue_rows()
         self.processes["worker"] = start_worker(
             self.logs_dir / "worker.log", beat=True, state_dir=s.state_dir
         )

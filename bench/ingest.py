@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.ingest                       # SQLite (1, 2 API processes) and
                                                            # PostgreSQL (2, 3, 4 API processes)
     .venv/bin/python -m bench.ingest --db postgres --api-workers 3 --answers 20000
-    .venv/bin/python -m bench.ingest --quick               # fewer answers (~1 min in all)
+    .venv/bin/python -m bench.ingest --quick               # 1,500 answers each (~5 min here)
 
 Starts a Hardhat node of its own on a free port and deploys the contracts into it. Then, for
 each configuration (database, number of API processes), on a fresh database (a temporary
@@ -13,12 +13,15 @@ so consent is really relayed and answers are anchored while the load runs) and t
 ``uvicorn --workers N``, and:
 
 1. Setup, not timed: a requester signs in with SIWE over HTTP, creates a text-classification
-   project with overlap 3 and uploads enough JSONL items for the run; every contributor signs
-   in and records consent through the API, and the run waits until the worker has relayed
-   every consent on chain. Each contributor then does a few warm-up loops.
+   project with overlap 3 (quality control meant for people relaxed: simulated contributors
+   answer at once) and uploads enough JSONL items for the run; every contributor signs in and
+   records consent through the API, and the run waits until the worker has relayed every
+   consent on chain. The contributors then open their connections one by one and do a few
+   warm-up loops.
 2. Timed: ``--contributors`` concurrent contributors (asyncio, one keep-alive
-   ``httpx.AsyncClient`` each) loop ``POST /projects/{id}/tasks/next`` then
-   ``POST /tasks/{id}/answer`` until ``--answers`` answers are accepted.
+   ``httpx.AsyncClient`` each, or aiohttp with ``--client aiohttp``) loop
+   ``POST /projects/{id}/tasks/next`` then ``POST /tasks/{id}/answer`` until ``--answers``
+   answers are accepted.
 3. Checks the database: every accepted answer stored once, no item above the overlap, no
    (item, contributor) twice, no lease left behind. A configuration that fails a check
    reports no figure.

@@ -5,6 +5,7 @@ needs no Redis or RabbitMQ; PROVENANT_BROKER_URL / PROVENANT_RESULT_BACKEND sele
 """
 
 from celery import Celery
+from kombu import Connection
 
 from backend.core.config import get_settings
 
@@ -51,3 +52,14 @@ celery_app.conf.update(
         },
     },
 )
+
+
+def create_queue_rows() -> None:
+    """Create the default queue up front. kombu's SQLAlchemy transport inserts a queue's row
+    on first use, and a worker and a beat starting together race to insert it: the loser's
+    session stays broken (IntegrityError, then PendingRollbackError on every publish), so
+    nothing is ever scheduled. Call this in the process that starts them, not inside either.
+    """
+    if settings.resolved_broker_url.startswith("sqla+"):
+        with Connection(settings.resolved_broker_url) as conn:
+            conn.default_channel.queue_declare(queue=celery_app.conf.task_default_queue)

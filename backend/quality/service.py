@@ -221,10 +221,16 @@ def _contributor_standing(
                 f"project's bar of {project.min_gold_accuracy:.0%}"
             )
         enough_work = project.min_skill > 0 and counts[who] >= project.min_skill_answers
-        if enough_work and skill is not None and skill < project.min_skill:
-            reasons.append(
-                f"estimated skill {skill:.2f} is below the project's bar of {project.min_skill:.2f}"
-            )
+        if enough_work and skill is not None:
+            # Agreement-based skill is fooled early on, when bad contributors shape the
+            # consensus; gold is not. Blend them, gold weighing as min_gold_answers answers.
+            weight = project.min_gold_answers
+            estimate = (n_correct + skill * weight) / (n_gold + weight)
+            if estimate < project.min_skill:
+                reasons.append(
+                    f"estimated skill {estimate:.3f} (gold and agreement combined) is below "
+                    f"the project's bar of {project.min_skill:.3f}"
+                )
         row = existing.get(who) or ContributorQuality(
             project_id=project.id,  # type: ignore[arg-type]
             contributor=who,
