@@ -107,19 +107,25 @@ def _expected_agreement(
 ) -> dict[tuple[str, str], float]:
     """P(two independent workers give the same label), from each one's accuracy.
 
-    Accuracy comes from gold items where a worker has answered enough of them, because gold
-    cannot be gamed by copying; otherwise from the Dawid-Skene skill. (The Dawid-Skene
+    Accuracy comes from gold items, because gold cannot be gamed by copying (only workers
+    with enough gold answers are tested); in a project without gold, from the Dawid-Skene
+    skill. (The Dawid-Skene
     confusion matrices themselves would not do: a copier and its source share one estimated
     confusion, which "explains" their agreement away.) With K classes and errors spread over
     the wrong ones: p = a*b + (1 - a)(1 - b)/(K - 1).
     """
     k = len(project.label_schema["classes"])
-    accuracy = {str(w.worker): float(w.skill) for w in result.workers}
     gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
-    rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
-    for g in gold_accuracy(rows, gold):
-        if g.n_gold >= project.min_gold_answers:
-            accuracy[str(g.worker)] = g.accuracy
+    if not gold:
+        accuracy = {str(w.worker): float(w.skill) for w in result.workers}
+    else:
+        # A skill estimated early from agreement can be far too low for a good worker, and
+        # then two good workers look like copies; with gold items, test only measured ones.
+        needed = min(project.min_gold_answers, len(gold))
+        rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
+        accuracy = {
+            str(g.worker): g.accuracy for g in gold_accuracy(rows, gold) if g.n_gold >= needed
+        }
     return {
         (a, b): accuracy[a] * accuracy[b] + (1 - accuracy[a]) * (1 - accuracy[b]) / (k - 1)
         for a, b in combinations(sorted(accuracy), 2)
@@ -148,24 +154,28 @@ def _save_flags(session: Session, project: Project, flags: list[fraud.Flag]) -> 
         (f.contributor, f.kind): f
         for f in session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id))
     }
+    # One row per (contributor, kind): a contributor paired with several accounts gets one
+    # duplicate_accounts flag whose detail names every pairing.
+    merged: dict[tuple[str, str], tuple[list[str], set[int]]] = {}
     for flag in flags:
-        row = existing.get((flag.contributor, flag.kind))
+        details, ids = merged.setdefault((flag.contributor, flag.kind), ([], set()))
+        details.append(flag.detail)
+        ids.update(flag.answer_ids)
+    for (contributor, kind), (details, ids) in sorted(merged.items()):
+        detail = "; ".join(details)[:500]
+        row = existing.get((contributor, kind))
         if row is None:
             row = FraudFlag(
                 project_id=project.id,  # type: ignore[arg-type]
-                contributor=flag.contributor,
-                kind=flag.kind,
-                detail=flag.detail[:500],
-                answers_held=len(flag.answer_ids),
+                contributor=contributor,
+                kind=kind,
+                detail=detail,
+                answers_held=len(ids),
                 created_at=now,
                 updated_at=now,
             )
         else:
-            row.detail, row.answers_held, row.updated_at = (
-                flag.detail[:500],
-                len(flag.answer_ids),
-                now,
-            )
+            row.detail, row.answers_held, row.updated_at = detail, len(ids), now
         session.add(row)
 
 
@@ -209,6 +219,7 @@ def _contributor_standing(
         )
     }
     now = utcnow()
+    gold_needed = min(project.min_gold_answers, sum(1 for i in items.values() if i.is_gold))
     for who in sorted(counts):
         n_gold, n_correct = gold_tally.get(who, [0, 0])
         accuracy = n_correct / n_gold if n_gold else None
@@ -220,7 +231,12 @@ def _contributor_standing(
                 f"gold accuracy {accuracy:.0%} on {n_gold} gold tasks is below the "
                 f"project's bar of {project.min_gold_accuracy:.0%}"
             )
-        enough_work = project.min_skill > 0 and counts[who] >= project.min_skill_answers
+        # In a project with gold items, the skill bar also waits for the gold record.
+        enough_work = (
+            project.min_skill > 0
+            and counts[who] >= project.min_skill_answers
+            and n_gold >= gold_needed
+        )
         if enough_work and skill is not None:
             # Agreement-based skill is fooled early on, when bad contributors shape the
             # consensus; gold is not. Blend them, gold weighing as min_gold_answers answers.

@@ -245,3 +245,19 @@ def test_projects_to_aggregate_lists_only_those_with_new_answers(session):
     assert project.id in service.projects_to_aggregate(session=session)
     service.aggregate_project(session=session, project_id=project.id)
     assert project.id not in service.projects_to_aggregate(session=session)
+
+
+def test_one_flag_row_per_contributor_and_kind(session):
+    from backend.quality.fraud import Flag
+
+    project = _project(session)
+    flags = [
+        Flag("0xA", "duplicate_accounts", "agrees with 0xB", (1, 2)),
+        Flag("0xA", "duplicate_accounts", "agrees with 0xC", (2, 3)),
+    ]
+    service._save_flags(session, project, flags)
+    session.commit()
+    service._save_flags(session, project, flags)  # a later run updates, never duplicates
+    session.commit()
+    (row,) = session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id)).all()
+    assert row.answers_held == 3 and "0xB" in row.detail and "0xC" in row.detail

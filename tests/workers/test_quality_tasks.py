@@ -29,6 +29,34 @@ def _aggregated(project_id: int) -> bool:
         return latest is None or s.get(Project, project_id).aggregated_through >= latest
 
 
+def _undecided(project_id: int, people) -> list:
+    from backend.projects.models import Item
+
+    who = {people[n][0].address: n for n in people}
+    with Session(get_engine()) as s:
+        items = s.exec(
+            select(Item).where(
+                Item.project_id == project_id, Item.finalized == False, Item.is_gold == False
+            )
+        ).all()  # noqa: E712
+        return [
+            (
+                i.text,
+                i.extra_answers,
+                i.slots_taken,
+                [
+                    (who[a.contributor], a.status)
+                    for a in s.exec(select(Answer).where(Answer.item_id == i.id))
+                ],
+            )
+            for i in items
+        ]
+
+
+def _final_items(client, project_id: int, headers) -> int:
+    return client.get(f"/projects/{project_id}/quality", headers=headers).json()["items"]["final"]
+
+
 def test_quality_control_end_to_end(client, chain, worker):
     rng = random.Random(7)
     truth = {f"review {i}": rng.choice(CLASSES) for i in range(36)}
@@ -48,6 +76,7 @@ def test_quality_control_end_to_end(client, chain, worker):
         min_skill=0.6,
         min_skill_answers=6,
         max_answers_per_minute=1000,  # bursts have their own test; here everyone is quick
+        lease_seconds=10,  # an idle contributor stops holding decisions back after one lease
     )
     rows = [{"text": t} for t in truth] + [
         {"text": t, "gold_answer": {"label": g}} for t, g in gold.items()
@@ -99,10 +128,15 @@ def test_quality_control_end_to_end(client, chain, worker):
                 return done
 
     with worker(beat=True, PROVENANT_AGGREGATE_INTERVAL_S="0.3"):
-        for _ in range(8):  # review rounds reopen weak items; work until nothing is left
-            if one_round() == 0:
-                break
-            poll(lambda: _aggregated(project["id"]), timeout=30, what="the aggregation run")
+        # Review rounds reopen weak items, and items wait for newcomers' track records (or
+        # their idleness): keep working until every item is decided.
+        deadline = time.monotonic() + 120
+        while _final_items(client, project["id"], requester) < len(truth):
+            assert time.monotonic() < deadline, _undecided(project["id"], people)
+            if one_round():
+                poll(lambda: _aggregated(project["id"]), timeout=30, what="the aggregation run")
+            else:
+                time.sleep(0.5)
 
     report = client.get(f"/projects/{project['id']}/quality", headers=requester).json()
     results = client.get(f"/projects/{project['id']}/results", headers=requester).json()
@@ -116,11 +150,19 @@ def test_quality_control_end_to_end(client, chain, worker):
         item_text = {
             i.id: i.text for i in s.exec(select(Item).where(Item.project_id == project["id"]))
         }
+    who = {people[n][0].address: n for n in people}
     # Final labels are right on every item the simulated truth knows.
     for item_id, result in texts.items():
-        assert result["consensus"] == {"label": truth[item_text[item_id]]}, item_text[item_id]
-
-    who = {people[n][0].address: n for n in people}
+        said = [
+            (who[a.contributor], a.payload["label"], a.status)
+            for a in answers
+            if a.item_id == item_id
+        ]
+        assert result["consensus"] == {"label": truth[item_text[item_id]]}, (
+            item_text[item_id],
+            result,
+            said,
+        )
     by_name: dict[str, list[Answer]] = {}
     for a in answers:
         by_name.setdefault(who[a.contributor], []).append(a)
