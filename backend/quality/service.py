@@ -425,18 +425,29 @@ def _decide(
 
 
 def projects_to_aggregate(*, session: Session) -> list[int]:
-    """Projects with answers newer than their last aggregation run."""
+    """Projects with answers newer than their last run, or with complete items still
+    undecided (they wait on a newcomer's track record or idleness, which time changes)."""
     latest = (
         select(Answer.project_id, func.max(Answer.id).label("latest"))
         .group_by(col(Answer.project_id))
         .subquery()
     )
-    rows = session.exec(
+    fresh = session.exec(
         select(Project.id)
         .join(latest, latest.c.project_id == col(Project.id))
         .where(latest.c.latest > col(Project.aggregated_through))
     ).all()
-    return [r for r in rows if r is not None]
+    waiting = session.exec(
+        select(Item.project_id)
+        .join(Project, col(Project.id) == col(Item.project_id))
+        .where(
+            col(Item.finalized).is_(False),
+            col(Item.is_gold).is_(False),
+            col(Item.answer_count) >= col(Project.overlap) + col(Item.extra_answers),
+        )
+        .distinct()
+    ).all()
+    return sorted({p for p in [*fresh, *waiting] if p is not None})
 
 
 def check_may_take_tasks(*, session: Session, project_id: int, contributor: str) -> None:

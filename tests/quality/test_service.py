@@ -237,7 +237,7 @@ def test_bounding_boxes_and_transcriptions_are_aggregated(session):
     assert result.consensus == {"text": "The quick brown fox"} and result.method == "text_medoid"
 
 
-def test_projects_to_aggregate_lists_only_those_with_new_answers(session):
+def test_projects_to_aggregate_lists_new_answers_and_undecided_items(session):
     project = _project(session)
     _texts(session, project, [{"text": "x"}])
     assert project.id not in service.projects_to_aggregate(session=session)
@@ -261,3 +261,16 @@ def test_one_flag_row_per_contributor_and_kind(session):
     session.commit()
     (row,) = session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id)).all()
     assert row.answers_held == 3 and "0xB" in row.detail and "0xC" in row.detail
+
+
+def test_items_waiting_on_a_newcomer_are_revisited(session):
+    project = _project(session, min_gold_answers=1, min_confidence=0.0)
+    _texts(session, project, [{"text": "x"}, {"text": "g", "gold_answer": {"label": "a"}}])
+    # Three newcomers answer the regular item; none has a gold record yet.
+    for _ in range(3):
+        who = _worker(session)
+        _work(session, project, who, lambda item: {"label": "a"}, limit=1)
+    service.aggregate_project(session=session, project_id=project.id)
+    assert not service.item_results(session=session, project_id=project.id)
+    # Nothing new arrives, but the undecided complete item keeps the project on the list.
+    assert project.id in service.projects_to_aggregate(session=session)

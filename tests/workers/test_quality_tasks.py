@@ -4,7 +4,7 @@ aggregates, and the requester's quality view shows who was accepted, rejected or
 import random
 import time
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from backend.core.db import get_engine
 from backend.projects.models import Project
@@ -30,27 +30,32 @@ def _aggregated(project_id: int) -> bool:
 
 
 def _undecided(project_id: int, people) -> list:
+    """What is left undecided, and every flag, to say why when the test fails."""
     from backend.projects.models import Item
+    from backend.quality.models import FraudFlag
 
     who = {people[n][0].address: n for n in people}
     with Session(get_engine()) as s:
-        items = s.exec(
+        flags = [(who[f.contributor], f.kind, f.detail) for f in s.exec(select(FraudFlag))]
+        open_items = s.exec(
             select(Item).where(
-                Item.project_id == project_id, Item.finalized == False, Item.is_gold == False
+                Item.project_id == project_id,
+                col(Item.finalized).is_(False),
+                col(Item.is_gold).is_(False),
             )
-        ).all()  # noqa: E712
-        return [
+        ).all()
+        answers = [
             (
                 i.text,
                 i.extra_answers,
-                i.slots_taken,
                 [
                     (who[a.contributor], a.status)
                     for a in s.exec(select(Answer).where(Answer.item_id == i.id))
                 ],
             )
-            for i in items
+            for i in open_items
         ]
+    return [flags, *answers]
 
 
 def _final_items(client, project_id: int, headers) -> int:
