@@ -110,12 +110,17 @@ def duplicate_accounts(
     *,
     min_shared: int,
     max_p_value: float,
+    reference: Mapping[int, str] | None = None,
+    min_shared_errors: int = 2,
 ) -> list[Flag]:
     """Pairs of contributors who agree beyond chance on the items they both answered.
 
     ``expected_agreement[(a, b)]`` (a < b) is the probability that two independent workers with
     their estimated skills give the same answer to an item (e.g. from Dawid-Skene confusion
     matrices); pairs missing from it are skipped. Both accounts of a flagged pair are flagged.
+    With ``reference`` (item -> the consensus or gold answer key), a pair must also share at
+    least ``min_shared_errors`` identical wrong answers: two good workers agree because both
+    are right, while copies repeat each other's mistakes.
     """
     by_item: dict[int, dict[str, AnswerFacts]] = defaultdict(dict)
     for a in answers:
@@ -129,6 +134,16 @@ def duplicate_accounts(
         if len(pairs) < min_shared or (x, y) not in expected_agreement:
             continue
         agree = sum(1 for a, b in pairs if a.answer_key == b.answer_key)
+        if reference is not None:
+            shared_errors = sum(
+                1
+                for a, b in pairs
+                if a.answer_key == b.answer_key
+                and a.item_id in reference
+                and a.answer_key != reference[a.item_id]
+            )
+            if shared_errors < min_shared_errors:
+                continue
         p = expected_agreement[(x, y)]
         p_value = binomial_tail(agree, len(pairs), p)
         if p_value <= max_p_value:

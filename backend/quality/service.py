@@ -319,11 +319,16 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
         clean = [a for a in answers if a.id not in held]
         expected = _expected_agreement(project, items, clean, result)
         pairs = max(len(expected), 1)
+        reference = {int(it.item): it.label for it in result.items}
+        reference.update(
+            {k: i.gold_answer["label"] for k, i in items.items() if i.is_gold and i.gold_answer}
+        )
         duplicates = fraud.duplicate_accounts(
             _facts(task_type, clean),
             expected,
             min_shared=DUPLICATE_MIN_SHARED,
             max_p_value=DUPLICATE_MAX_P_VALUE / pairs,
+            reference=reference,
         )
         if duplicates:
             flags += duplicates

@@ -60,3 +60,21 @@ def test_duplicate_accounts_beyond_chance():
     assert duplicate_accounts(answers, expected, min_shared=8, max_p_value=1e-3) == []
     # Too few shared items proves nothing.
     assert duplicate_accounts(answers, {("copy", "orig"): 0.5}, min_shared=13, max_p_value=1) == []
+
+
+def test_duplicates_must_share_mistakes_when_the_truth_is_known():
+    items = range(12)
+    a = [_a(i, "a", i, "pos") for i in items]
+    b = [_a(100 + i, "b", i, "pos") for i in items]
+    expected = {("a", "b"): 0.5}
+    truth_all_pos = {i: "pos" for i in items}
+    # Both always right: agreement is explained by the truth, whatever the skill estimates.
+    assert (
+        duplicate_accounts(a + b, expected, min_shared=8, max_p_value=1e-3, reference=truth_all_pos)
+        == []
+    )
+    truth_some_neg = {i: ("neg" if i < 3 else "pos") for i in items}
+    flagged = duplicate_accounts(
+        a + b, expected, min_shared=8, max_p_value=1e-3, reference=truth_some_neg
+    )
+    assert sorted(f.contributor for f in flagged) == ["a", "b"]
