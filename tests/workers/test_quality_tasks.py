@@ -179,7 +179,10 @@ def test_quality_control_end_to_end(client, chain, worker):
             (a.status, a.status_reason) for a in by_name[name] if a.status != AnswerStatus.accepted
         ]
         assert not refused, (name, refused, standing)
-    assert {a.status for a in by_name["fast"]} == {AnswerStatus.held}
+    # The too-fast contributor's quick answers are held; any slower one is decided like the
+    # rest (rejected once it is stopped).
+    fast = {a.status for a in by_name["fast"]}
+    assert AnswerStatus.held in fast and fast <= {AnswerStatus.held, AnswerStatus.rejected}
     for a in by_name["random"] + by_name.get("copier", []):
         assert a.status != AnswerStatus.pending
         if a.status == AnswerStatus.accepted:
