@@ -110,12 +110,12 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
         children.setdefault(ppid, []).append(pid)
 
     def tree(root: int) -> float:
-        total, todo = 0.0, [root]
-        while todo:
-            pid = todo.pop()
+        total, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
             if pid in table:
                 total += table[pid][2]
-            todo.extend(children.get(pid, []))
+            stack.extend(children.get(pid, []))
         return total
 
     snap = {name: tree(pid) for name, pid in groups.items()}
