@@ -195,7 +195,9 @@ def _lease_some_item(session: Session, project: Project, contributor: str) -> Ta
             candidates = _candidates(session, project, contributor, gold)
             if not candidates:
                 break
-            for item_id in candidates:
+            # Try the near-complete candidates in random order: in list order, every concurrent
+            # request queues on the same item row's lock and all but a few lose the race.
+            for item_id in _rng.sample(candidates, len(candidates)):
                 task = _try_lease(session, project, item_id, contributor, gold)
                 if task is not None:
                     return task
