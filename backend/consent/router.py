@@ -1,8 +1,10 @@
 from fastapi import APIRouter, status
 
+from backend.chain.client import ChainClient
 from backend.consent import service
 from backend.consent import terms as terms_mod
 from backend.consent.models import (
+    Consent,
     ConsentPublic,
     ConsentRequest,
     ConsentStatusPublic,
@@ -16,6 +18,12 @@ from backend.deps import ChainDep, CurrentUser, SessionDep, SettingsDep
 from workers.consent_tasks import enqueue_relay
 
 router = APIRouter(prefix="/consent", tags=["consent"])
+
+
+def _public(row: Consent, chain: ChainClient) -> ConsentPublic:
+    return service.to_public(
+        row, chain_id=chain.chain_id, registry=chain.deployments.address_of(service.REGISTRY)
+    )
 
 
 @router.get("/terms", response_model=list[TermsPublic])
@@ -65,9 +73,7 @@ def submit_consent(
     row = service.submit_consent(session=session, chain=chain, contributor=address, data=body)
     if row.status == "pending":
         enqueue_relay(row.id, RelayAction.record)
-    return service.to_public(
-        row, chain_id=chain.chain_id, registry=chain.deployments.address_of(service.REGISTRY)
-    )
+    return _public(row, chain)
 
 
 @router.get("", response_model=ConsentStatusPublic)
@@ -84,9 +90,7 @@ def get_consent(
 ) -> ConsentPublic:
     """One of the caller's consents."""
     row = service.get_owned_consent(session=session, contributor=address, consent_hash=consent_hash)
-    return service.to_public(
-        row, chain_id=chain.chain_id, registry=chain.deployments.address_of(service.REGISTRY)
-    )
+    return _public(row, chain)
 
 
 @router.post("/{consent_hash}/revoke/typed-data", response_model=TypedDataPublic)
@@ -121,6 +125,4 @@ def revoke(
     )
     if row.revoke_status == "pending":
         enqueue_relay(row.id, RelayAction.revoke)
-    return service.to_public(
-        row, chain_id=chain.chain_id, registry=chain.deployments.address_of(service.REGISTRY)
-    )
+    return _public(row, chain)

@@ -52,6 +52,11 @@ def _answer_key(task_type: str, payload: dict[str, Any]) -> str:
     return payload["label"] if task_type in CLASSIFICATION else canonical_json(payload).decode()
 
 
+def _gold_labels(items: dict[int, Item]) -> dict[int, str]:
+    """item id -> known label, for a classification project's gold items."""
+    return {k: i.gold_answer["label"] for k, i in items.items() if i.is_gold and i.gold_answer}
+
+
 def _facts(task_type: str, answers: list[Answer]) -> list[fraud.AnswerFacts]:
     return [
         fraud.AnswerFacts(
@@ -71,7 +76,7 @@ def _aggregate(project: Project, items: dict[int, Item], answers: list[Answer]) 
     task_type, schema = project.task_type, project.label_schema
     work = [a for a in answers if not items[a.item_id].is_gold]
     if task_type in CLASSIFICATION:
-        gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
+        gold = _gold_labels(items)
         rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
         return dawid_skene(rows, schema["classes"], gold=gold) if rows else None
     if task_type == "image_bbox":
@@ -115,7 +120,7 @@ def _expected_agreement(
     the wrong ones: p = a*b + (1 - a)(1 - b)/(K - 1).
     """
     k = len(project.label_schema["classes"])
-    gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
+    gold = _gold_labels(items)
     if not gold:
         accuracy = {str(w.worker): float(w.skill) for w in result.workers}
     else:
@@ -191,9 +196,8 @@ def _contributor_standing(
     counts = Counter(a.contributor for a in answers)
     gold_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     if task_type in CLASSIFICATION:
-        gold = {i.id: i.gold_answer["label"] for i in items.values() if i.is_gold and i.gold_answer}
         rows = [(a.item_id, a.contributor, a.payload["label"]) for a in answers]
-        for g in gold_accuracy(rows, gold):
+        for g in gold_accuracy(rows, _gold_labels(items)):
             gold_tally[str(g.worker)] = [g.n_gold, g.n_correct]
     else:
         for a in answers:
@@ -320,9 +324,7 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
         expected = _expected_agreement(project, items, clean, result)
         pairs = max(len(expected), 1)
         reference = {int(it.item): it.label for it in result.items}
-        reference.update(
-            {k: i.gold_answer["label"] for k, i in items.items() if i.is_gold and i.gold_answer}
-        )
+        reference.update(_gold_labels(items))
         duplicates = fraud.duplicate_accounts(
             _facts(task_type, clean),
             expected,

@@ -112,9 +112,7 @@ def _candidates(session: Session, project: Project, contributor: str, gold: bool
         query = query.where(
             col(Item.slots_taken) < project.overlap + col(Item.extra_answers),
             col(Item.finalized).is_(False),
-        ).order_by(
-            col(Item.slots_taken).desc(), col(Item.id)
-        )
+        ).order_by(col(Item.slots_taken).desc(), col(Item.id))
     return [i for i in session.exec(query.limit(CANDIDATES_PER_TRY)) if i is not None]
 
 
