@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 from sqlmodel import Session
 
-from backend.auth.service import resolve_session
+from backend.auth.service import session_address
 from backend.chain.client import ChainClient
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_session
@@ -54,7 +54,7 @@ TokenDep = Annotated[str, Depends(bearer_token)]
 
 
 def current_address(session: SessionDep, token: TokenDep) -> str:
-    return resolve_session(session=session, token=token).address
+    return session_address(session=session, token=token)
 
 
 CurrentUser = Annotated[str, Depends(current_address)]

@@ -1,13 +1,17 @@
 """The FastAPI application factory."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
+from backend.core.config import get_settings
 from backend.core.errors import AppError
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
@@ -17,8 +21,17 @@ from backend.tasks.router import router as tasks_router
 log = logging.getLogger("provenant.api")
 
 
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Sync endpoints run in anyio's thread pool (40 threads by default); size it to match the
+    # database pool (see backend/core/db.py).
+    to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
+    yield
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="Provenant",
         description="Crowdsourced data marketplace with on-chain provenance and compensation.",
         version="0.1.0",

@@ -253,13 +253,16 @@ class Load:
 
 
 async def contributor_loop(
-    client: LoadClient, project_id: int, load: Load, rng: random.Random
+    client: LoadClient, project_id: int, load: Load, rng: random.Random, one_request: bool
 ) -> None:
-    from time import perf_counter
-
     # The labels in turn, from a random start: never the same label every time, which quality
     # control rightly flags as a contributor who does not read the items.
     turn = rng.randrange(len(LABELS))
+    if one_request:
+        await combined_loop(client, project_id, load, turn)
+        return
+    from time import perf_counter
+
     while load.claim():
         t0 = perf_counter()
         status, task = await client.request("POST", f"/projects/{project_id}/tasks/next")
@@ -285,11 +288,59 @@ async def contributor_loop(
         load.loops.append(t2 - t0)
 
 
-async def run_phase(clients: list[LoadClient], project_id: int, loops: int, seed: int) -> Load:
+async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: int) -> None:
+    """The loop through ``POST /tasks/{id}/answer-and-next``: one request per answer, whose
+    reply carries the next lease. A contributor's first loop in a phase also asks
+    ``tasks/next``; the last one answers with plain ``/answer`` so that no lease is left."""
+    # The answers figure counts the timed loops (load.loops); load.accepted counts every answer
+    # stored, for the checks.
+    from time import perf_counter
+
+    task: dict[str, Any] | None = None
+    while load.claim():
+        t0 = perf_counter()
+        if task is None:
+            status, task = await client.request("POST", f"/projects/{project_id}/tasks/next")
+            if status == 404:
+                load.remaining += 1
+                load.exhausted += 1
+                return
+            if status != 200:
+                load.errors.append(f"tasks/next -> {status}: {str(task)[:300]}")
+                return
+        assert task is not None
+        last = load.remaining <= 0
+        path = f"/tasks/{task['task_id']}/{'answer' if last else 'answer-and-next'}"
+        status, reply = await client.request("POST", path, {"answer": {"label": LABELS[turn]}})
+        turn = (turn + 1) % len(LABELS)
+        if status != 201:
+            load.errors.append(f"{path} -> {status}: {str(reply)[:300]}")
+            return
+        load.accepted += 1
+        load.loops.append(perf_counter() - t0)
+        task = None if last else reply["next"]
+        if not last and task is None:
+            load.exhausted += 1
+            return
+    if task is not None:
+        # Others took the last loops while this reply brought a lease: answer it, so that no
+        # lease is left behind (inside the timed phase, outside the latency figures).
+        status, reply = await client.request(
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": {"label": LABELS[turn]}}
+        )
+        if status != 201:
+            load.errors.append(f"final answer -> {status}: {str(reply)[:300]}")
+            return
+        load.accepted += 1
+
+
+async def run_phase(
+    clients: list[LoadClient], project_id: int, loops: int, seed: int, one_request: bool
+) -> Load:
     load = Load(remaining=loops)
     await asyncio.gather(
         *(
-            contributor_loop(c, project_id, load, random.Random(seed * 1000 + i))
+            contributor_loop(c, project_id, load, random.Random(seed * 1000 + i), one_request)
             for i, c in enumerate(clients)
         )
     )
@@ -303,11 +354,13 @@ async def run_phase(clients: list[LoadClient], project_id: int, loops: int, seed
 class Config:
     db: str  # "sqlite" or "postgres"
     api_workers: int
+    one_request: bool = False  # the loop as one answer-and-next request instead of two
 
     @property
     def label(self) -> str:
         name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.db]
-        return f"{name}, {self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
+        processes = f"{self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
+        return f"{name}, {processes}, {'1 request' if self.one_request else '2 requests'}/loop"
 
 
 @dataclass(frozen=True)
@@ -337,6 +390,8 @@ class Result:
 
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of values in seconds, in milliseconds."""
+    if not values:
+        return math.nan  # not measured on its own (the one-request loop)
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1] * 1000
@@ -418,7 +473,7 @@ def connections_by_process(port: int, pids: list[int]) -> list[int]:
 
 
 async def setup_and_run(
-    api_url: str, options: Options, seed: int, pids: dict[str, int]
+    api_url: str, options: Options, seed: int, pids: dict[str, int], one_request: bool
 ) -> tuple[int, Load, float, dict[str, float], list[int]]:
     """Create the project and the contributors, warm up, run the timed phase.
 
@@ -493,9 +548,9 @@ async def setup_and_run(
             status, _ = await client.request("GET", "/health")
             assert status == 200
             await asyncio.sleep(0.02)
-        warm = await run_phase(clients, project["id"], warmup, seed)
-        if warm.errors or warm.accepted != warmup:
-            raise RuntimeError(f"warm-up failed: {warm.errors[:3]} ({warm.accepted}/{warmup})")
+        warm = await run_phase(clients, project["id"], warmup, seed, one_request)
+        if warm.errors or len(warm.loops) != warmup:
+            raise RuntimeError(f"warm-up failed: {warm.errors[:3]} ({len(warm.loops)}/{warmup})")
 
         servers = api_processes(pids["api"])
         spread = connections_by_process(int(api_url.rsplit(":", 1)[1]), servers)
@@ -503,7 +558,7 @@ async def setup_and_run(
         groups |= {"worker": pids["worker"], "hardhat": pids["hardhat"]}
         before = cpu_snapshot(groups)
         t0 = time.perf_counter()
-        load = await run_phase(clients, project["id"], answers, seed + 1)
+        load = await run_phase(clients, project["id"], answers, seed + 1, one_request)
         seconds = time.perf_counter() - t0
         after = cpu_snapshot(groups)
     finally:
@@ -562,7 +617,7 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
     from backend.core.migrate import upgrade
     from backend.stack import free_port, start_api, start_worker, stop_process, wait_until
 
-    state_dir = root / f"{config.db}-{config.api_workers}"
+    state_dir = root / f"{config.db}-{config.api_workers}-{int(config.one_request) + 1}"
     state_dir.mkdir()
     print(f"\n== {config.label}")
     database = make_database(config, state_dir, options.pg_server)
@@ -585,7 +640,7 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
             "hardhat": options.hardhat_pid,
         }
         project_id, load, seconds, cpu, spread = asyncio.run(
-            setup_and_run(api_url, options, seed, pids)
+            setup_and_run(api_url, options, seed, pids, config.one_request)
         )
         if load.errors:
             print(f"  FAILED: {len(load.errors)} errors, first: {load.errors[0]}")
@@ -661,9 +716,15 @@ def print_result(r: Result, contributors: int) -> None:
         ["latency (ms)", "p50", "p99"],
         [
             ["loop (next + answer)", f"{r.loop_ms[0]:.1f}", f"{r.loop_ms[1]:.1f}"],
-            ["POST /projects/{id}/tasks/next", f"{r.next_ms[0]:.1f}", f"{r.next_ms[1]:.1f}"],
-            ["POST /tasks/{id}/answer", f"{r.answer_ms[0]:.1f}", f"{r.answer_ms[1]:.1f}"],
-        ],
+        ]
+        + (
+            []
+            if r.config.one_request
+            else [
+                ["POST /projects/{id}/tasks/next", f"{r.next_ms[0]:.1f}", f"{r.next_ms[1]:.1f}"],
+                ["POST /tasks/{id}/answer", f"{r.answer_ms[0]:.1f}", f"{r.answer_ms[1]:.1f}"],
+            ]
+        ),
     )
     print(f"  CPU in use during the run (cores, of {os.cpu_count()}): {cpu_line(r.cpu)}")
     per_process = [r.cpu[k] for k in sorted(r.cpu) if k.startswith("API ")]
@@ -725,21 +786,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--client",
         choices=["httpx", "aiohttp"],
-        default="httpx",
+        default="aiohttp",
         help="HTTP client of the simulated contributors (aiohttp uses less of the shared CPU)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["two", "one", "both"],
+        default="both",
+        help="the loop as two requests (tasks/next, then answer), as one "
+        "(answer-and-next, whose reply is the next task), or each in turn",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     answers = args.answers or (1_500 if args.quick else 10_000)
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    modes = {"two": [False], "one": [True], "both": [False, True]}[args.loop]
     configs = [
-        Config(db, n)
+        Config(db, n, one_request)
         for db in dbs
         for n in (
             [int(x) for x in args.api_workers.split(",")]
             if args.api_workers
             else DEFAULT_WORKERS[db]
         )
+        for one_request in modes
     ]
 
     from backend.stack import free_port
@@ -796,8 +866,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r.rate:.0f}",
                 f"{r.loop_ms[0]:.1f}",
                 f"{r.loop_ms[1]:.1f}",
-                f"{r.next_ms[1]:.1f}",
-                f"{r.answer_ms[1]:.1f}",
+                "-" if r.config.one_request else f"{r.next_ms[1]:.1f}",
+                "-" if r.config.one_request else f"{r.answer_ms[1]:.1f}",
                 f"{r.cpu.get('load generator', 0):.2f}",
                 f"{r.cpu.get('other', 0):.2f}",
             ]

@@ -4,7 +4,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import BindParameter, ScalarSelect, case, or_
 from sqlmodel import Session, col, select
 
 from backend.chain.client import ChainClient
@@ -432,6 +432,25 @@ def consent_status(
         None,
     )
     return ConsentStatusPublic(active=active, history=history)
+
+
+def active_consent_hash(contributor: str | BindParameter[str]) -> ScalarSelect[str | None]:
+    """SQL expression: the hash of the contributor's active consent, else NULL.
+
+    The same rule as active_consent, for hot paths that fold it into a larger query."""
+    table = Consent.__table__  # type: ignore[attr-defined]
+    return (
+        select(
+            case(
+                (table.c.revoke_status == RelayStatus.recorded, None),
+                else_=table.c.consent_hash,
+            )
+        )
+        .where(table.c.contributor == contributor, table.c.status == RelayStatus.recorded)
+        .order_by(table.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def active_consent(*, session: Session, contributor: str) -> Consent | None:

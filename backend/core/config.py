@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Requests one API process serves at once (its thread pool, and its database pool). More
+    # threads than this only queue on the same cores, and each costs a database connection.
+    api_threads: int = Field(default=16, ge=1, le=200)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":

@@ -25,10 +25,11 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    # Each API process serves up to 40 requests at once (FastAPI's thread pool). Connections
-    # beyond pool_size are closed when returned, so a pool smaller than the usual concurrency
-    # opens a new PostgreSQL connection (a backend process) for many requests under load.
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    # One connection per request an API process serves at once (settings.api_threads), plus a
+    # few for the rare work outside requests, so that no request under load opens (and PostgreSQL
+    # forks) a connection of its own.
+    size = get_settings().api_threads + 4
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from datetime import timedelta
 from itertools import combinations
 from typing import Any
 
+from sqlalchemy import BindParameter, ScalarSelect
 from sqlmodel import Session, col, func, select
 
 from backend.core.errors import Forbidden
@@ -457,18 +458,25 @@ def projects_to_aggregate(*, session: Session) -> list[int]:
     return sorted({p for p in [*fresh, *waiting] if p is not None})
 
 
-def check_may_take_tasks(*, session: Session, project_id: int, contributor: str) -> None:
-    """Raise Forbidden, with the reason, for a contributor stopped in this project."""
-    row = session.exec(
-        select(ContributorQuality).where(
-            ContributorQuality.project_id == project_id,
-            ContributorQuality.contributor == contributor,
+def blocked_reason(
+    project_id: int | BindParameter[int], contributor: str | BindParameter[str]
+) -> ScalarSelect[str | None]:
+    """SQL expression: why the contributor is stopped in this project, else NULL."""
+    table = ContributorQuality.__table__  # type: ignore[attr-defined]
+    return (
+        select(func.coalesce(table.c.blocked_reason, "stopped by quality control"))
+        .where(
+            table.c.project_id == project_id,
+            table.c.contributor == contributor,
+            table.c.blocked.is_(True),
         )
-    ).first()
-    if row is not None and row.blocked:
-        raise Forbidden(
-            f"you no longer receive tasks in project {project_id}: {row.blocked_reason}"
-        )
+        .scalar_subquery()
+    )
+
+
+def raise_if_blocked(project_id: int, reason: str | None) -> None:
+    if reason is not None:
+        raise Forbidden(f"you no longer receive tasks in project {project_id}: {reason}")
 
 
 # --- views ----------------------------------------------------------------------------------

@@ -91,3 +91,9 @@ class AnswerPublic(SQLModel):
     leaf_hash: str
     time_on_task_ms: int
     submitted_at: datetime
+
+
+class AnswerAndNext(SQLModel):
+    answer: AnswerPublic
+    next: TaskPublic | None = None
+    next_detail: str | None = None  # why ``next`` is null

@@ -1,9 +1,10 @@
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from backend.core.errors import Forbidden, NotFound
 from backend.deps import CurrentUser, SessionDep, StorageDep
 from backend.tasks import service
-from backend.tasks.models import AnswerPublic, AnswerSubmit, TaskPublic
+from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
 
 router = APIRouter(tags=["tasks"])
 
@@ -11,8 +12,7 @@ router = APIRouter(tags=["tasks"])
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
 def next_task(project_id: int, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
     """Lease the caller the next item to label in this project."""
-    task = service.next_task(session=session, project_id=project_id, contributor=contributor)
-    return service.to_task_public(session=session, task=task)
+    return service.next_task(session=session, project_id=project_id, contributor=contributor).public
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
@@ -62,3 +62,24 @@ def submit_answer(
     )
     public = service.to_answer_public(answer)
     return JSONResponse(status_code=201 if created else 200, content=public.model_dump(mode="json"))
+
+
+@router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
+def submit_answer_and_next(
+    task_id: int, body: AnswerSubmit, session: SessionDep, contributor: CurrentUser
+) -> Response:
+    """Answer a leased task and lease the next one of the same project, in one round trip.
+
+    ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
+    (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
+    answer, created = service.submit_answer(
+        session=session, task_id=task_id, contributor=contributor, data=body
+    )
+    result = AnswerAndNext(answer=service.to_answer_public(answer))
+    try:
+        result.next = service.next_task(
+            session=session, project_id=answer.project_id, contributor=contributor
+        ).public
+    except (NotFound, Forbidden) as exc:
+        result.next_detail = exc.detail
+    return JSONResponse(status_code=201 if created else 200, content=result.model_dump(mode="json"))

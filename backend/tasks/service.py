@@ -4,26 +4,43 @@ Assignment stays correct under concurrency without table locks: an item's ``slot
 (live leases + answers) only grows through one conditional UPDATE that refuses to pass the
 overlap, and the (item, contributor) unique key refuses a second lease of the same item to
 one contributor. Both hold on SQLite and PostgreSQL alike.
+
+next_task and submit_answer run on every loop of every contributor, so they speak SQL
+expressions (SQLAlchemy Core) on the session's connection rather than ORM objects: the ORM
+cost about four times as much CPU per statement on this path, and every check that can ride
+along in one query does (project, consent, quality block and live lease in one SELECT).
 """
 
 import random
 import threading
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import (
+    BindParameter,
+    CursorResult,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from backend.consent.service import active_consent
+from backend.consent.service import active_consent_hash
 from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import Item, Project
 from backend.projects.schemas import TaskType, validate_answer
-from backend.projects.service import get_project
 from backend.provenance.leaf import ContributionLeaf, answer_hash
-from backend.quality.service import check_may_take_tasks
+from backend.quality.service import blocked_reason, raise_if_blocked
 from backend.tasks.models import (
     Answer,
     AnswerPublic,
@@ -32,6 +49,23 @@ from backend.tasks.models import (
     LeaseStatus,
     Task,
     TaskPublic,
+)
+
+_Row = Row[*tuple[Any, ...]]  # a result row, whatever its columns
+
+# Core tables of the hot path.
+_task = Task.__table__  # type: ignore[attr-defined]
+_item = Item.__table__  # type: ignore[attr-defined]
+_project = Project.__table__  # type: ignore[attr-defined]
+_answer = Answer.__table__  # type: ignore[attr-defined]
+# What a contributor sees of an item (see ItemView): never is_gold nor gold_answer.
+_ITEM_VIEW = (
+    _item.c.id,
+    _item.c.kind,
+    _item.c.content_hash,
+    _item.c.text,
+    _item.c.width,
+    _item.c.height,
 )
 
 CANDIDATES_PER_TRY = 16
@@ -51,39 +85,59 @@ def _rowcount(result: Any) -> int:
 
 def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
     """Return expired leases' slots to the pool; safe to run from many processes at once."""
-    now = utcnow()
-    expired = session.exec(
-        select(Task.id, Task.item_id)
+    conn = session.connection()
+    expired = conn.execute(
+        select(_task.c.id, _task.c.item_id)
         .where(
-            Task.project_id == project_id,
-            Task.status == LeaseStatus.leased,
-            col(Task.expires_at) <= now,
+            _task.c.project_id == project_id,
+            _task.c.status == LeaseStatus.leased,
+            _task.c.expires_at <= utcnow(),
         )
         .limit(EXPIRED_RECLAIM_BATCH)
     ).all()
     reclaimed = 0
     for task_id, item_id in expired:
         # Only the process whose UPDATE flips the status gives the slot back.
-        flipped = session.execute(
-            update(Task)
-            .where(col(Task.id) == task_id, col(Task.status) == LeaseStatus.leased)
+        flipped = conn.execute(
+            update(_task)
+            .where(_task.c.id == task_id, _task.c.status == LeaseStatus.leased)
             .values(status=LeaseStatus.expired)
         )
         if _rowcount(flipped) == 1:
-            session.execute(
-                update(Item)
-                .where(col(Item.id) == item_id, col(Item.is_gold).is_(False))
-                .values(slots_taken=Item.slots_taken - 1)
+            conn.execute(
+                update(_item)
+                .where(_item.c.id == item_id, _item.c.is_gold.is_(False))
+                .values(slots_taken=_item.c.slots_taken - 1)
             )
             reclaimed += 1
     session.commit()
     return reclaimed
 
 
-def _keep_loaded(session: Session, *rows: object) -> None:
-    """Hold rows for as long as the session: its identity map keeps only weak references, and
-    to_task_public, called after next_task returns, would otherwise have to read them again."""
-    session.info.setdefault("tasks.loaded", []).extend(rows)
+@dataclass(frozen=True)
+class Lease:
+    """A task as next_task hands it out, with the contributor's view of it."""
+
+    id: int
+    project_id: int
+    item_id: int
+    contributor: str
+    leased_at: datetime
+    expires_at: datetime
+    public: TaskPublic
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer as submit_answer stored it (or found it stored, on a retry)."""
+
+    id: int
+    task_id: int
+    project_id: int
+    answer_hash: str
+    leaf_hash: str
+    time_on_task_ms: int
+    submitted_at: datetime
 
 
 def _reclaim_due(project_id: int) -> bool:
@@ -95,81 +149,218 @@ def _reclaim_due(project_id: int) -> bool:
         return True
 
 
-def _candidates(session: Session, project: Project, contributor: str, gold: bool) -> list[int]:
-    seen = select(Task.item_id).where(
-        Task.contributor == contributor, Task.project_id == project.id
+def _item_view(task_id: int, item: _Row) -> ItemView:
+    view = ItemView(id=item.id, kind=item.kind, content_hash=item.content_hash)
+    if item.kind == "text":
+        view.text = item.text
+    else:
+        view.media_url = f"/tasks/{task_id}/media"
+        view.thumbnail_url = f"/tasks/{task_id}/thumbnail"
+        view.width, view.height = item.width, item.height
+    return view
+
+
+def _lease(
+    project: _Row,
+    *,
+    task_id: int,
+    contributor: str,
+    item: _Row,
+    leased_at: datetime,
+    expires_at: datetime,
+) -> Lease:
+    public = TaskPublic(
+        task_id=task_id,
+        project_id=project.id,
+        task_type=project.task_type,
+        instructions=project.instructions,
+        label_schema=project.label_schema,
+        item=_item_view(task_id, item),
+        leased_at=leased_at,
+        expires_at=expires_at,
     )
-    query = select(col(Item.id)).where(
-        Item.project_id == project.id,
-        col(Item.is_gold).is_(gold),
-        col(Item.id).not_in(seen),
+    return Lease(task_id, project.id, item.id, contributor, leased_at, expires_at, public)
+
+
+def _candidates_statement(gold: bool) -> Select[Any]:
+    seen = select(_task.c.item_id).where(
+        _task.c.contributor == bindparam("contributor"),
+        _task.c.project_id == bindparam("project_id"),
+    )
+    query = select(_item.c.id).where(
+        _item.c.project_id == bindparam("project_id"),
+        _item.c.is_gold.is_(gold),
+        _item.c.id.not_in(seen),
     )
     if gold:
-        query = query.order_by(col(Item.id))
-    else:
-        # Fill items that are nearly complete first, so finished items arrive steadily.
-        # Review adds answers to an item beyond the overlap (extra_answers); see quality.
-        query = query.where(
-            col(Item.slots_taken) < project.overlap + col(Item.extra_answers),
-            col(Item.finalized).is_(False),
-        ).order_by(col(Item.slots_taken).desc(), col(Item.id))
-    return [i for i in session.exec(query.limit(CANDIDATES_PER_TRY)) if i is not None]
+        return query.order_by(_item.c.id).limit(CANDIDATES_PER_TRY)
+    # Fill items that are nearly complete first, so finished items arrive steadily.
+    # Review adds answers to an item beyond the overlap (extra_answers); see quality.
+    return (
+        query.where(_has_free_slot, _item.c.finalized.is_(False))
+        .order_by(_item.c.slots_taken.desc(), _item.c.id)
+        .limit(CANDIDATES_PER_TRY)
+    )
+
+
+# The hot path's statements, built once: building and keying a statement cost more CPU than
+# executing it once its SQL is cached. Values arrive as bound parameters.
+_CONTRIBUTOR: BindParameter[str] = bindparam("contributor", type_=String)
+_PROJECT_ID: BindParameter[int] = bindparam("project_id", type_=Integer)
+_has_free_slot = _item.c.slots_taken < bindparam("overlap", type_=Integer) + _item.c.extra_answers
+_CANDIDATES = {gold: _candidates_statement(gold) for gold in (False, True)}
+_GOLD_ITEM = select(*_ITEM_VIEW).where(_item.c.id == bindparam("item_id"))
+# RETURNING loads the item in the same statement, for the task's public view.
+_TAKE_SLOT = (
+    update(_item)
+    .where(_item.c.id == bindparam("item_id"), _has_free_slot)
+    .values(slots_taken=_item.c.slots_taken + 1)
+    .returning(*_ITEM_VIEW)
+)
+_INSERT_TASK = insert(_task).returning(_task.c.id)
+_LIVE_TASK_ID = (
+    select(_task.c.id)
+    .where(
+        _task.c.project_id == bindparam("project_id"),
+        _task.c.contributor == bindparam("contributor"),
+        _task.c.status == LeaseStatus.leased,
+        _task.c.expires_at > bindparam("now"),
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+_LOOP_CONTEXT = select(
+    _project.c.id,
+    _project.c.task_type,
+    _project.c.instructions,
+    _project.c.label_schema,
+    _project.c.overlap,
+    _project.c.gold_rate,
+    _project.c.lease_seconds,
+    active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+    blocked_reason(_PROJECT_ID, _CONTRIBUTOR).label("blocked_reason"),
+    _LIVE_TASK_ID.label("live_task_id"),
+).where(_project.c.id == bindparam("project_id"))
+_LIVE_LEASE = (
+    select(_task.c.leased_at, _task.c.expires_at, *_ITEM_VIEW)
+    .join_from(_task, _item, _item.c.id == _task.c.item_id)
+    .where(_task.c.id == bindparam("task_id"))
+)
+# The task, its project and item, the caller's consent and any answer already stored for the
+# task, in one round trip.
+_ANSWER_CONTEXT = (
+    select(
+        _task.c.contributor,
+        _task.c.status,
+        _task.c.leased_at,
+        _task.c.expires_at,
+        _project.c.id.label("project_id"),
+        _project.c.task_type,
+        _project.c.label_schema,
+        _item.c.id.label("item_id"),
+        _item.c.kind,
+        _item.c.width,
+        _item.c.height,
+        _item.c.content_hash,
+        active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+        _answer.c.id.label("answer_id"),
+    )
+    .join_from(_task, _project, _project.c.id == _task.c.project_id)
+    .join(_item, _item.c.id == _task.c.item_id)
+    .outerjoin(_answer, _answer.c.task_id == _task.c.id)
+    .where(_task.c.id == bindparam("task_id"))
+)
+_MARK_ANSWERED = (
+    update(_task)
+    .where(_task.c.id == bindparam("task_id"), _task.c.status == LeaseStatus.leased)
+    .values(status=LeaseStatus.answered, answered_at=bindparam("answered_at"))
+)
+_INSERT_ANSWER = insert(_answer).returning(_answer.c.id)
+_COUNT_ANSWER = (
+    update(_item)
+    .where(_item.c.id == bindparam("item_id"))
+    .values(answer_count=_item.c.answer_count + 1)
+)
+
+
+def _candidates(conn: Connection, project: _Row, contributor: str, gold: bool) -> list[int]:
+    params = {"project_id": project.id, "contributor": contributor, "overlap": project.overlap}
+    return list(conn.execute(_CANDIDATES[gold], params).scalars())
 
 
 def _try_lease(
-    session: Session, project: Project, item_id: int, contributor: str, gold: bool
-) -> Task | None:
-    if not gold:
+    session: Session, project: _Row, item_id: int, contributor: str, gold: bool
+) -> Lease | None:
+    conn = session.connection()
+    if gold:
+        item = conn.execute(_GOLD_ITEM, {"item_id": item_id}).first()
+    else:
         # RETURNING loads the item in the same statement, for the task's public view.
-        taken = session.execute(
-            update(Item)
-            .where(
-                col(Item.id) == item_id,
-                col(Item.slots_taken) < project.overlap + col(Item.extra_answers),
-            )
-            .values(slots_taken=Item.slots_taken + 1)
-            .returning(Item)
-        ).first()
-        if taken is None:
+        item = conn.execute(_TAKE_SLOT, {"item_id": item_id, "overlap": project.overlap}).first()
+        if item is None:
             # Another contributor took the last slot. The UPDATE changed nothing, so there is
-            # nothing to roll back: the transaction (and the loaded project) stays usable.
+            # nothing to roll back: the transaction stays usable.
             return None
-        _keep_loaded(session, taken[0])
+    assert item is not None
     now = utcnow()
-    task = Task(
-        project_id=project.id,  # type: ignore[arg-type]
-        item_id=item_id,
-        contributor=contributor,
-        status=LeaseStatus.leased,
-        leased_at=now,
-        expires_at=now + timedelta(seconds=project.lease_seconds),
-    )
-    session.add(task)
+    expires_at = now + timedelta(seconds=project.lease_seconds)
     try:
+        task_id = conn.execute(
+            _INSERT_TASK,
+            {
+                "project_id": project.id,
+                "item_id": item_id,
+                "contributor": contributor,
+                "status": LeaseStatus.leased,
+                "leased_at": now,
+                "expires_at": expires_at,
+            },
+        ).scalar_one()
         session.commit()
     except IntegrityError:
         session.rollback()  # this contributor got the item in a concurrent request
         return None
-    return task
+    return _lease(
+        project,
+        task_id=task_id,
+        contributor=contributor,
+        item=item,
+        leased_at=now,
+        expires_at=expires_at,
+    )
 
 
-def next_task(*, session: Session, project_id: int, contributor: str) -> Task:
+def _loop_context(conn: Connection, project_id: int, contributor: str) -> _Row:
+    """The project, and whether the caller may take a task in it, in one query."""
+    params = {"project_id": project_id, "contributor": contributor, "now": utcnow()}
+    row = conn.execute(_LOOP_CONTEXT, params).first()
+    if row is None:
+        raise NotFound(f"no project with id {project_id}")
+    return row
+
+
+def _live_lease(conn: Connection, project: _Row, task_id: int, contributor: str) -> Lease:
+    row = conn.execute(_LIVE_LEASE, {"task_id": task_id}).one()
+    return _lease(
+        project,
+        task_id=task_id,
+        contributor=contributor,
+        item=row,
+        leased_at=row.leased_at,
+        expires_at=row.expires_at,
+    )
+
+
+def next_task(*, session: Session, project_id: int, contributor: str) -> Lease:
     """Lease the caller an item of this project they have not had, or raise NotFound."""
-    project = get_project(session=session, project_id=project_id)
-    _keep_loaded(session, project)
-    if active_consent(session=session, contributor=contributor) is None:
+    conn = session.connection()
+    project = _loop_context(conn, project_id, contributor)
+    if project.consent_hash is None:
         raise Forbidden("record your consent on chain before taking tasks (see /consent)")
-    check_may_take_tasks(session=session, project_id=project_id, contributor=contributor)
-    live = session.exec(
-        select(Task).where(
-            Task.project_id == project_id,
-            Task.contributor == contributor,
-            Task.status == LeaseStatus.leased,
-            col(Task.expires_at) > utcnow(),
-        )
-    ).first()
-    if live is not None:
-        return live  # one lease at a time per project: asking again returns the same task
+    raise_if_blocked(project_id, project.blocked_reason)
+    if project.live_task_id is not None:
+        # One lease at a time per project: asking again returns the same task.
+        return _live_lease(conn, project, project.live_task_id, contributor)
     reclaimed_now = _reclaim_due(project_id)
     if reclaimed_now:
         reclaim_expired_leases(session=session, project_id=project_id)
@@ -186,11 +377,11 @@ def next_task(*, session: Session, project_id: int, contributor: str) -> Task:
     return task
 
 
-def _lease_some_item(session: Session, project: Project, contributor: str) -> Task | None:
+def _lease_some_item(session: Session, project: _Row, contributor: str) -> Lease | None:
     gold_first = _rng.random() < project.gold_rate
     for gold in (gold_first, not gold_first):
         for _ in range(4):  # a few rounds: under contention the first candidates fill up
-            candidates = _candidates(session, project, contributor, gold)
+            candidates = _candidates(session.connection(), project, contributor, gold)
             if not candidates:
                 break
             # Try the near-complete candidates in random order: in list order, every concurrent
@@ -226,118 +417,148 @@ def to_task_public(*, session: Session, task: Task) -> TaskPublic:
     project = session.get(Project, task.project_id)
     item = session.get(Item, task.item_id)
     assert project is not None and item is not None
-    view = ItemView(id=item.id, kind=item.kind, content_hash=item.content_hash)  # type: ignore[arg-type]
-    if item.kind == "text":
-        view.text = item.text
-    else:
-        view.media_url = f"/tasks/{task.id}/media"
-        view.thumbnail_url = f"/tasks/{task.id}/thumbnail"
-        view.width, view.height = item.width, item.height
     return TaskPublic(
         task_id=task.id,  # type: ignore[arg-type]
         project_id=project.id,  # type: ignore[arg-type]
         task_type=project.task_type,
         instructions=project.instructions,
         label_schema=project.label_schema,
-        item=view,
+        item=_item_view(task.id, item),  # type: ignore[arg-type]
         leased_at=task.leased_at,
         expires_at=task.expires_at,
     )
 
 
+def _stored(row: _Row) -> StoredAnswer:
+    return StoredAnswer(
+        id=row.answer_id,
+        task_id=row.answer_task_id,
+        project_id=row.project_id,
+        answer_hash=row.answer_hash,
+        leaf_hash=row.leaf_hash,
+        time_on_task_ms=row.time_on_task_ms,
+        submitted_at=row.submitted_at,
+    )
+
+
+def _answered_before(
+    session: Session, *, task_id: int, contributor: str, key: str, digest: str
+) -> StoredAnswer:
+    """The answer a retry refers to, or Conflict naming why this one differs."""
+    previous = (
+        session.connection()
+        .execute(
+            select(
+                _answer.c.id.label("answer_id"),
+                _answer.c.task_id.label("answer_task_id"),
+                _answer.c.project_id,
+                _answer.c.answer_hash,
+                _answer.c.leaf_hash,
+                _answer.c.time_on_task_ms,
+                _answer.c.submitted_at,
+                _answer.c.idempotency_key,
+            ).where(
+                (_answer.c.task_id == task_id)
+                | ((_answer.c.contributor == contributor) & (_answer.c.idempotency_key == key))
+            )
+        )
+        .first()
+    )
+    if previous is None:
+        raise Conflict(f"task {task_id} was answered or expired meanwhile")
+    if previous.answer_task_id != task_id:
+        raise Conflict(
+            f"idempotency key {key!r} was already used for task {previous.answer_task_id}"
+        )
+    if previous.answer_hash == digest and previous.idempotency_key == key:
+        return _stored(previous)
+    raise Conflict(f"task {task_id} was already answered with a different answer")
+
+
 def submit_answer(
     *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
-) -> tuple[Answer, bool]:
+) -> tuple[StoredAnswer, bool]:
     """Store the answer to a live lease; return (answer, created). Retries are idempotent."""
-    # The task with its project and item in one round trip rather than three.
-    row = session.exec(
-        select(Task, Project, Item)
-        .join(Project, col(Project.id) == Task.project_id)
-        .join(Item, col(Item.id) == Task.item_id)
-        .where(col(Task.id) == task_id)
-    ).first()
+    conn = session.connection()
+    row = conn.execute(_ANSWER_CONTEXT, {"task_id": task_id, "contributor": contributor}).first()
     if row is None:
         raise NotFound(f"no task with id {task_id}")
-    task, project, item = row
-    _check_own(task, task_id, contributor)
+    if row.contributor != contributor:
+        raise Forbidden(f"task {task_id} is leased to another account")
     payload = validate_answer(
-        TaskType(project.task_type),
-        project.label_schema,
+        TaskType(row.task_type),
+        row.label_schema,
         data.answer,
-        image_size=(item.width, item.height) if item.kind == "image" else None,  # type: ignore[arg-type]
+        image_size=(row.width, row.height) if row.kind == "image" else None,
     )
     digest = answer_hash(payload)
     key = data.idempotency_key or f"task-{task_id}"
-
-    previous = session.exec(
-        select(Answer).where(
-            (col(Answer.task_id) == task_id)
-            | ((col(Answer.contributor) == contributor) & (col(Answer.idempotency_key) == key))
+    if row.answer_id is not None:
+        stored = _answered_before(
+            session, task_id=task_id, contributor=contributor, key=key, digest=digest
         )
-    ).first()
-    if previous is not None:
-        if (
-            previous.task_id == task_id
-            and previous.answer_hash == digest
-            and previous.idempotency_key == key
-        ):
-            return previous, False
-        if previous.task_id != task_id:
-            raise Conflict(f"idempotency key {key!r} was already used for task {previous.task_id}")
-        raise Conflict(f"task {task_id} was already answered with a different answer")
+        return stored, False
 
     now = utcnow()
-    if task.status != LeaseStatus.leased or task.expires_at <= now:
+    if row.status != LeaseStatus.leased or row.expires_at <= now:
         raise Conflict(f"the lease on task {task_id} has expired; ask for a new task")
-    consent = active_consent(session=session, contributor=contributor)
-    if consent is None:
+    if row.consent_hash is None:
         raise Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
 
     submitted_unix = int(now.timestamp())
     leaf = ContributionLeaf(
         contributor=contributor,
-        project_id=project.id,  # type: ignore[arg-type]
-        item_hash=item.content_hash,
+        project_id=row.project_id,
+        item_hash=row.content_hash,
         answer_hash=digest,
-        consent_hash=consent.consent_hash,
+        consent_hash=row.consent_hash,
         submitted_at=submitted_unix,
     )
-    flipped = session.execute(
-        update(Task)
-        .where(col(Task.id) == task_id, col(Task.status) == LeaseStatus.leased)
-        .values(status=LeaseStatus.answered, answered_at=now)
-    )
-    if _rowcount(flipped) != 1:
-        session.rollback()
-        raise Conflict(f"task {task_id} was answered or expired meanwhile")
-    answer = Answer(
-        task_id=task_id,
-        project_id=project.id,  # type: ignore[arg-type]
-        item_id=item.id,  # type: ignore[arg-type]
-        contributor=contributor,
-        payload=payload,
-        idempotency_key=key,
-        time_on_task_ms=int((now - task.leased_at).total_seconds() * 1000),
-        submitted_at=now,
-        answer_hash=digest,
-        consent_hash=consent.consent_hash,
-        submitted_unix=submitted_unix,
-        leaf_hash=leaf.hash(),
-    )
-    session.add(answer)
-    session.execute(
-        update(Item).where(col(Item.id) == item.id).values(answer_count=Item.answer_count + 1)
-    )
+    time_on_task_ms = int((now - row.leased_at).total_seconds() * 1000)
+    leaf_hash = leaf.hash()
     try:
+        flipped = conn.execute(_MARK_ANSWERED, {"task_id": task_id, "answered_at": now})
+        if _rowcount(flipped) != 1:
+            session.rollback()
+            # Answered by a concurrent retry of this request (same result), or expired.
+            stored = _answered_before(
+                session, task_id=task_id, contributor=contributor, key=key, digest=digest
+            )
+            return stored, False
+        answer_id = conn.execute(
+            _INSERT_ANSWER,
+            {
+                "task_id": task_id,
+                "project_id": row.project_id,
+                "item_id": row.item_id,
+                "contributor": contributor,
+                "payload": payload,
+                "idempotency_key": key,
+                "time_on_task_ms": time_on_task_ms,
+                "submitted_at": now,
+                "answer_hash": digest,
+                "consent_hash": row.consent_hash,
+                "submitted_unix": submitted_unix,
+                "leaf_hash": leaf_hash,
+                "status": "pending",
+            },
+        ).scalar_one()
+        conn.execute(_COUNT_ANSWER, {"item_id": row.item_id})
         session.commit()
     except IntegrityError:
-        # A concurrent retry of the same request stored it first: answer as that one did.
+        # The idempotency key was used for another task, or a concurrent retry stored it.
         session.rollback()
-        return submit_answer(session=session, task_id=task_id, contributor=contributor, data=data)
-    return answer, True
+        stored = _answered_before(
+            session, task_id=task_id, contributor=contributor, key=key, digest=digest
+        )
+        return stored, False
+    stored = StoredAnswer(
+        answer_id, task_id, row.project_id, digest, leaf_hash, time_on_task_ms, now
+    )
+    return stored, True
 
 
-def to_answer_public(answer: Answer) -> AnswerPublic:
+def to_answer_public(answer: StoredAnswer) -> AnswerPublic:
     return AnswerPublic(
         answer_id=answer.id,  # type: ignore[arg-type]
         task_id=answer.task_id,

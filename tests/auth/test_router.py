@@ -173,5 +173,6 @@ def test_protected_routes_need_a_live_session(client, header, reason):
 
 def test_logout_ends_the_session(client):
     headers = sign_in(client, new_account())
+    assert client.get("/auth/me", headers=headers).status_code == 200  # now cached
     assert client.post("/auth/logout", headers=headers).status_code == 204
     assert client.get("/auth/me", headers=headers).status_code == 401

@@ -24,7 +24,7 @@ def _answers(session, n: int) -> list[Answer]:
         task = tasks.next_task(
             session=session, project_id=project.id, contributor=_contributor(session)
         )
-        out.append(_answer(session, task)[0])
+        out.append(session.get(Answer, _answer(session, task)[0].id))
     return out
 
 

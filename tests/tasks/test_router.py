@@ -35,6 +35,38 @@ def test_text_loop_over_http(client, chain):
     assert contribution["leaf_hash"] == answer.json()["leaf_hash"]
 
 
+def test_answer_and_next_stores_the_answer_and_leases_the_next_item(client, chain):
+    requester = sign_in(client, new_account())
+    project = create_project(client, requester, overlap=1)
+    upload_text(client, requester, project["id"], [{"text": "one"}, {"text": "two"}])
+    _, headers = consenting_contributor(client, chain)
+    first = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
+
+    path = f"/tasks/{first['task_id']}/answer-and-next"
+    reply = client.post(path, json={"answer": {"label": "positive"}}, headers=headers)
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    assert body["answer"]["task_id"] == first["task_id"]
+    second = body["next"]
+    assert second["item"]["id"] != first["item"]["id"] and body["next_detail"] is None
+    # The next lease is live: asking for a task returns it, and it can be answered.
+    again = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
+    assert again["task_id"] == second["task_id"]
+
+    last = client.post(
+        f"/tasks/{second['task_id']}/answer-and-next",
+        json={"answer": {"label": "negative"}},
+        headers=headers,
+    )
+    assert last.status_code == 201
+    assert last.json()["next"] is None
+    assert "no task available" in last.json()["next_detail"]
+    # A retry returns the stored answer (200) and still says what comes next.
+    retry = client.post(path, json={"answer": {"label": "positive"}}, headers=headers)
+    assert retry.status_code == 200
+    assert retry.json()["answer"] == body["answer"]
+
+
 def test_invalid_answer_is_422_naming_the_field(client, chain):
     requester = sign_in(client, new_account())
     project = create_project(client, requester)

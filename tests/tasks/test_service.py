@@ -126,11 +126,11 @@ def test_gold_items_are_mixed_in_and_look_like_any_other(session, client):
     who = _contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     assert session.get(Item, task.item_id).is_gold
-    public = service.to_task_public(session=session, task=task).model_dump()
+    public = task.public.model_dump()
     assert "gold" not in str(public).lower()
     regular = _project(session, items=1, overlap=1)
     plain = service.next_task(session=session, project_id=regular.id, contributor=who)
-    plain_public = service.to_task_public(session=session, task=plain).model_dump()
+    plain_public = plain.public.model_dump()
     assert public.keys() == plain_public.keys()
     assert public["item"].keys() == plain_public["item"].keys()
 
