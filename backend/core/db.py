@@ -28,8 +28,11 @@ def make_engine(url: str) -> Engine:
     # One connection per request an API process serves at once (settings.api_threads), plus a
     # few for the rare work outside requests, so that no request under load opens (and PostgreSQL
     # forks) a connection of its own.
+    # No pre-ping: it is a round trip before every request's first statement. A connection
+    # that died (a server restart) fails its request once and the pool is invalidated, and
+    # pool_recycle retires connections before idle timeouts of proxies can cut them.
     size = get_settings().api_threads + 4
-    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=4)
+    return create_engine(url, pool_size=size, max_overflow=4, pool_recycle=1800)
 
 
 @lru_cache
