@@ -23,6 +23,35 @@ def deploy() -> None:
     click.echo(f"deployments file: {client.deployments.path}")
 
 
+@main.group()
+def escrow() -> None:
+    """The database's mirror of ProjectEscrow (a cache of the chain)."""
+
+
+@escrow.command()
+@click.option("--replace", is_flag=True, help="Replace the mirror with the rebuilt state.")
+def rebuild(replace: bool) -> None:
+    """Rebuild escrow and claim state from the contract's events and compare it with the
+    database; exits 1 if they differ (unless --replace, which makes them equal)."""
+    from sqlmodel import Session
+
+    from backend.chain.client import ChainClient
+    from backend.core.db import get_engine
+    from backend.rewards.escrow import rebuild as rebuild_mirror
+
+    chain = ChainClient(get_settings())
+    with Session(get_engine()) as session:
+        problems = rebuild_mirror(session=session, chain=chain, replace=replace)
+    for line in problems:
+        click.echo(f"differs: {line}")
+    if not problems:
+        click.echo("the database matches the chain: every escrow and claim agrees")
+    elif replace:
+        click.echo(f"replaced the mirror with the chain's state ({len(problems)} differences)")
+    else:
+        sys.exit(1)
+
+
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date with Alembic."""

@@ -16,6 +16,7 @@ from backend.core.errors import AppError
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.quality.router import router as quality_router
+from backend.rewards.router import router as rewards_router
 from backend.tasks.router import router as tasks_router
 
 log = logging.getLogger("provenant.api")
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
     app.include_router(tasks_router)
     app.include_router(provenance_router)
     app.include_router(quality_router)
+    app.include_router(rewards_router)
     return app
 
 

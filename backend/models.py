@@ -5,18 +5,32 @@ from backend.consent.models import Consent
 from backend.projects.models import Item, Project
 from backend.provenance.models import Batch
 from backend.quality.models import ContributorQuality, FraudFlag, ItemResult
+from backend.rewards.models import (
+    ChainCursor,
+    EscrowClaim,
+    EscrowEvent,
+    EscrowProject,
+    RewardEntry,
+    RewardEpoch,
+)
 from backend.tasks.models import Answer, Task
 
 __all__ = [
     "Answer",
     "AuthSession",
     "Batch",
+    "ChainCursor",
     "Consent",
     "ContributorQuality",
+    "EscrowClaim",
+    "EscrowEvent",
+    "EscrowProject",
     "FraudFlag",
     "Item",
     "ItemResult",
     "Project",
+    "RewardEntry",
+    "RewardEpoch",
     "SiweNonce",
     "Task",
 ]

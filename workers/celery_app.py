@@ -22,7 +22,12 @@ celery_app = Celery(
     "provenant",
     broker=settings.resolved_broker_url,
     backend=settings.resolved_result_backend,
-    include=["workers.consent_tasks", "workers.provenance_tasks", "workers.quality_tasks"],
+    include=[
+        "workers.consent_tasks",
+        "workers.provenance_tasks",
+        "workers.quality_tasks",
+        "workers.reward_tasks",
+    ],
 )
 celery_app.conf.update(
     task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
@@ -49,6 +54,11 @@ celery_app.conf.update(
             "schedule": settings.anchor_interval_s,
             # A run that waited longer than this is superseded by a newer one.
             "options": {"expires": max(settings.anchor_interval_s * 5, 5)},
+        },
+        "rewards-run-pending": {
+            "task": "rewards.run_pending",
+            "schedule": settings.reward_interval_s,
+            "options": {"expires": max(settings.reward_interval_s * 5, 5)},
         },
     },
 )

@@ -6,6 +6,7 @@ awaited with a deadline, and contract custom errors come back as ``ChainRevert``
 """
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, cast
 import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
@@ -25,7 +27,7 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
-from web3.types import BlockIdentifier, TxParams
+from web3.types import BlockIdentifier, EventData, TxParams
 
 from backend.chain.artifacts import custom_errors, load_artifact
 from backend.chain.deployments import Deployments
@@ -104,6 +106,33 @@ class ChainClient:
         return self._rpc(
             lambda: event.get_logs(from_block=from_block, argument_filters=argument_filters)
         )
+
+    def block_number(self) -> int:
+        return int(self._rpc(lambda: self.w3.eth.block_number))
+
+    def events_of(
+        self, contract: Contract, names: Iterable[str], *, from_block: int, to_block: int
+    ) -> list[EventData]:
+        """The events called ``names`` that ``contract`` emitted in the block range (inclusive),
+        decoded, in chain order; one RPC call whatever the number of event types."""
+        wanted = set(names)
+        abis: list[dict[str, Any]] = [dict(abi) for abi in contract.abi]
+        by_topic = {
+            event_abi_to_log_topic(cast(Any, abi)): contract.events[abi["name"]]()
+            for abi in abis
+            if abi.get("type") == "event" and abi["name"] in wanted
+        }
+        raw = self._rpc(
+            lambda: self.w3.eth.get_logs(
+                {"address": contract.address, "fromBlock": from_block, "toBlock": to_block}
+            )
+        )
+        decoded = [
+            by_topic[bytes(log["topics"][0])].process_log(log)
+            for log in raw
+            if log["topics"] and bytes(log["topics"][0]) in by_topic
+        ]
+        return sorted(decoded, key=lambda e: (e["blockNumber"], e["logIndex"]))
 
     def code_at(self, address: str) -> bytes:
         return bytes(self._rpc(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))

@@ -35,6 +35,7 @@ STEPS: tuple[DeployStep, ...] = (
     ),
     DeployStep("ConsentRegistry", lambda c: (c.operator.address, c.operator.address)),
     DeployStep("ProvenanceRegistry", lambda c: (c.operator.address, c.operator.address)),
+    DeployStep("ProjectEscrow", lambda c: (c.operator.address, c.operator.address)),
 )
 
 

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
 
     # Quality control runs over projects with new answers this often.
     aggregate_interval_s: float = 2.0
+    # Escrow events are mirrored, and reward epochs built and posted, this often.
+    reward_interval_s: float = 5.0
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

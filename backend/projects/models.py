@@ -19,6 +19,9 @@ class Project(SQLModel, table=True):
     overlap: int
     # Token base units (e.g. wei); a string because uint256 does not fit a SQL integer.
     reward_per_answer: str = Field(max_length=78)
+    # The ERC-20 rewards are paid in; None: the platform's default token (local chains: the
+    # deployed TestRewardToken). Fixed on chain when the project is first funded.
+    reward_token: str | None = Field(default=None, max_length=42)
     gold_rate: float
     lease_seconds: int
     # Quality control (see backend/quality/service.py).
@@ -66,6 +69,7 @@ class ProjectCreate(SQLModel):
     label_schema: dict[str, Any]
     overlap: int = Field(ge=1, le=100)
     reward_per_answer: int = Field(ge=0, lt=2**256)
+    reward_token: str | None = Field(default=None, regex=r"^0x[0-9a-fA-F]{40}$")
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lease_seconds: int = Field(default=600, ge=10, le=86_400)
     min_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
@@ -87,6 +91,7 @@ class ProjectPublic(SQLModel):
     label_schema: dict[str, Any]
     overlap: int
     reward_per_answer: str
+    reward_token: str | None
     gold_rate: float
     lease_seconds: int
     min_confidence: float

@@ -3,6 +3,7 @@
 import hashlib
 from typing import Any
 
+from eth_utils import to_checksum_address
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -31,6 +32,7 @@ def create_project(*, session: Session, owner: str, data: ProjectCreate) -> Proj
         label_schema=normalise_label_schema(data.task_type, data.label_schema),
         overlap=data.overlap,
         reward_per_answer=str(data.reward_per_answer),
+        reward_token=to_checksum_address(data.reward_token) if data.reward_token else None,
         gold_rate=data.gold_rate,
         lease_seconds=data.lease_seconds,
         min_confidence=data.min_confidence,

@@ -1,0 +1,240 @@
+"""Reward epochs: cumulative Merkle roots of what each contributor has earned, posted on chain.
+
+Each epoch's leaves are ``(contributor, cumulative amount earned in the project)`` with the
+amount = accepted answers x the project's reward per answer: only accepted answers are paid,
+and an accepted answer stays accepted (quality decisions are frozen), so amounts only grow and
+each root supersedes the previous one. ProjectEscrow pays ``cumulative - already claimed``.
+
+The state machine, as crash-safe as anchoring (backend/provenance/service.py):
+  accepted answers --build--> RewardEpoch(built): the tree's dump is put in storage, then one
+      DB transaction records the epoch and its entries; the (project, epoch) unique key makes
+      a racing builder's commit fail. A crash before the commit leaves nothing (at most an
+      unreferenced blob); after it, a built epoch, which is posted before any newer one is
+      built.
+  built --post--> postRoot. Before sending, the chain is asked for the project's epoch: an
+      epoch whose transaction went out before a crash is recognised and only mirrored; the
+      contract takes epoch N only right after N-1, so no epoch can be posted twice or skipped.
+  --> RewardEpoch(posted) with the transaction hash and block.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from backend.chain.client import ChainClient
+from backend.core.errors import ChainRevert, ChainUnavailable, NotFound
+from backend.core.failpoints import failpoint
+from backend.core.time import utcnow
+from backend.projects.models import Project
+from backend.provenance.merkle import StandardMerkleTree
+from backend.quality.models import AnswerStatus
+from backend.rewards.escrow import escrow_contract
+from backend.rewards.models import EpochStatus, EscrowProject, RewardEntry, RewardEpoch
+from backend.storage.base import BlobStorage
+from backend.tasks.models import Answer
+
+LEAF_ENCODING = ("address", "uint256")
+
+
+def reward_tree(earnings: Mapping[str, int]) -> StandardMerkleTree:
+    """The standard-v1 tree of ``(account, cumulative amount)``; values sorted by account so
+    that the same earnings always give the same dump, byte for byte."""
+    return StandardMerkleTree.of(
+        [(account, amount) for account, amount in sorted(earnings.items())], LEAF_ENCODING
+    )
+
+
+def accepted_counts(session: Session, project_id: int) -> dict[str, int]:
+    """Accepted answers per contributor in the project."""
+    rows = session.execute(
+        select(Answer.contributor, func.count())
+        .where(Answer.project_id == project_id, Answer.status == AnswerStatus.accepted)
+        .group_by(col(Answer.contributor))
+    ).all()
+    return {contributor: int(n) for contributor, n in rows}
+
+
+def latest_epoch(session: Session, project_id: int, *, posted: bool = False) -> RewardEpoch | None:
+    query = select(RewardEpoch).where(RewardEpoch.project_id == project_id)
+    if posted:
+        query = query.where(RewardEpoch.status == EpochStatus.posted)
+    return session.exec(query.order_by(col(RewardEpoch.epoch).desc())).first()
+
+
+def why_waiting(session: Session, project: Project) -> str | None:
+    """Why accepted work of the project is not in an epoch yet, if it is not (else None)."""
+    escrow = session.get(EscrowProject, project.id)
+    if escrow is None:
+        return "the project is not funded on chain yet"
+    if escrow.closed:
+        return "the project is closed on chain: no new epochs"
+    counts = accepted_counts(session, project.id)  # type: ignore[arg-type]
+    last = latest_epoch(session, project.id)  # type: ignore[arg-type]
+    if last is not None and last.status == EpochStatus.built:
+        return f"epoch {last.epoch} is built and waits to be posted" + (
+            f" ({last.error})" if last.error else ""
+        )
+    if last is not None and last.status == EpochStatus.conflict:
+        return f"epoch {last.epoch} conflicts with the chain: {last.error}"
+    total = sum(counts.values()) * int(project.reward_per_answer)
+    budget = int(escrow.deposited) - int(escrow.withdrawn)
+    if total > budget:
+        return (
+            f"accepted work is worth {total} but the escrow holds a budget of {budget}: "
+            "the requester must deposit more"
+        )
+    return None
+
+
+def build_epoch(*, session: Session, storage: BlobStorage, project_id: int) -> RewardEpoch | None:
+    """Build the project's next epoch if it has newly accepted work and the budget for it."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"no project with id {project_id}")
+    reward = int(project.reward_per_answer)
+    escrow = session.get(EscrowProject, project_id)
+    if reward == 0 or escrow is None or escrow.closed:
+        return None
+    last = latest_epoch(session, project_id)
+    if last is not None and last.status != EpochStatus.posted:
+        return None  # post (or resolve) it first: epochs go on chain in order
+    counts = accepted_counts(session, project_id)
+    accepted = sum(counts.values())
+    if accepted == 0 or (last is not None and last.accepted_answers == accepted):
+        return None
+    earnings = {account: n * reward for account, n in counts.items()}
+    total = accepted * reward
+    if total > int(escrow.deposited) - int(escrow.withdrawn):
+        return None  # the contract would refuse the root; why_waiting tells the requester
+
+    tree = reward_tree(earnings)
+    # Content-addressed by SHA-256, so the storage digest is also the posted treeHash.
+    digest = storage.put(tree.dump_json())
+    epoch = RewardEpoch(
+        project_id=project_id,
+        epoch=max(last.epoch if last else 0, escrow.epoch) + 1,
+        root=tree.root,
+        total=str(total),
+        contributor_count=len(earnings),
+        accepted_answers=accepted,
+        tree_digest=digest,
+        created_at=utcnow(),
+    )
+    session.add(epoch)
+    session.flush()
+    entries = [
+        {
+            "epoch_id": epoch.id,
+            "contributor": account,
+            "cumulative": str(amount),
+            "value_index": index,
+        }
+        for index, (account, amount) in enumerate(tree.values)
+    ]
+    session.execute(insert(RewardEntry), entries)  # one executemany: 100k rows in seconds
+    failpoint("rewards.before_build_commit")
+    session.commit()
+    session.refresh(epoch)
+    failpoint("rewards.after_build")
+    return epoch
+
+
+def _posted_log(chain: ChainClient, project_id: int, epoch: int) -> Any | None:
+    escrow = escrow_contract(chain)
+    from_block = int(chain.deployments.contracts["ProjectEscrow"].get("blockNumber", 0))
+    logs = chain.get_logs(
+        escrow.events.RootPosted,
+        from_block=from_block,
+        argument_filters={"projectId": project_id, "epoch": epoch},
+    )
+    return logs[0] if logs else None
+
+
+def _mark_posted(epoch: RewardEpoch, log: Any) -> None:
+    epoch.status = EpochStatus.posted
+    epoch.tx_hash = "0x" + bytes(log["transactionHash"]).hex()
+    epoch.block_number = int(log["blockNumber"])
+    epoch.posted_at, epoch.error = utcnow(), None
+
+
+def post_epoch(*, session: Session, chain: ChainClient, epoch_id: int) -> str:
+    """Put a built epoch's root on chain; safe to repeat, and after a crash at any point."""
+    epoch = session.get(RewardEpoch, epoch_id)
+    if epoch is None:
+        raise NotFound(f"no reward epoch with id {epoch_id}")
+    if epoch.status != EpochStatus.built:
+        return epoch.status
+    epoch.attempts += 1
+    session.add(epoch)
+    session.commit()
+    escrow = escrow_contract(chain)
+    try:
+        on_chain = chain.call(escrow.functions.project(epoch.project_id))
+        chain_epoch = int(on_chain[7])
+        if chain_epoch >= epoch.epoch:
+            log = _posted_log(chain, epoch.project_id, epoch.epoch)
+            if log is None:
+                raise ChainUnavailable(f"epoch {epoch.epoch} is on chain but its log is not yet")
+            root = "0x" + bytes(log["args"]["root"]).hex()
+            if root == epoch.root:
+                _mark_posted(epoch, log)
+            else:
+                epoch.status = EpochStatus.conflict
+                epoch.error = f"chain holds root {root} for epoch {epoch.epoch}, not {epoch.root}"
+        else:
+            try:
+                chain.transact(
+                    escrow.functions.postRoot(
+                        epoch.project_id,
+                        epoch.epoch,
+                        bytes.fromhex(epoch.root[2:]),
+                        int(epoch.total),
+                        bytes.fromhex(epoch.tree_digest),
+                    )
+                )
+            except ChainRevert as exc:
+                if exc.error_name == "ProjectEscrowNonConsecutiveEpoch":
+                    session.rollback()  # posted meanwhile (a crash, or another worker)
+                    return post_epoch(session=session, chain=chain, epoch_id=epoch_id)
+                # Refused for good reason (over budget, project closed): stays built, says why.
+                epoch.error = exc.detail[:1000]
+                session.add(epoch)
+                session.commit()
+                return epoch.status
+            failpoint("rewards.after_send")
+            log = _posted_log(chain, epoch.project_id, epoch.epoch)
+            assert log is not None, "postRoot mined without its RootPosted event"
+            _mark_posted(epoch, log)
+    except ChainUnavailable as exc:
+        epoch.error = exc.detail
+        session.add(epoch)
+        session.commit()
+        raise
+    session.add(epoch)
+    session.commit()
+    return epoch.status
+
+
+def post_pending(*, session: Session, chain: ChainClient, storage: BlobStorage) -> dict[str, int]:
+    """Post every built epoch, then build (and post) the next epoch of every funded project."""
+    posted = built = 0
+    waiting = session.exec(
+        select(RewardEpoch.id)
+        .where(RewardEpoch.status == EpochStatus.built)
+        .order_by(col(RewardEpoch.id))
+    ).all()
+    for epoch_id in waiting:
+        assert epoch_id is not None
+        posted += post_epoch(session=session, chain=chain, epoch_id=epoch_id) == EpochStatus.posted
+    funded = session.exec(
+        select(EscrowProject.project_id).where(col(EscrowProject.closed).is_(False))
+    ).all()
+    for project_id in funded:
+        epoch = build_epoch(session=session, storage=storage, project_id=project_id)
+        if epoch is not None:
+            built += 1
+            status = post_epoch(session=session, chain=chain, epoch_id=epoch.id)  # type: ignore[arg-type]
+            posted += status == EpochStatus.posted
+    return {"built": built, "posted": posted}

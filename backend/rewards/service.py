@@ -1,0 +1,519 @@
+"""Compensation as users see it: funding a project, budgets, earnings, proofs and claims.
+
+Money moves only on chain. Requesters sign their own transactions (the API prepares them:
+approve + deposit, or an EIP-2612 permit + deposit; close; withdraw); the operator registers
+projects, posts reward roots (backend/rewards/epochs.py) and relays claims, whose tokens
+always go to the contributor. Every figure shown here comes from the escrow mirror, which
+only the contract's events change (backend/rewards/escrow.py).
+"""
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from backend.chain.client import ChainClient
+from backend.core.config import LOCAL_CHAIN_IDS
+from backend.core.errors import BadRequest, ChainRevert, Conflict, NotFound
+from backend.projects.models import Project
+from backend.provenance.merkle import StandardMerkleTree
+from backend.quality.models import AnswerStatus
+from backend.rewards import escrow as escrow_mirror
+from backend.rewards.epochs import latest_epoch, why_waiting
+from backend.rewards.models import (
+    BudgetPublic,
+    ClaimProof,
+    EarningsPublic,
+    EscrowClaim,
+    EscrowProject,
+    FundingPlan,
+    PermitFundingRequest,
+    PermitTypedData,
+    RelayedClaim,
+    RewardEntry,
+    RewardEpoch,
+    UnsignedTransaction,
+)
+from backend.storage.base import BlobStorage
+from backend.tasks.models import Answer
+
+DEFAULT_TOKEN = "TestRewardToken"
+ZERO_ADDRESS = "0x" + "00" * 20
+
+_ERC20_ABI = [
+    {
+        "type": "function",
+        "name": "approve",
+        "stateMutability": "nonpayable",
+        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "nonces",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "eip712Domain",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [
+            {"name": "fields", "type": "bytes1"},
+            {"name": "name", "type": "string"},
+            {"name": "version", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+            {"name": "verifyingContract", "type": "address"},
+            {"name": "salt", "type": "bytes32"},
+            {"name": "extensions", "type": "uint256[]"},
+        ],
+    },
+]
+
+
+def _token_contract(chain: ChainClient, address: str) -> Any:
+    return chain.w3.eth.contract(address=to_checksum_address(address), abi=_ERC20_ABI)
+
+
+def _tx(
+    chain: ChainClient, description: str, contract: Any, fn: str, *args: Any
+) -> UnsignedTransaction:
+    return UnsignedTransaction(
+        description=description,
+        chain_id=chain.chain_id,
+        to=contract.address,
+        data=contract.encode_abi(fn, args=list(args)),
+    )
+
+
+def reward_token_of(chain: ChainClient, project: Project) -> str:
+    """The ERC-20 the project pays in: its own, else the platform's test token on local chains."""
+    if project.reward_token:
+        return project.reward_token
+    if chain.chain_id in LOCAL_CHAIN_IDS:
+        return chain.deployments.address_of(DEFAULT_TOKEN)
+    raise BadRequest(f"project {project.id} has no reward_token; create it with one")
+
+
+def ensure_registered(*, session: Session, chain: ChainClient, project: Project) -> EscrowProject:
+    """Register the project in the escrow (operator transaction) unless it is; mirror it."""
+    escrow = escrow_mirror.escrow_contract(chain)
+    on_chain = chain.call(escrow.functions.project(project.id))
+    if on_chain[1] == ZERO_ADDRESS:
+        token = reward_token_of(chain, project)
+        if not chain.code_at(token):
+            raise BadRequest(f"reward token {token} is not a contract on chain {chain.chain_id}")
+        try:
+            chain.transact(escrow.functions.registerProject(project.id, project.owner, token))
+        except ChainRevert as exc:
+            if exc.error_name != "ProjectEscrowProjectAlreadyRegistered":
+                raise
+    escrow_mirror.sync(session=session, chain=chain)
+    row = session.get(EscrowProject, project.id)
+    if row is None:
+        raise Conflict(f"project {project.id} is registered on chain but not mirrored yet; retry")
+    return row
+
+
+def funding_plan(
+    *, session: Session, chain: ChainClient, project: Project, amount: int
+) -> FundingPlan:
+    """approve + deposit, for the requester's wallet to sign and send in that order."""
+    registered = ensure_registered(session=session, chain=chain, project=project)
+    escrow = escrow_mirror.escrow_contract(chain)
+    token = _token_contract(chain, registered.token)
+    return FundingPlan(
+        project_id=project.id,  # type: ignore[arg-type]
+        escrow=escrow.address,
+        token=registered.token,
+        amount=str(amount),
+        transactions=[
+            _tx(
+                chain,
+                f"allow the escrow to take {amount} tokens",
+                token,
+                "approve",
+                escrow.address,
+                amount,
+            ),
+            _tx(
+                chain,
+                f"deposit {amount} into project {project.id}",
+                escrow,
+                "deposit",
+                project.id,
+                registered.token,
+                amount,
+            ),
+        ],
+    )
+
+
+def permit_typed_data(
+    *,
+    session: Session,
+    chain: ChainClient,
+    project: Project,
+    owner: str,
+    amount: int,
+    deadline: int,
+) -> PermitTypedData:
+    """EIP-2612 permit typed data for the requester to sign (tokens that support permit)."""
+    registered = ensure_registered(session=session, chain=chain, project=project)
+    escrow = escrow_mirror.escrow_contract(chain)
+    token = _token_contract(chain, registered.token)
+    try:
+        domain = chain.call(token.functions.eip712Domain())
+        nonce = chain.call(token.functions.nonces(owner))
+    except ChainRevert as exc:
+        raise BadRequest(
+            f"token {registered.token} does not support EIP-2612 permit; use approve + deposit"
+        ) from exc
+    return PermitTypedData(
+        project_id=project.id,  # type: ignore[arg-type]
+        escrow=escrow.address,
+        token=registered.token,
+        amount=str(amount),
+        deadline=deadline,
+        typed_data={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": {
+                "name": domain[1],
+                "version": domain[2],
+                "chainId": int(domain[3]),
+                "verifyingContract": domain[4],
+            },
+            "message": {
+                "owner": owner,
+                "spender": escrow.address,
+                "value": amount,
+                "nonce": int(nonce),
+                "deadline": deadline,
+            },
+        },
+    )
+
+
+def permit_deposit_transaction(
+    *,
+    session: Session,
+    chain: ChainClient,
+    project: Project,
+    owner: str,
+    data: PermitFundingRequest,
+) -> UnsignedTransaction:
+    """depositWithPermit, once the signature is checked to be the caller's permit."""
+    plan = permit_typed_data(
+        session=session,
+        chain=chain,
+        project=project,
+        owner=owner,
+        amount=data.amount,
+        deadline=data.deadline,
+    )
+    try:
+        signature = bytes.fromhex(data.signature.removeprefix("0x"))
+        signer = Account.recover_message(
+            encode_typed_data(full_message=plan.typed_data), signature=signature
+        )
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"signature is not a valid permit signature: {exc}") from exc
+    if signer != owner:
+        raise BadRequest(f"permit signature is from {signer}, not {owner} (or signs other values)")
+    v = signature[64] if signature[64] >= 27 else signature[64] + 27
+    escrow = escrow_mirror.escrow_contract(chain)
+    return _tx(
+        chain,
+        f"deposit {data.amount} into project {project.id} with a permit",
+        escrow,
+        "depositWithPermit",
+        project.id,
+        plan.token,
+        data.amount,
+        data.deadline,
+        v,
+        signature[:32],
+        signature[32:64],
+    )
+
+
+def close_transaction(
+    *, session: Session, chain: ChainClient, project: Project
+) -> UnsignedTransaction:
+    """closeProject; refused while accepted work is not in a posted root (it would go unpaid)."""
+    row = session.get(EscrowProject, project.id)
+    if row is None:
+        raise Conflict(f"project {project.id} was never funded; there is nothing to close")
+    if row.closed:
+        raise Conflict(f"project {project.id} is already closed")
+    unposted = accepted_not_posted(session, project)
+    if unposted:
+        reason = why_waiting(session, project) or "the next epoch is being built"
+        raise Conflict(
+            f"accepted work worth {unposted} is not in a posted reward root yet ({reason}); "
+            "closing now would leave it unpaid"
+        )
+    return _tx(
+        chain,
+        f"close project {project.id}",
+        escrow_mirror.escrow_contract(chain),
+        "closeProject",
+        project.id,
+    )
+
+
+def withdraw_transaction(
+    *, session: Session, chain: ChainClient, project: Project
+) -> UnsignedTransaction:
+    row = session.get(EscrowProject, project.id)
+    if row is None or not row.closed:
+        raise Conflict(f"project {project.id} must be closed on chain before withdrawing")
+    left = int(row.deposited) - int(row.committed) - int(row.withdrawn)
+    if left == 0:
+        raise Conflict(f"project {project.id} has nothing left to withdraw")
+    return _tx(
+        chain,
+        f"withdraw {left} not owed to contributors from project {project.id}",
+        escrow_mirror.escrow_contract(chain),
+        "withdrawUncommitted",
+        project.id,
+    )
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def _answer_counts(
+    session: Session, project_id: int, contributor: str | None = None
+) -> dict[str, int]:
+    query = select(Answer.status, func.count()).where(Answer.project_id == project_id)
+    if contributor is not None:
+        query = query.where(Answer.contributor == contributor)
+    rows = session.execute(query.group_by(col(Answer.status))).all()
+    return {status: int(n) for status, n in rows}
+
+
+def accepted_not_posted(session: Session, project: Project) -> int:
+    counts = _answer_counts(session, project.id)  # type: ignore[arg-type]
+    posted = latest_epoch(session, project.id, posted=True)  # type: ignore[arg-type]
+    owed = counts.get(AnswerStatus.accepted, 0) * int(project.reward_per_answer)
+    return owed - (int(posted.total) if posted else 0)
+
+
+def budget(*, session: Session, chain: ChainClient | None, project: Project) -> BudgetPublic:
+    row = session.get(EscrowProject, project.id)
+    escrow_address = None
+    if chain is not None and row is not None:
+        escrow_address = chain.deployments.address_of(escrow_mirror.ESCROW)
+    deposited = int(row.deposited) if row else 0
+    committed = int(row.committed) if row else 0
+    withdrawn = int(row.withdrawn) if row else 0
+    return BudgetPublic(
+        project_id=project.id,  # type: ignore[arg-type]
+        registered=row is not None,
+        escrow=escrow_address,
+        token=row.token if row else project.reward_token,
+        reward_per_answer=project.reward_per_answer,
+        deposited=str(deposited),
+        committed=str(committed),
+        paid=row.paid if row else "0",
+        withdrawn=str(withdrawn),
+        remaining=str(deposited - committed - withdrawn),
+        accepted_not_posted=str(accepted_not_posted(session, project)),
+        epoch=row.epoch if row else 0,
+        closed=row.closed if row else False,
+        waiting=why_waiting(session, project),
+    )
+
+
+def _posted_entry(
+    session: Session, project_id: int, contributor: str
+) -> tuple[RewardEpoch, RewardEntry] | None:
+    posted = latest_epoch(session, project_id, posted=True)
+    if posted is None:
+        return None
+    entry = session.exec(
+        select(RewardEntry).where(
+            RewardEntry.epoch_id == posted.id, RewardEntry.contributor == contributor
+        )
+    ).first()
+    return (posted, entry) if entry is not None else None
+
+
+def _claimed(session: Session, project_id: int, contributor: str) -> int:
+    row = session.get(EscrowClaim, (project_id, contributor))
+    return int(row.claimed) if row else 0
+
+
+def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
+    """The contributor's money in each project they answered in."""
+    project_ids = session.exec(
+        select(Answer.project_id)
+        .where(Answer.contributor == contributor)
+        .distinct()
+        .order_by(col(Answer.project_id))
+    ).all()
+    out = []
+    for project_id in project_ids:
+        project = session.get(Project, project_id)
+        assert project is not None
+        reward = int(project.reward_per_answer)
+        counts = _answer_counts(session, project_id, contributor)
+        accepted = counts.get(AnswerStatus.accepted, 0)
+        undecided = counts.get(AnswerStatus.pending, 0) + counts.get(AnswerStatus.held, 0)
+        posted = _posted_entry(session, project_id, contributor)
+        in_root = int(posted[1].cumulative) if posted else 0
+        claimed = _claimed(session, project_id, contributor)
+        escrow = session.get(EscrowProject, project_id)
+        out.append(
+            EarningsPublic(
+                project_id=project_id,
+                token=escrow.token if escrow else project.reward_token,
+                reward_per_answer=project.reward_per_answer,
+                pending=str(undecided * reward),
+                accepted_not_posted=str(accepted * reward - in_root),
+                claimable=str(in_root - claimed),
+                claimed=str(claimed),
+                pending_answers=undecided,
+                accepted_answers=accepted,
+                rejected_answers=counts.get(AnswerStatus.rejected, 0),
+            )
+        )
+    return out
+
+
+# Loading a 100k-leaf dump takes a while, and the latest epochs' trees serve every proof: keep
+# the last few loaded, by content digest (the same dump is the same tree in any storage).
+_TREES: OrderedDict[str, StandardMerkleTree] = OrderedDict()
+_TREES_KEPT = 4
+_trees_lock = threading.Lock()
+
+
+def _tree(storage: BlobStorage, digest: str) -> StandardMerkleTree:
+    with _trees_lock:
+        if (tree := _TREES.get(digest)) is not None:
+            _TREES.move_to_end(digest)
+            return tree
+    tree = StandardMerkleTree.load(json.loads(storage.get(digest)))
+    with _trees_lock:
+        _TREES[digest] = tree
+        while len(_TREES) > _TREES_KEPT:
+            _TREES.popitem(last=False)
+    return tree
+
+
+def claim_proof(
+    *, session: Session, storage: BlobStorage, chain: ChainClient, project_id: int, contributor: str
+) -> ClaimProof:
+    """The contributor's proof against the latest posted root, and the claim transaction."""
+    found = _posted_entry(session, project_id, contributor)
+    if found is None:
+        raise NotFound(
+            f"{contributor} has no earnings in a posted reward root of project {project_id}"
+        )
+    epoch, entry = found
+    proof = _tree(storage, epoch.tree_digest).proof(entry.value_index)
+    claimed = _claimed(session, project_id, contributor)
+    cumulative = int(entry.cumulative)
+    escrow = escrow_mirror.escrow_contract(chain)
+    return ClaimProof(
+        project_id=project_id,
+        escrow=escrow.address,
+        chain_id=chain.chain_id,
+        epoch=epoch.epoch,
+        root=epoch.root,
+        account=contributor,
+        cumulative=str(cumulative),
+        claimed=str(claimed),
+        claimable=str(cumulative - claimed),
+        proof=proof,
+        transaction=_tx(
+            chain,
+            f"claim {cumulative - claimed} from project {project_id}",
+            escrow,
+            "claim",
+            project_id,
+            contributor,
+            cumulative,
+            [bytes.fromhex(p[2:]) for p in proof],
+        ),
+    )
+
+
+def relay_claim(
+    *, session: Session, storage: BlobStorage, chain: ChainClient, project_id: int, contributor: str
+) -> RelayedClaim:
+    """The operator sends the contributor's claim (and pays its gas); the tokens go to them."""
+    escrow_mirror.sync(session=session, chain=chain)  # a claim sent from a wallet meanwhile
+    proof = claim_proof(
+        session=session,
+        storage=storage,
+        chain=chain,
+        project_id=project_id,
+        contributor=contributor,
+    )
+    if int(proof.claimable) == 0:
+        raise Conflict(
+            f"nothing to claim in project {project_id}: {proof.claimed} of {proof.cumulative} "
+            "is claimed already"
+        )
+    escrow = escrow_mirror.escrow_contract(chain)
+    result = chain.transact(
+        escrow.functions.claim(
+            project_id,
+            contributor,
+            int(proof.cumulative),
+            [bytes.fromhex(p[2:]) for p in proof.proof],
+        )
+    )
+    escrow_mirror.sync(session=session, chain=chain)
+    return RelayedClaim(
+        project_id=project_id,
+        account=contributor,
+        amount=proof.claimable,
+        cumulative=proof.cumulative,
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+    )
+
+
+def epochs_of(session: Session, project_id: int) -> list[RewardEpoch]:
+    return list(
+        session.exec(
+            select(RewardEpoch)
+            .where(RewardEpoch.project_id == project_id)
+            .order_by(col(RewardEpoch.epoch))
+        )
+    )
+
+
+def get_epoch(session: Session, project_id: int, epoch: int) -> RewardEpoch:
+    found = session.exec(
+        select(RewardEpoch).where(RewardEpoch.project_id == project_id, RewardEpoch.epoch == epoch)
+    ).first()
+    if found is None:
+        raise NotFound(f"project {project_id} has no reward epoch {epoch}")
+    return found
