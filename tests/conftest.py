@@ -126,6 +126,22 @@ def chain(hardhat_node: str):
 
 
 @pytest.fixture
+def escrow(chain, db: None) -> str:
+    """A ProjectEscrow of this test's own. Project ids start over with each test's database
+    while the chain goes on, so each test registers its projects in a fresh escrow (worker
+    processes started afterwards read it from the deployments file)."""
+    from backend.rewards.escrow import ESCROW
+
+    result = chain.deploy(ESCROW, chain.operator.address, chain.operator.address)
+    receipt = chain.w3.eth.get_transaction_receipt(result.tx_hash)
+    address = str(receipt["contractAddress"])
+    chain.deployments.record(
+        ESCROW, address=address, tx_hash=result.tx_hash, block_number=result.block_number
+    )
+    return address
+
+
+@pytest.fixture
 def client(db: None, hardhat_node: str) -> Iterator:
     from fastapi.testclient import TestClient
 

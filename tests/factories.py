@@ -159,3 +159,39 @@ def recorded_consent_row(session: Any, address: str) -> str:
     )
     session.commit()
     return consent_hash
+
+
+def give_eth(chain: Any, address: str, ether: int = 10) -> None:
+    """Gas money for an account that sends its own transactions (Hardhat's test RPC)."""
+    chain.w3.provider.make_request("hardhat_setBalance", [address, hex(ether * 10**18)])
+
+
+def mint_test_tokens(chain: Any, to: str, amount: int) -> None:
+    token = chain.contract("TestRewardToken")
+    chain.transact(token.functions.mint(to, amount))
+
+
+def token_balance(chain: Any, address: str) -> int:
+    return int(chain.contract("TestRewardToken").functions.balanceOf(address).call())
+
+
+def send_prepared(chain: Any, account: LocalAccount, tx: dict[str, Any]) -> Any:
+    """Sign and send a transaction the API prepared, as the account's own wallet would."""
+    return chain.send_as(account, to=tx["to"], data=tx["data"], value=int(tx.get("value", 0)))
+
+
+def fund_project(
+    client: TestClient,
+    chain: Any,
+    requester: LocalAccount,
+    headers: dict[str, str],
+    project_id: int,
+    amount: int,
+) -> None:
+    """Mint test tokens to the requester, then approve + deposit from their own account."""
+    give_eth(chain, requester.address)
+    mint_test_tokens(chain, requester.address, amount)
+    plan = client.post(f"/projects/{project_id}/funding", json={"amount": amount}, headers=headers)
+    assert plan.status_code == 200, plan.text
+    for tx in plan.json()["transactions"]:
+        send_prepared(chain, requester, tx)

@@ -147,6 +147,25 @@ class ChainClient:
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         return self._send(lambda tx: factory.constructor(*args).build_transaction(tx))
 
+    def send_as(self, account: LocalAccount, *, to: str, data: str, value: int = 0) -> TxResult:
+        """Sign and send a prepared transaction with someone's own key (a requester's wallet,
+        in examples and tests) and wait for it; a revert raises ChainRevert like ours do."""
+        tx: dict[str, Any] = {
+            "from": account.address,
+            "to": Web3.to_checksum_address(to),
+            "data": data,
+            "value": value,
+            "chainId": self.chain_id,
+        }
+        tx["nonce"] = self._rpc(lambda: self.w3.eth.get_transaction_count(account.address))
+        tx["gas"] = self._rpc(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
+        base_fee = int(self._rpc(lambda: self.w3.eth.get_block("latest"))["baseFeePerGas"])
+        tx["maxPriorityFeePerGas"] = self._rpc(lambda: self.w3.eth.max_priority_fee)
+        tx["maxFeePerGas"] = 2 * base_fee + tx["maxPriorityFeePerGas"]
+        signed = account.sign_transaction(tx)
+        tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        return self._wait(tx_hash, tx)
+
     def _send(self, build: Any, *, gas: int | None = None) -> TxResult:
         for attempt in range(3):
             try:
