@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+from client import check, consent, signed_in
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from PIL import Image
 from web3 import Web3
 
@@ -25,41 +24,6 @@ from backend.provenance.merkle import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 220)}
-
-
-def check(reply: httpx.Response) -> dict:
-    if reply.is_error:
-        sys.exit(f"{reply.request.method} {reply.request.url} -> {reply.status_code}: {reply.text}")
-    return reply.json()
-
-
-def signed_in(api_url: str, account) -> httpx.Client:
-    api = httpx.Client(base_url=api_url, timeout=30)
-    message = check(api.get("/auth/nonce", params={"address": account.address}))["message"]
-    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
-    token = check(api.post("/auth/verify", json={"message": message, "signature": signature}))
-    api.headers["Authorization"] = f"Bearer {token['token']}"
-    return api
-
-
-def consent(api: httpx.Client, account) -> None:
-    typed = check(
-        api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]})
-    )["typed_data"]
-    msg = typed["message"]
-    body = {
-        "terms_version": msg["termsVersion"],
-        "scopes": msg["scopes"],
-        "nonce": msg["nonce"],
-        "deadline": msg["deadline"],
-        "signature": account.sign_typed_data(full_message=typed).signature.hex(),
-    }
-    consent_hash = check(api.post("/consent", json=body))["consent_hash"]
-    deadline = time.monotonic() + 20
-    while check(api.get(f"/consent/{consent_hash}"))["status"] != "recorded":
-        if time.monotonic() > deadline:
-            sys.exit("consent was not recorded in 20 s; is the worker running?")
-        time.sleep(0.1)
 
 
 def image(colour: str, seed: int) -> bytes:

@@ -163,7 +163,8 @@ def recorded_consent_row(session: Any, address: str) -> str:
 
 def give_eth(chain: Any, address: str, ether: int = 10) -> None:
     """Gas money for an account that sends its own transactions (Hardhat's test RPC)."""
-    chain.w3.provider.make_request("hardhat_setBalance", [address, hex(ether * 10**18)])
+    reply = chain.w3.provider.make_request("hardhat_setBalance", [address, hex(ether * 10**18)])
+    assert "error" not in reply, reply
 
 
 def mint_test_tokens(chain: Any, to: str, amount: int) -> None:

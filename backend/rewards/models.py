@@ -126,6 +126,10 @@ class UnsignedTransaction(SQLModel):
     value: str = "0"
 
 
+class FaucetRequest(SQLModel):
+    tokens: int = Field(default=1_000 * 10**18, ge=0, le=1_000 * 10**18)
+
+
 class FundingRequest(SQLModel):
     amount: int = Field(gt=0, lt=2**128)
 

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 
 from backend.core.time import utcnow
-from backend.deps import ChainDep, CurrentUser, SessionDep, StorageDep
+from backend.deps import ChainDep, CurrentUser, SessionDep, SettingsDep, StorageDep
 from backend.projects.service import get_owned_project, get_project
 from backend.rewards import service
 from backend.rewards.models import (
@@ -13,6 +13,7 @@ from backend.rewards.models import (
     ClaimProof,
     EarningsPublic,
     EpochPublic,
+    FaucetRequest,
     FundingPlan,
     FundingRequest,
     PermitFundingRequest,
@@ -152,3 +153,13 @@ def relayed_claim(
         project_id=project_id,
         contributor=contributor,
     )
+
+
+@router.post("/faucet")
+def local_faucet(
+    chain: ChainDep, settings: SettingsDep, caller: CurrentUser, body: FaucetRequest | None = None
+) -> dict[str, str]:
+    """Local development chains only: test reward tokens (1,000 unless asked for fewer) and
+    10 ETH of gas money for the caller."""
+    tokens = body.tokens if body is not None else service.FAUCET_TOKENS
+    return service.faucet(chain=chain, settings=settings, address=caller, tokens=tokens)

@@ -17,10 +17,11 @@ from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from web3.types import RPCEndpoint
 
 from backend.chain.client import ChainClient
-from backend.core.config import LOCAL_CHAIN_IDS
-from backend.core.errors import BadRequest, ChainRevert, Conflict, NotFound
+from backend.core.config import LOCAL_CHAIN_IDS, Settings
+from backend.core.errors import BadRequest, ChainRevert, Conflict, Forbidden, NotFound
 from backend.projects.models import Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
@@ -517,3 +518,29 @@ def get_epoch(session: Session, project_id: int, epoch: int) -> RewardEpoch:
     if found is None:
         raise NotFound(f"project {project_id} has no reward epoch {epoch}")
     return found
+
+
+FAUCET_TOKENS = 1_000 * 10**18
+FAUCET_ETHER = 10 * 10**18
+
+
+def faucet(
+    *, chain: ChainClient, settings: Settings, address: str, tokens: int = FAUCET_TOKENS
+) -> dict[str, str]:
+    """Local chains only: test tokens and gas money for a requester's or contributor's wallet."""
+    if settings.environment != "local" or chain.chain_id not in LOCAL_CHAIN_IDS:
+        raise Forbidden("the faucet exists only on local development chains")
+    token = chain.contract(DEFAULT_TOKEN)
+    if tokens:
+        chain.transact(token.functions.mint(address, tokens))
+    reply = chain.w3.provider.make_request(
+        RPCEndpoint("hardhat_setBalance"), [address, hex(FAUCET_ETHER)]
+    )
+    if "error" in reply:
+        raise BadRequest(f"the faucet needs a Hardhat node (hardhat_setBalance): {reply['error']}")
+    return {
+        "address": address,
+        "token": token.address,
+        "tokens": str(tokens),
+        "wei": str(FAUCET_ETHER),
+    }
