@@ -5,8 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from backend.auth.service import session_address
+from backend.auth.service import cached_session_address, session_address
 from backend.chain.client import ChainClient
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_session
@@ -53,8 +54,13 @@ async def bearer_token(authorization: Annotated[str | None, Header()] = None) ->
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-def current_address(session: SessionDep, token: TokenDep) -> str:
-    return session_address(session=session, token=token)
+async def current_address(session: SessionDep, token: TokenDep) -> str:
+    # async with a cache in front (backend/auth/service.py): a hit costs no thread hand-off,
+    # and a miss reads the session row in the thread pool, as a sync dependency would.
+    cached = cached_session_address(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(session_address, session=session, token=token)
 
 
 CurrentUser = Annotated[str, Depends(current_address)]

@@ -177,16 +177,26 @@ SESSION_CACHE_TTL_S = 5.0
 _session_cache = _SessionCache(SESSION_CACHE_TTL_S, max_entries=100_000)
 
 
-def session_address(*, session: Session, token: str) -> str:
-    """The signed-in address for a bearer token, or Unauthorized (cached briefly, see above)."""
+def cached_session_address(token: str) -> str | None:
+    """The signed-in address for a bearer token if this process resolved it recently (None:
+    ask session_address); Unauthorized once the cached session has expired."""
     token_hash = _hash_token(token)
     cached = _session_cache.get(token_hash)
+    if cached is None:
+        return None
+    address, expires_at = cached
+    if expires_at <= utcnow():
+        _session_cache.evict(token_hash)
+        raise Unauthorized("session has expired; sign in again")
+    return address
+
+
+def session_address(*, session: Session, token: str) -> str:
+    """The signed-in address for a bearer token, or Unauthorized (cached briefly, see above)."""
+    cached = cached_session_address(token)
     if cached is not None:
-        address, expires_at = cached
-        if expires_at <= utcnow():
-            _session_cache.evict(token_hash)
-            raise Unauthorized("session has expired; sign in again")
-        return address
+        return cached
+    token_hash = _hash_token(token)
     row = resolve_session(session=session, token=token)
     _session_cache.put(token_hash, row.address, row.expires_at)
     return row.address

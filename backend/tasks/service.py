@@ -276,6 +276,20 @@ _MARK_ANSWERED = (
     .values(status=LeaseStatus.answered, answered_at=bindparam("answered_at"))
 )
 _INSERT_ANSWER = insert(_answer).returning(_answer.c.id)
+_ANSWER_VALUES = (
+    "project_id",
+    "item_id",
+    "contributor",
+    "payload",
+    "idempotency_key",
+    "time_on_task_ms",
+    "submitted_at",
+    "answer_hash",
+    "consent_hash",
+    "submitted_unix",
+    "leaf_hash",
+    "status",
+)
 _COUNT_ANSWER = (
     update(_item)
     .where(_item.c.id == bindparam("item_id"))
@@ -286,6 +300,127 @@ _COUNT_ANSWER = (
 def _candidates(conn: Connection, project: _Row, contributor: str, gold: bool) -> list[int]:
     params = {"project_id": project.id, "contributor": contributor, "overlap": project.overlap}
     return list(conn.execute(_CANDIDATES[gold], params).scalars())
+
+
+def _value(table: Any, column: str) -> BindParameter[Any]:
+    """A value for ``table.column`` in the statements below, named ``v_<column>``: SQLAlchemy
+    takes execution parameters named like a column of a data-modifying CTE's table as values
+    to SET there, even in a CTE."""
+    return bindparam(f"v_{column}", type_=table.c[column].type)
+
+
+def _pg_lease_statement() -> Select[Any]:
+    """PostgreSQL: pick, take a slot of, and lease the fullest free item, in one statement.
+
+    FOR UPDATE SKIP LOCKED passes over items that concurrent requests are taking right now
+    instead of queuing on their row locks (the portable path's random order only spreads that
+    queue), and the data-modifying CTEs save three round trips. The slot condition is checked
+    again by the UPDATE on the row it locked."""
+    project_id = bindparam("v_project_id", type_=Integer)
+    contributor = bindparam("v_contributor", type_=String)
+    free_slot = _item.c.slots_taken < bindparam("v_overlap", type_=Integer) + _item.c.extra_answers
+    seen = select(_task.c.item_id).where(
+        _task.c.contributor == contributor, _task.c.project_id == project_id
+    )
+    picked = (
+        select(_item.c.id)
+        .where(
+            _item.c.project_id == project_id,
+            _item.c.is_gold.is_(False),
+            _item.c.finalized.is_(False),
+            free_slot,
+            _item.c.id.not_in(seen),
+        )
+        .order_by(_item.c.slots_taken.desc(), _item.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    taken = (
+        update(_item)
+        .where(_item.c.id == picked, free_slot)
+        .values(slots_taken=_item.c.slots_taken + 1)
+        .returning(*_ITEM_VIEW)
+        .cte("taken")
+    )
+    leased = (
+        insert(_task)
+        .from_select(
+            ["project_id", "item_id", "contributor", "status", "leased_at", "expires_at"],
+            select(
+                project_id,
+                taken.c.id,
+                contributor,
+                *(_value(_task, name) for name in ("status", "leased_at", "expires_at")),
+            ),
+        )
+        .returning(_task.c.id, _task.c.item_id)
+        .cte("leased")
+    )
+    return select(leased.c.id.label("task_id"), *(taken.c[c.name] for c in _ITEM_VIEW)).join_from(
+        leased, taken, taken.c.id == leased.c.item_id
+    )
+
+
+def _pg_answer_statement() -> Any:
+    """PostgreSQL: mark the task answered, count the answer on its item and store it, in one
+    statement; nothing happens (no row returned) unless the task was still leased."""
+    flipped = (
+        update(_task)
+        .where(_task.c.id == _value(_answer, "task_id"), _task.c.status == LeaseStatus.leased)
+        .values(status=LeaseStatus.answered, answered_at=_value(_answer, "submitted_at"))
+        .returning(_task.c.id, _task.c.item_id)
+        .cte("flipped")
+    )
+    # Not read below: PostgreSQL runs every data-modifying CTE once, to completion.
+    counted = (
+        update(_item)
+        .where(_item.c.id.in_(select(flipped.c.item_id)))
+        .values(answer_count=_item.c.answer_count + 1)
+        .cte("counted")
+    )
+    return (
+        insert(_answer)
+        .from_select(
+            ["task_id", *_ANSWER_VALUES],
+            select(flipped.c.id, *(_value(_answer, name) for name in _ANSWER_VALUES)),
+        )
+        .returning(_answer.c.id)
+        .add_cte(counted)
+    )
+
+
+_PG_LEASE = _pg_lease_statement()
+_PG_ANSWER = _pg_answer_statement()
+
+
+def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None:
+    now = utcnow()
+    expires_at = now + timedelta(seconds=project.lease_seconds)
+    params = {
+        "v_project_id": project.id,
+        "v_contributor": contributor,
+        "v_overlap": project.overlap,
+        "v_status": LeaseStatus.leased,
+        "v_leased_at": now,
+        "v_expires_at": expires_at,
+    }
+    try:
+        row = session.connection().execute(_PG_LEASE, params).first()
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # this contributor got the item in a concurrent request
+        return None
+    if row is None:
+        return None
+    return _lease(
+        project,
+        task_id=row.task_id,
+        contributor=contributor,
+        item=row,
+        leased_at=now,
+        expires_at=expires_at,
+    )
 
 
 def _try_lease(
@@ -379,6 +514,12 @@ def next_task(*, session: Session, project_id: int, contributor: str) -> Lease:
 
 def _lease_some_item(session: Session, project: _Row, contributor: str) -> Lease | None:
     gold_first = _rng.random() < project.gold_rate
+    if not gold_first and session.connection().dialect.name == "postgresql":
+        task = _pg_lease(session, project, contributor)
+        if task is not None:
+            return task
+        # Nothing free, or every free item locked by a concurrent request this instant: the
+        # portable path below waits for those locks rather than skipping them.
     for gold in (gold_first, not gold_first):
         for _ in range(4):  # a few rounds: under contention the first candidates fill up
             candidates = _candidates(session.connection(), project, contributor, gold)
@@ -475,6 +616,21 @@ def _answered_before(
     raise Conflict(f"task {task_id} was already answered with a different answer")
 
 
+def _store_answer(conn: Connection, values: dict[str, Any]) -> int | None:
+    """Mark the leased task answered, store the answer and count it on its item; the answer's
+    id, or None (nothing written) if the task is no longer leased."""
+    if conn.dialect.name == "postgresql":
+        return conn.execute(_PG_ANSWER, {f"v_{k}": v for k, v in values.items()}).scalar()
+    flipped = conn.execute(
+        _MARK_ANSWERED, {"task_id": values["task_id"], "answered_at": values["submitted_at"]}
+    )
+    if _rowcount(flipped) != 1:
+        return None
+    answer_id = conn.execute(_INSERT_ANSWER, values).scalar_one()
+    conn.execute(_COUNT_ANSWER, {"item_id": values["item_id"]})
+    return int(answer_id)
+
+
 def submit_answer(
     *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
 ) -> tuple[StoredAnswer, bool]:
@@ -516,34 +672,30 @@ def submit_answer(
     )
     time_on_task_ms = int((now - row.leased_at).total_seconds() * 1000)
     leaf_hash = leaf.hash()
+    values = {
+        "task_id": task_id,
+        "project_id": row.project_id,
+        "item_id": row.item_id,
+        "contributor": contributor,
+        "payload": payload,
+        "idempotency_key": key,
+        "time_on_task_ms": time_on_task_ms,
+        "submitted_at": now,
+        "answer_hash": digest,
+        "consent_hash": row.consent_hash,
+        "submitted_unix": submitted_unix,
+        "leaf_hash": leaf_hash,
+        "status": "pending",
+    }
     try:
-        flipped = conn.execute(_MARK_ANSWERED, {"task_id": task_id, "answered_at": now})
-        if _rowcount(flipped) != 1:
+        answer_id = _store_answer(conn, values)
+        if answer_id is None:
             session.rollback()
             # Answered by a concurrent retry of this request (same result), or expired.
             stored = _answered_before(
                 session, task_id=task_id, contributor=contributor, key=key, digest=digest
             )
             return stored, False
-        answer_id = conn.execute(
-            _INSERT_ANSWER,
-            {
-                "task_id": task_id,
-                "project_id": row.project_id,
-                "item_id": row.item_id,
-                "contributor": contributor,
-                "payload": payload,
-                "idempotency_key": key,
-                "time_on_task_ms": time_on_task_ms,
-                "submitted_at": now,
-                "answer_hash": digest,
-                "consent_hash": row.consent_hash,
-                "submitted_unix": submitted_unix,
-                "leaf_hash": leaf_hash,
-                "status": "pending",
-            },
-        ).scalar_one()
-        conn.execute(_COUNT_ANSWER, {"item_id": row.item_id})
         session.commit()
     except IntegrityError:
         # The idempotency key was used for another task, or a concurrent retry stored it.
