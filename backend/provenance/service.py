@@ -16,7 +16,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, func, select
 
 from backend.chain.client import ChainClient
@@ -93,16 +93,25 @@ def build_batch(
     )
     session.add(batch)
     session.flush()
-    for index, (answer, _) in enumerate(pending):
-        # Conditional, so two builders racing cannot put one leaf in two batches.
-        claimed = session.execute(
-            update(Answer)
-            .where(col(Answer.id) == answer.id, col(Answer.batch_id).is_(None))
-            .values(batch_id=batch.id, leaf_index=index)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            return None
+    # Core statements on the answer table: the ORM's bulk UPDATE checks every loaded object
+    # against its criteria, which made a batch of n leaves cost O(n^2).
+    answers = Answer.__table__  # type: ignore[attr-defined]
+    ids = [answer.id for answer, _ in pending]
+    # Conditional, so two builders racing cannot put one leaf in two batches.
+    claimed = session.connection().execute(
+        update(answers)
+        .where(answers.c.id.in_(ids), answers.c.batch_id.is_(None))
+        .values(batch_id=batch.id)
+    )
+    if claimed.rowcount != len(ids):
+        session.rollback()
+        return None
+    session.connection().execute(
+        update(answers)
+        .where(answers.c.id == bindparam("answer_id"))
+        .values(leaf_index=bindparam("index")),
+        [{"answer_id": answer_id, "index": index} for index, answer_id in enumerate(ids)],
+    )
     failpoint("anchor.before_build_commit")
     session.commit()
     session.refresh(batch)
