@@ -22,6 +22,8 @@ class Project(SQLModel, table=True):
     # The ERC-20 rewards are paid in; None: the platform's default token (local chains: the
     # deployed TestRewardToken). Fixed on chain when the project is first funded.
     reward_token: str | None = Field(default=None, max_length=42)
+    # Paid on top of the reward for each accepted (that is, correct) answer to a gold item.
+    gold_bonus: str = Field(default="0", max_length=78)
     gold_rate: float
     lease_seconds: int
     # Quality control (see backend/quality/service.py).
@@ -70,6 +72,7 @@ class ProjectCreate(SQLModel):
     overlap: int = Field(ge=1, le=100)
     reward_per_answer: int = Field(ge=0, lt=2**256)
     reward_token: str | None = Field(default=None, regex=r"^0x[0-9a-fA-F]{40}$")
+    gold_bonus: int = Field(default=0, ge=0, lt=2**256)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lease_seconds: int = Field(default=600, ge=10, le=86_400)
     min_confidence: float = Field(default=0.7, ge=0.0, le=1.0)
@@ -92,6 +95,7 @@ class ProjectPublic(SQLModel):
     overlap: int
     reward_per_answer: str
     reward_token: str | None
+    gold_bonus: str
     gold_rate: float
     lease_seconds: int
     min_confidence: float

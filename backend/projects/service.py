@@ -33,6 +33,7 @@ def create_project(*, session: Session, owner: str, data: ProjectCreate) -> Proj
         overlap=data.overlap,
         reward_per_answer=str(data.reward_per_answer),
         reward_token=to_checksum_address(data.reward_token) if data.reward_token else None,
+        gold_bonus=str(data.gold_bonus),
         gold_rate=data.gold_rate,
         lease_seconds=data.lease_seconds,
         min_confidence=data.min_confidence,

@@ -1,7 +1,8 @@
 """Reward epochs: cumulative Merkle roots of what each contributor has earned, posted on chain.
 
 Each epoch's leaves are ``(contributor, cumulative amount earned in the project)`` with the
-amount = accepted answers x the project's reward per answer: only accepted answers are paid,
+amount = accepted answers x the project's reward per answer, plus its gold bonus for each
+accepted gold answer (see ``earned``): only accepted answers are paid,
 and an accepted answer stays accepted (quality decisions are frozen), so amounts only grow and
 each root supersedes the previous one. ProjectEscrow pays ``cumulative - already claimed``.
 
@@ -18,6 +19,7 @@ The state machine, as crash-safe as anchoring (backend/provenance/service.py):
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert
@@ -27,7 +29,7 @@ from backend.chain.client import ChainClient
 from backend.core.errors import ChainRevert, ChainUnavailable, NotFound
 from backend.core.failpoints import failpoint
 from backend.core.time import utcnow
-from backend.projects.models import Project
+from backend.projects.models import Item, Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards.escrow import escrow_contract
@@ -46,14 +48,36 @@ def reward_tree(earnings: Mapping[str, int]) -> StandardMerkleTree:
     )
 
 
-def accepted_counts(session: Session, project_id: int) -> dict[str, int]:
-    """Accepted answers per contributor in the project."""
-    rows = session.execute(
-        select(Answer.contributor, func.count())
-        .where(Answer.project_id == project_id, Answer.status == AnswerStatus.accepted)
-        .group_by(col(Answer.contributor))
-    ).all()
-    return {contributor: int(n) for contributor, n in rows}
+@dataclass(frozen=True)
+class Earned:
+    """What accepted work in a project is worth: per contributor, and the answers it counts."""
+
+    amounts: dict[str, int]  # contributor -> cumulative amount earned
+    accepted_answers: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.amounts.values())
+
+
+def earned(session: Session, project: Project, contributor: str | None = None) -> Earned:
+    """The one rule for what is owed: each accepted answer earns the project's reward, and an
+    accepted answer to a gold item (a correct one) earns its gold bonus on top."""
+    query = (
+        select(Answer.contributor, Item.is_gold, func.count())
+        .join(Item, col(Item.id) == Answer.item_id)
+        .where(Answer.project_id == project.id, Answer.status == AnswerStatus.accepted)
+        .group_by(col(Answer.contributor), col(Item.is_gold))
+    )
+    if contributor is not None:
+        query = query.where(Answer.contributor == contributor)
+    reward, bonus = int(project.reward_per_answer), int(project.gold_bonus)
+    amounts: dict[str, int] = {}
+    answers = 0
+    for account, is_gold, n in session.execute(query).all():
+        amounts[account] = amounts.get(account, 0) + n * (reward + (bonus if is_gold else 0))
+        answers += n
+    return Earned(amounts, answers)
 
 
 def latest_epoch(session: Session, project_id: int, *, posted: bool = False) -> RewardEpoch | None:
@@ -70,7 +94,6 @@ def why_waiting(session: Session, project: Project) -> str | None:
         return "the project is not funded on chain yet"
     if escrow.closed:
         return "the project is closed on chain: no new epochs"
-    counts = accepted_counts(session, project.id)  # type: ignore[arg-type]
     last = latest_epoch(session, project.id)  # type: ignore[arg-type]
     if last is not None and last.status == EpochStatus.built:
         return f"epoch {last.epoch} is built and waits to be posted" + (
@@ -78,7 +101,7 @@ def why_waiting(session: Session, project: Project) -> str | None:
         )
     if last is not None and last.status == EpochStatus.conflict:
         return f"epoch {last.epoch} conflicts with the chain: {last.error}"
-    total = sum(counts.values()) * int(project.reward_per_answer)
+    total = earned(session, project).total
     budget = int(escrow.deposited) - int(escrow.withdrawn)
     if total > budget:
         return (
@@ -93,19 +116,17 @@ def build_epoch(*, session: Session, storage: BlobStorage, project_id: int) -> R
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"no project with id {project_id}")
-    reward = int(project.reward_per_answer)
     escrow = session.get(EscrowProject, project_id)
-    if reward == 0 or escrow is None or escrow.closed:
+    if escrow is None or escrow.closed:
         return None
     last = latest_epoch(session, project_id)
     if last is not None and last.status != EpochStatus.posted:
         return None  # post (or resolve) it first: epochs go on chain in order
-    counts = accepted_counts(session, project_id)
-    accepted = sum(counts.values())
-    if accepted == 0 or (last is not None and last.accepted_answers == accepted):
+    work = earned(session, project)
+    if work.total == 0 or (last is not None and last.accepted_answers == work.accepted_answers):
         return None
-    earnings = {account: n * reward for account, n in counts.items()}
-    total = accepted * reward
+    earnings = {account: amount for account, amount in work.amounts.items() if amount}
+    total = work.total
     if total > int(escrow.deposited) - int(escrow.withdrawn):
         return None  # the contract would refuse the root; why_waiting tells the requester
 
@@ -118,7 +139,7 @@ def build_epoch(*, session: Session, storage: BlobStorage, project_id: int) -> R
         root=tree.root,
         total=str(total),
         contributor_count=len(earnings),
-        accepted_answers=accepted,
+        accepted_answers=work.accepted_answers,
         tree_digest=digest,
         created_at=utcnow(),
     )

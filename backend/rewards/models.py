@@ -177,7 +177,7 @@ class EarningsPublic(SQLModel):
     project_id: int
     token: str | None
     reward_per_answer: str
-    pending: str  # answers not decided yet (or held) x reward
+    pending: str  # answers not decided yet (or held) x reward (gold bonuses come on acceptance)
     accepted_not_posted: str  # accepted, not yet in a posted root
     claimable: str  # in the latest posted root, not claimed
     claimed: str

@@ -26,7 +26,7 @@ from backend.projects.models import Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards import escrow as escrow_mirror
-from backend.rewards.epochs import latest_epoch, why_waiting
+from backend.rewards.epochs import earned, latest_epoch, why_waiting
 from backend.rewards.models import (
     BudgetPublic,
     ClaimProof,
@@ -318,10 +318,8 @@ def _answer_counts(
 
 
 def accepted_not_posted(session: Session, project: Project) -> int:
-    counts = _answer_counts(session, project.id)  # type: ignore[arg-type]
     posted = latest_epoch(session, project.id, posted=True)  # type: ignore[arg-type]
-    owed = counts.get(AnswerStatus.accepted, 0) * int(project.reward_per_answer)
-    return owed - (int(posted.total) if posted else 0)
+    return earned(session, project).total - (int(posted.total) if posted else 0)
 
 
 def budget(*, session: Session, chain: ChainClient | None, project: Project) -> BudgetPublic:
@@ -387,6 +385,7 @@ def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
         undecided = counts.get(AnswerStatus.pending, 0) + counts.get(AnswerStatus.held, 0)
         posted = _posted_entry(session, project_id, contributor)
         in_root = int(posted[1].cumulative) if posted else 0
+        owed = earned(session, project, contributor).amounts.get(contributor, 0)
         claimed = _claimed(session, project_id, contributor)
         escrow = session.get(EscrowProject, project_id)
         out.append(
@@ -395,7 +394,7 @@ def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
                 token=escrow.token if escrow else project.reward_token,
                 reward_per_answer=project.reward_per_answer,
                 pending=str(undecided * reward),
-                accepted_not_posted=str(accepted * reward - in_root),
+                accepted_not_posted=str(owed - in_root),
                 claimable=str(in_root - claimed),
                 claimed=str(claimed),
                 pending_answers=undecided,

@@ -99,11 +99,13 @@ def upgrade() -> None:
 
     with op.batch_alter_table('project', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reward_token', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=True))
+        batch_op.add_column(sa.Column('gold_bonus', sqlmodel.sql.sqltypes.AutoString(length=78), nullable=False, server_default='0'))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('project', schema=None) as batch_op:
+        batch_op.drop_column('gold_bonus')
         batch_op.drop_column('reward_token')
 
     with op.batch_alter_table('reward_entry', schema=None) as batch_op:
