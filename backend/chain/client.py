@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
+    BlockNotFound,
     ContractCustomError,
     ContractLogicError,
     ProviderConnectionError,
@@ -109,6 +110,13 @@ class ChainClient:
 
     def block_number(self) -> int:
         return int(self._rpc(lambda: self.w3.eth.block_number))
+
+    def block(self, number: int) -> Any | None:
+        """The block with that number, or None if the chain has none yet."""
+        try:
+            return self._rpc(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
 
     def events_of(
         self, contract: Contract, names: Iterable[str], *, from_block: int, to_block: int

@@ -32,7 +32,7 @@ from backend.core.time import utcnow
 from backend.projects.models import Item, Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
-from backend.rewards.escrow import escrow_contract
+from backend.rewards.escrow import escrow_contract, followed_escrow
 from backend.rewards.models import EpochStatus, EscrowProject, RewardEntry, RewardEpoch
 from backend.storage.base import BlobStorage
 from backend.tasks.models import Answer
@@ -81,10 +81,38 @@ def earned(session: Session, project: Project, contributor: str | None = None) -
 
 
 def latest_epoch(session: Session, project_id: int, *, posted: bool = False) -> RewardEpoch | None:
-    query = select(RewardEpoch).where(RewardEpoch.project_id == project_id)
+    """The project's newest epoch (or newest posted one) in the escrow the mirror follows."""
+    query = select(RewardEpoch).where(
+        RewardEpoch.project_id == project_id, RewardEpoch.escrow == followed_escrow(session)
+    )
     if posted:
         query = query.where(RewardEpoch.status == EpochStatus.posted)
     return session.exec(query.order_by(col(RewardEpoch.epoch).desc())).first()
+
+
+def posted_amounts(session: Session, project_id: int) -> dict[str, int]:
+    """Each contributor's cumulative amount in the project's latest posted root."""
+    posted = latest_epoch(session, project_id, posted=True)
+    if posted is None:
+        return {}
+    rows = session.execute(
+        select(RewardEntry.contributor, RewardEntry.cumulative).where(
+            RewardEntry.epoch_id == posted.id
+        )
+    ).all()
+    return {account: int(amount) for account, amount in rows}
+
+
+def owed(session: Session, project: Project) -> Earned:
+    """What the next root owes each contributor: what accepted work earned, and never less
+    than a posted root already committed to them. Quality control may hold answers it had
+    accepted (a contributor flagged later); what a posted root promised stays claimable on
+    chain all the same, and a lower amount would make the contract refuse every later root."""
+    work = earned(session, project)
+    amounts = dict(work.amounts)
+    for account, amount in posted_amounts(session, project.id).items():  # type: ignore[arg-type]
+        amounts[account] = max(amounts.get(account, 0), amount)
+    return Earned({a: n for a, n in amounts.items() if n}, work.accepted_answers)
 
 
 def why_waiting(session: Session, project: Project) -> str | None:
@@ -101,7 +129,7 @@ def why_waiting(session: Session, project: Project) -> str | None:
         )
     if last is not None and last.status == EpochStatus.conflict:
         return f"epoch {last.epoch} conflicts with the chain: {last.error}"
-    total = earned(session, project).total
+    total = owed(session, project).total
     budget = int(escrow.deposited) - int(escrow.withdrawn)
     if total > budget:
         return (
@@ -122,11 +150,12 @@ def build_epoch(*, session: Session, storage: BlobStorage, project_id: int) -> R
     last = latest_epoch(session, project_id)
     if last is not None and last.status != EpochStatus.posted:
         return None  # post (or resolve) it first: epochs go on chain in order
-    work = earned(session, project)
-    if work.total == 0 or (last is not None and last.accepted_answers == work.accepted_answers):
-        return None
-    earnings = {account: amount for account, amount in work.amounts.items() if amount}
-    total = work.total
+    address = followed_escrow(session)
+    work = owed(session, project)
+    earnings, total = work.amounts, work.total
+    if address is None or total == 0 or (last is not None and int(last.total) == total):
+        return None  # nothing new: amounts never drop below the last root, so equal totals
+        # mean equal leaves
     if total > int(escrow.deposited) - int(escrow.withdrawn):
         return None  # the contract would refuse the root; why_waiting tells the requester
 
@@ -134,6 +163,7 @@ def build_epoch(*, session: Session, storage: BlobStorage, project_id: int) -> R
     # Content-addressed by SHA-256, so the storage digest is also the posted treeHash.
     digest = storage.put(tree.dump_json())
     epoch = RewardEpoch(
+        escrow=address,
         project_id=project_id,
         epoch=max(last.epoch if last else 0, escrow.epoch) + 1,
         root=tree.root,
@@ -191,6 +221,12 @@ def post_epoch(*, session: Session, chain: ChainClient, epoch_id: int) -> str:
     session.add(epoch)
     session.commit()
     escrow = escrow_contract(chain)
+    if escrow.address != epoch.escrow:
+        epoch.status = EpochStatus.conflict
+        epoch.error = f"built for escrow {epoch.escrow}; the deployment is now {escrow.address}"
+        session.add(epoch)
+        session.commit()
+        return epoch.status
     try:
         on_chain = chain.call(escrow.functions.project(epoch.project_id))
         chain_epoch = int(on_chain[7])
@@ -216,9 +252,16 @@ def post_epoch(*, session: Session, chain: ChainClient, epoch_id: int) -> str:
                     )
                 )
             except ChainRevert as exc:
-                if exc.error_name == "ProjectEscrowNonConsecutiveEpoch":
-                    session.rollback()  # posted meanwhile (a crash, or another worker)
+                expected = int(exc.error_args.get("expected", 0))
+                if exc.error_name == "ProjectEscrowNonConsecutiveEpoch" and expected > epoch.epoch:
+                    session.rollback()  # posted meanwhile (another worker): mirror it
                     return post_epoch(session=session, chain=chain, epoch_id=epoch_id)
+                if exc.error_name == "ProjectEscrowNonConsecutiveEpoch":
+                    epoch.status = EpochStatus.conflict  # the escrow is behind the database
+                    epoch.error = exc.detail[:1000]
+                    session.add(epoch)
+                    session.commit()
+                    return epoch.status
                 # Refused for good reason (over budget, project closed): stays built, says why.
                 epoch.error = exc.detail[:1000]
                 session.add(epoch)

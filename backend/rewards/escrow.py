@@ -156,6 +156,26 @@ def _clear_mirror(session: Session) -> None:
 # --- following the chain --------------------------------------------------------------------
 
 
+def _block_hash(chain: ChainClient, number: int) -> str | None:
+    block = chain.block(number)
+    return None if block is None else "0x" + bytes(block["hash"]).hex()
+
+
+def _same_history(chain: ChainClient, cursor: ChainCursor, latest: int) -> bool:
+    """Whether the chain still has the block the cursor last read, unchanged."""
+    if cursor.next_block - 1 > latest:
+        return False  # the chain is shorter than what was read: another chain
+    if cursor.block_hash is None:
+        return True
+    return _block_hash(chain, cursor.next_block - 1) == cursor.block_hash
+
+
+def followed_escrow(session: Session) -> str | None:
+    """The ProjectEscrow address the mirror follows (None before the first sync)."""
+    cursor = session.get(ChainCursor, CURSOR)
+    return cursor.contract if cursor is not None else None
+
+
 def sync(*, session: Session, chain: ChainClient) -> int:
     """Apply the escrow's events since the last sync; return how many were applied.
 
@@ -163,13 +183,19 @@ def sync(*, session: Session, chain: ChainClient) -> int:
     sync of the same blocks fail as a whole, and that run applies nothing."""
     escrow = escrow_contract(chain)
     cursor = session.get(ChainCursor, CURSOR)
-    if cursor is None or cursor.contract != escrow.address or cursor.chain_id != chain.chain_id:
-        # A new deployment (a fresh local node, say): its history starts at its own block.
+    latest = chain.block_number()
+    if (
+        cursor is None
+        or cursor.contract != escrow.address
+        or cursor.chain_id != chain.chain_id
+        or not _same_history(chain, cursor, latest)
+    ):
+        # A new deployment, or another chain under it (a fresh local node deploys to the same
+        # address): the mirror starts over from the deployment's block.
         _clear_mirror(session)
         cursor = cursor or ChainCursor(name=CURSOR, next_block=0, chain_id=0, contract="")
         cursor.next_block = _deployment_block(chain)
-        cursor.chain_id, cursor.contract = chain.chain_id, escrow.address
-    latest = chain.block_number()
+        cursor.chain_id, cursor.contract, cursor.block_hash = chain.chain_id, escrow.address, None
     if cursor.next_block > latest:
         session.add(cursor)
         session.commit()
@@ -182,6 +208,7 @@ def sync(*, session: Session, chain: ChainClient) -> int:
     _save(session, ledger)
     _store_events(session, events)
     cursor.next_block = latest + 1
+    cursor.block_hash = _block_hash(chain, latest)
     session.add(cursor)
     try:
         session.commit()
@@ -211,6 +238,7 @@ def rebuild(*, session: Session, chain: ChainClient, replace: bool = False) -> l
                 next_block=latest + 1,
                 chain_id=chain.chain_id,
                 contract=escrow.address,
+                block_hash=_block_hash(chain, latest),
             )
         )
         session.commit()

@@ -25,9 +25,11 @@ class RewardEpoch(SQLModel, table=True):
     """One cumulative reward root of a project: (contributor, total earned so far) leaves."""
 
     __tablename__ = "reward_epoch"
-    __table_args__ = (UniqueConstraint("project_id", "epoch"),)
+    __table_args__ = (UniqueConstraint("escrow", "project_id", "epoch"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # The ProjectEscrow deployment the epoch belongs to: a new deployment starts at epoch 1.
+    escrow: str = Field(max_length=42)
     project_id: int = Field(foreign_key="project.id", index=True)
     epoch: int  # 1, 2, ... as on chain
     status: str = Field(default=EpochStatus.built, index=True, max_length=16)
@@ -111,6 +113,9 @@ class ChainCursor(SQLModel, table=True):
     next_block: int = Field(sa_type=BigInteger)
     chain_id: int = Field(sa_type=BigInteger)
     contract: str = Field(max_length=42)  # the address followed: a new deployment starts over
+    # Hash of block next_block - 1 when it was read: a different hash there now means another
+    # chain (a fresh local node, even with the contract at the same address) or a reorg.
+    block_hash: str | None = Field(default=None, max_length=66)
 
 
 # --- API views ------------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from web3.types import RPCEndpoint
 from backend.chain.client import ChainClient
 from backend.core.config import LOCAL_CHAIN_IDS, Settings
 from backend.core.errors import BadRequest, ChainRevert, Conflict, Forbidden, NotFound
+from backend.core.time import utcnow
 from backend.projects.models import Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards import escrow as escrow_mirror
-from backend.rewards.epochs import earned, latest_epoch, why_waiting
+from backend.rewards.epochs import earned, latest_epoch, owed, why_waiting
 from backend.rewards.models import (
     BudgetPublic,
     ClaimProof,
@@ -108,8 +109,14 @@ def ensure_registered(*, session: Session, chain: ChainClient, project: Project)
     """Register the project in the escrow (operator transaction) unless it is; mirror it."""
     escrow = escrow_mirror.escrow_contract(chain)
     on_chain = chain.call(escrow.functions.project(project.id))
+    token = reward_token_of(chain, project)
+    if on_chain[1] != ZERO_ADDRESS and (on_chain[0], on_chain[1]) != (project.owner, token):
+        # Another chain's or another database's project under this id: never fund it.
+        raise Conflict(
+            f"project id {project.id} is registered in escrow {escrow.address} for requester "
+            f"{on_chain[0]} and token {on_chain[1]}, not {project.owner} and {token}"
+        )
     if on_chain[1] == ZERO_ADDRESS:
-        token = reward_token_of(chain, project)
         if not chain.code_at(token):
             raise BadRequest(f"reward token {token} is not a contract on chain {chain.chain_id}")
         try:
@@ -168,6 +175,8 @@ def permit_typed_data(
     deadline: int,
 ) -> PermitTypedData:
     """EIP-2612 permit typed data for the requester to sign (tokens that support permit)."""
+    if deadline <= int(utcnow().timestamp()):
+        raise BadRequest(f"permit deadline {deadline} has passed; choose a later one")
     registered = ensure_registered(session=session, chain=chain, project=project)
     escrow = escrow_mirror.escrow_contract(chain)
     token = _token_contract(chain, registered.token)
@@ -319,7 +328,7 @@ def _answer_counts(
 
 def accepted_not_posted(session: Session, project: Project) -> int:
     posted = latest_epoch(session, project.id, posted=True)  # type: ignore[arg-type]
-    return earned(session, project).total - (int(posted.total) if posted else 0)
+    return owed(session, project).total - (int(posted.total) if posted else 0)
 
 
 def budget(*, session: Session, chain: ChainClient | None, project: Project) -> BudgetPublic:
@@ -385,7 +394,8 @@ def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
         undecided = counts.get(AnswerStatus.pending, 0) + counts.get(AnswerStatus.held, 0)
         posted = _posted_entry(session, project_id, contributor)
         in_root = int(posted[1].cumulative) if posted else 0
-        owed = earned(session, project, contributor).amounts.get(contributor, 0)
+        # Never below what a posted root holds for them (see epochs.owed).
+        due = max(earned(session, project, contributor).amounts.get(contributor, 0), in_root)
         claimed = _claimed(session, project_id, contributor)
         escrow = session.get(EscrowProject, project_id)
         out.append(
@@ -394,7 +404,7 @@ def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
                 token=escrow.token if escrow else project.reward_token,
                 reward_per_answer=project.reward_per_answer,
                 pending=str(undecided * reward),
-                accepted_not_posted=str(owed - in_root),
+                accepted_not_posted=str(due - in_root),
                 claimable=str(in_root - claimed),
                 claimed=str(claimed),
                 pending_answers=undecided,

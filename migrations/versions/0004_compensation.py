@@ -23,6 +23,7 @@ def upgrade() -> None:
     sa.Column('next_block', sa.BigInteger(), nullable=False),
     sa.Column('chain_id', sa.BigInteger(), nullable=False),
     sa.Column('contract', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
+    sa.Column('block_hash', sqlmodel.sql.sqltypes.AutoString(length=66), nullable=True),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('escrow_claim',
@@ -61,6 +62,7 @@ def upgrade() -> None:
     )
     op.create_table('reward_epoch',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('escrow', sqlmodel.sql.sqltypes.AutoString(length=42), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
     sa.Column('epoch', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -77,7 +79,7 @@ def upgrade() -> None:
     sa.Column('posted_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('project_id', 'epoch')
+    sa.UniqueConstraint('escrow', 'project_id', 'epoch')
     )
     with op.batch_alter_table('reward_epoch', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reward_epoch_project_id'), ['project_id'], unique=False)
