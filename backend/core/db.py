@@ -11,28 +11,35 @@ from backend.core.config import get_settings
 
 
 def make_engine(url: str) -> Engine:
+    # One connection for every request an API process serves at once (settings.api_threads),
+    # plus a few for work outside requests. Fewer connections than threads deadlocks under
+    # load: threads waiting for a connection hold the pool's last threads, which FastAPI also
+    # needs to serialize the responses of the requests that hold the connections (seen with
+    # SQLite's default pool of 15 and 16 threads: 30 s stalls, then 500s).
+    pool = {"pool_size": get_settings().api_threads + 4, "max_overflow": 4}
     if url.startswith("sqlite"):
         # SQLite is shared by the API and worker processes: WAL lets readers run beside one
         # writer, and busy_timeout makes a writer wait instead of failing at once.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # WAL is a property of the database file: switching to it once is enough.
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         return engine
-    # One connection per request an API process serves at once (settings.api_threads), plus a
-    # few for the rare work outside requests, so that no request under load opens (and PostgreSQL
-    # forks) a connection of its own.
     # No pre-ping: it is a round trip before every request's first statement. A connection
     # that died (a server restart) fails its request once and the pool is invalidated, and
-    # pool_recycle retires connections before idle timeouts of proxies can cut them.
-    size = get_settings().api_threads + 4
-    return create_engine(url, pool_size=size, max_overflow=4, pool_recycle=1800)
+    # pool_recycle retires connections before idle timeouts of proxies can cut them. Enough
+    # connections that no request under load opens (and PostgreSQL forks) one of its own.
+    return create_engine(url, pool_recycle=1800, **pool)
 
 
 @lru_cache
