@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from backend.projects.schemas import TaskType
@@ -41,7 +41,20 @@ class Project(SQLModel, table=True):
 
 class Item(SQLModel, table=True):
     __tablename__ = "item"
-    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash"),
+        # Assignment's order (nearest-to-complete open item first; see backend/tasks/service.py)
+        # as an index over open items only: leasing reads the first free item from it instead
+        # of sorting the project's items.
+        Index(
+            "ix_item_open_by_fill",
+            "project_id",
+            text("(extra_answers - slots_taken)"),
+            "id",
+            postgresql_where=text("is_gold IS false AND finalized IS false"),
+            sqlite_where=text("is_gold IS false AND finalized IS false"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)

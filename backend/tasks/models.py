@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -16,7 +16,11 @@ class Task(SQLModel, table=True):
     """A lease of one item to one contributor; at most one per (item, contributor)."""
 
     __tablename__ = "task"
-    __table_args__ = (UniqueConstraint("item_id", "contributor"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "contributor"),
+        # A contributor's tasks in a project: what they have seen, and their live lease.
+        Index("ix_task_contributor_project", "contributor", "project_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)

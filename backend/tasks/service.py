@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     bindparam,
+    exists,
     insert,
     select,
     update,
@@ -182,15 +183,28 @@ def _lease(
     return Lease(task_id, project.id, item.id, contributor, leased_at, expires_at, public)
 
 
+# An item's answers still wanted are overlap + extra_answers - slots_taken; overlap is the
+# project's, so items are ordered and filtered by extra_answers - slots_taken alone: the
+# expression of the index ix_item_open_by_fill (see backend/projects/models.py), whose range
+# starts at the nearest-to-complete item that still has a free slot.
+_SLACK = _item.c.extra_answers - _item.c.slots_taken
+
+
+def _not_seen_by(contributor: Any) -> Any:
+    # NOT EXISTS, probing the (item, contributor) unique index for each item the scan reaches,
+    # rather than NOT IN, which reads and hashes all of the contributor's tasks every time.
+    return ~exists().where(_task.c.item_id == _item.c.id, _task.c.contributor == contributor)
+
+
+def _free_slot(overlap_param: str) -> Any:
+    return -bindparam(overlap_param, type_=Integer) < _SLACK
+
+
 def _candidates_statement(gold: bool) -> Select[Any]:
-    seen = select(_task.c.item_id).where(
-        _task.c.contributor == bindparam("contributor"),
-        _task.c.project_id == bindparam("project_id"),
-    )
     query = select(_item.c.id).where(
         _item.c.project_id == bindparam("project_id"),
         _item.c.is_gold.is_(gold),
-        _item.c.id.not_in(seen),
+        _not_seen_by(bindparam("contributor")),
     )
     if gold:
         return query.order_by(_item.c.id).limit(CANDIDATES_PER_TRY)
@@ -198,7 +212,7 @@ def _candidates_statement(gold: bool) -> Select[Any]:
     # Review adds answers to an item beyond the overlap (extra_answers); see quality.
     return (
         query.where(_has_free_slot, _item.c.finalized.is_(False))
-        .order_by(_item.c.slots_taken.desc(), _item.c.id)
+        .order_by(_SLACK, _item.c.id)
         .limit(CANDIDATES_PER_TRY)
     )
 
@@ -207,7 +221,7 @@ def _candidates_statement(gold: bool) -> Select[Any]:
 # executing it once its SQL is cached. Values arrive as bound parameters.
 _CONTRIBUTOR: BindParameter[str] = bindparam("contributor", type_=String)
 _PROJECT_ID: BindParameter[int] = bindparam("project_id", type_=Integer)
-_has_free_slot = _item.c.slots_taken < bindparam("overlap", type_=Integer) + _item.c.extra_answers
+_has_free_slot = _free_slot("overlap")
 _CANDIDATES = {gold: _candidates_statement(gold) for gold in (False, True)}
 _GOLD_ITEM = select(*_ITEM_VIEW).where(_item.c.id == bindparam("item_id"))
 # RETURNING loads the item in the same statement, for the task's public view.
@@ -318,10 +332,7 @@ def _pg_lease_statement() -> Select[Any]:
     again by the UPDATE on the row it locked."""
     project_id = bindparam("v_project_id", type_=Integer)
     contributor = bindparam("v_contributor", type_=String)
-    free_slot = _item.c.slots_taken < bindparam("v_overlap", type_=Integer) + _item.c.extra_answers
-    seen = select(_task.c.item_id).where(
-        _task.c.contributor == contributor, _task.c.project_id == project_id
-    )
+    free_slot = _free_slot("v_overlap")
     picked = (
         select(_item.c.id)
         .where(
@@ -329,9 +340,9 @@ def _pg_lease_statement() -> Select[Any]:
             _item.c.is_gold.is_(False),
             _item.c.finalized.is_(False),
             free_slot,
-            _item.c.id.not_in(seen),
+            _not_seen_by(contributor),
         )
-        .order_by(_item.c.slots_taken.desc(), _item.c.id)
+        .order_by(_SLACK, _item.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
