@@ -510,19 +510,21 @@ def relay_claim(
     )
 
 
-def epochs_of(session: Session, project_id: int) -> list[RewardEpoch]:
-    return list(
-        session.exec(
-            select(RewardEpoch)
-            .where(RewardEpoch.project_id == project_id)
-            .order_by(col(RewardEpoch.epoch))
-        )
+def _current_epochs(session: Session, project_id: int) -> Any:
+    """The project's epochs in the escrow deployment the mirror follows."""
+    return select(RewardEpoch).where(
+        RewardEpoch.project_id == project_id,
+        RewardEpoch.escrow == escrow_mirror.followed_escrow(session),
     )
+
+
+def epochs_of(session: Session, project_id: int) -> list[RewardEpoch]:
+    return list(session.exec(_current_epochs(session, project_id).order_by(col(RewardEpoch.epoch))))
 
 
 def get_epoch(session: Session, project_id: int, epoch: int) -> RewardEpoch:
     found = session.exec(
-        select(RewardEpoch).where(RewardEpoch.project_id == project_id, RewardEpoch.epoch == epoch)
+        _current_epochs(session, project_id).where(RewardEpoch.epoch == epoch)
     ).first()
     if found is None:
         raise NotFound(f"project {project_id} has no reward epoch {epoch}")

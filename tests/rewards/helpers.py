@@ -168,7 +168,7 @@ def epoch_rows(project_id: int) -> list[RewardEpoch]:
             s.exec(
                 select(RewardEpoch)
                 .where(RewardEpoch.project_id == project_id)
-                .order_by(col(RewardEpoch.epoch))
+                .order_by(col(RewardEpoch.id))  # creation order, across escrow deployments
             )
         )
 

@@ -432,3 +432,18 @@ def test_funding_refuses_an_escrow_registration_that_is_not_this_projects(
         f"was prepared for {requester.address}: {reply.text}"
     )
     assert stranger.address in reply.json()["detail"]
+
+
+def test_faucet_gives_test_tokens_and_gas_money_on_a_local_chain(client, chain):
+    account = new_account()
+    headers = sign_in(client, account)
+    reply = client.post("/faucet", headers=headers)
+    assert reply.status_code == 200, reply.text
+    assert token_balance(chain, account.address) == 1_000 * 10**18
+    assert chain.w3.eth.get_balance(account.address) == 10 * 10**18
+    other = new_account()
+    other_headers = sign_in(client, other)
+    gas_only = client.post("/faucet", json={"tokens": 0}, headers=other_headers)
+    assert gas_only.status_code == 200 and token_balance(chain, other.address) == 0
+    too_much = client.post("/faucet", json={"tokens": 10**30}, headers=other_headers)
+    assert too_much.status_code == 422 and "tokens" in too_much.json()["detail"]
