@@ -316,12 +316,11 @@ def withdraw_transaction(
 # --- views ----------------------------------------------------------------------------------
 
 
-def _answer_counts(
-    session: Session, project_id: int, contributor: str | None = None
-) -> dict[str, int]:
-    query = select(Answer.status, func.count()).where(Answer.project_id == project_id)
-    if contributor is not None:
-        query = query.where(Answer.contributor == contributor)
+def _answer_counts(session: Session, project_id: int, contributor: str) -> dict[str, int]:
+    """The contributor's answers in the project, by quality status."""
+    query = select(Answer.status, func.count()).where(
+        Answer.project_id == project_id, Answer.contributor == contributor
+    )
     rows = session.execute(query.group_by(col(Answer.status))).all()
     return {status: int(n) for status, n in rows}
 
