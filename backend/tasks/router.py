@@ -10,9 +10,12 @@ router = APIRouter(tags=["tasks"])
 
 
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
-def next_task(project_id: int, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
+def next_task(project_id: int, session: SessionDep, contributor: CurrentUser) -> Response:
     """Lease the caller the next item to label in this project."""
-    return service.next_task(session=session, project_id=project_id, contributor=contributor).public
+    lease = service.next_task(session=session, project_id=project_id, contributor=contributor)
+    # A Response as it is: FastAPI would otherwise validate the model again in another
+    # thread-pool hop (for a sync endpoint), on the hottest route.
+    return JSONResponse(content=lease.public.model_dump(mode="json"))
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
