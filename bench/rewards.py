@@ -214,32 +214,19 @@ def _permit(
     owner: Any, *, name: str, chain_id: int, token: str, spender: str, value: int, nonce: int
 ) -> tuple[int, bytes, bytes]:
     """An EIP-2612 permit signature, as the API has the requester sign it (v, r, s)."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": name, "version": "1", "chainId": chain_id, "verifyingContract": token},
-        "message": {
-            "owner": owner.address,
-            "spender": spender,
-            "value": value,
-            "nonce": nonce,
-            "deadline": FAR_DEADLINE,
-        },
-    }
+    from backend.chain.eip712 import permit_typed_data
+
+    typed = permit_typed_data(
+        token_name=name,
+        token_version="1",
+        chain_id=chain_id,
+        token=token,
+        owner=owner.address,
+        spender=spender,
+        value=value,
+        nonce=nonce,
+        deadline=FAR_DEADLINE,
+    )
     signed = owner.sign_typed_data(full_message=typed)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 

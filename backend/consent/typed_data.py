@@ -8,15 +8,11 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from backend.chain.eip712 import DOMAIN_FIELDS
+
 DOMAIN_NAME = "Provenant ConsentRegistry"
 DOMAIN_VERSION = "1"
 
-_DOMAIN_FIELDS = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 CONSENT_FIELDS = [
     {"name": "contributor", "type": "address"},
     {"name": "termsVersion", "type": "uint32"},
@@ -83,7 +79,7 @@ def domain(chain_id: int, registry: str) -> dict[str, Any]:
 
 def consent_typed_data(msg: ConsentMessage, *, chain_id: int, registry: str) -> dict[str, Any]:
     return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "Consent": CONSENT_FIELDS},
+        "types": {"EIP712Domain": DOMAIN_FIELDS, "Consent": CONSENT_FIELDS},
         "primaryType": "Consent",
         "domain": domain(chain_id, registry),
         "message": msg.as_eip712(),
@@ -94,7 +90,7 @@ def revocation_typed_data(
     msg: RevocationMessage, *, chain_id: int, registry: str
 ) -> dict[str, Any]:
     return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "Revocation": REVOCATION_FIELDS},
+        "types": {"EIP712Domain": DOMAIN_FIELDS, "Revocation": REVOCATION_FIELDS},
         "primaryType": "Revocation",
         "domain": domain(chain_id, registry),
         "message": msg.as_eip712(),

@@ -19,6 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from web3.types import RPCEndpoint
 
+from backend.chain import eip712
 from backend.chain.client import ChainClient
 from backend.core.config import LOCAL_CHAIN_IDS, Settings
 from backend.core.errors import BadRequest, ChainRevert, Conflict, Forbidden, NotFound
@@ -48,41 +49,14 @@ from backend.tasks.models import Answer
 DEFAULT_TOKEN = "TestRewardToken"
 ZERO_ADDRESS = "0x" + "00" * 20
 
-_ERC20_ABI = [
-    {
-        "type": "function",
-        "name": "approve",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    },
-    {
-        "type": "function",
-        "name": "nonces",
-        "stateMutability": "view",
-        "inputs": [{"name": "owner", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "eip712Domain",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [
-            {"name": "fields", "type": "bytes1"},
-            {"name": "name", "type": "string"},
-            {"name": "version", "type": "string"},
-            {"name": "chainId", "type": "uint256"},
-            {"name": "verifyingContract", "type": "address"},
-            {"name": "salt", "type": "bytes32"},
-            {"name": "extensions", "type": "uint256[]"},
-        ],
-    },
-]
+# Any ERC-20 is called through the ABI of our TestRewardToken, an OpenZeppelin ERC20Permit
+# compiled with the contracts: approve for every token; nonces and eip712Domain for those
+# with permit.
+_TOKEN_ABI = DEFAULT_TOKEN
 
 
 def _token_contract(chain: ChainClient, address: str) -> Any:
-    return chain.w3.eth.contract(address=to_checksum_address(address), abi=_ERC20_ABI)
+    return chain.contract(_TOKEN_ABI, address=to_checksum_address(address))
 
 
 def _tx(
@@ -193,37 +167,17 @@ def permit_typed_data(
         token=registered.token,
         amount=str(amount),
         deadline=deadline,
-        typed_data={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {
-                "name": domain[1],
-                "version": domain[2],
-                "chainId": int(domain[3]),
-                "verifyingContract": domain[4],
-            },
-            "message": {
-                "owner": owner,
-                "spender": escrow.address,
-                "value": amount,
-                "nonce": int(nonce),
-                "deadline": deadline,
-            },
-        },
+        typed_data=eip712.permit_typed_data(
+            token_name=domain[1],
+            token_version=domain[2],
+            chain_id=int(domain[3]),
+            token=domain[4],
+            owner=owner,
+            spender=escrow.address,
+            value=amount,
+            nonce=int(nonce),
+            deadline=deadline,
+        ),
     )
 
 
