@@ -115,8 +115,10 @@ def owed(session: Session, project: Project) -> Earned:
     return Earned({a: n for a, n in amounts.items() if n}, work.accepted_answers)
 
 
-def why_waiting(session: Session, project: Project) -> str | None:
-    """Why accepted work of the project is not in an epoch yet, if it is not (else None)."""
+def why_waiting(session: Session, project: Project, work: Earned | None = None) -> str | None:
+    """Why accepted work of the project is not in an epoch yet, if it is not (else None).
+    ``work``: the project's ``owed`` if the caller has it already (it reads every entry of the
+    latest root)."""
     escrow = session.get(EscrowProject, project.id)
     if escrow is None:
         return "the project is not funded on chain yet"
@@ -129,7 +131,7 @@ def why_waiting(session: Session, project: Project) -> str | None:
         )
     if last is not None and last.status == EpochStatus.conflict:
         return f"epoch {last.epoch} conflicts with the chain: {last.error}"
-    total = owed(session, project).total
+    total = (work or owed(session, project)).total
     budget = int(escrow.deposited) - int(escrow.withdrawn)
     if total > budget:
         return (

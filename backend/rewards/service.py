@@ -28,7 +28,7 @@ from backend.projects.models import Project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards import escrow as escrow_mirror
-from backend.rewards.epochs import earned, latest_epoch, owed, why_waiting
+from backend.rewards.epochs import Earned, earned, latest_epoch, owed, why_waiting
 from backend.rewards.models import (
     BudgetPublic,
     ClaimProof,
@@ -233,9 +233,10 @@ def close_transaction(
         raise Conflict(f"project {project.id} was never funded; there is nothing to close")
     if row.closed:
         raise Conflict(f"project {project.id} is already closed")
-    unposted = accepted_not_posted(session, project)
+    work = owed(session, project)
+    unposted = accepted_not_posted(session, project, work)
     if unposted:
-        reason = why_waiting(session, project) or "the next epoch is being built"
+        reason = why_waiting(session, project, work) or "the next epoch is being built"
         raise Conflict(
             f"accepted work worth {unposted} is not in a posted reward root yet ({reason}); "
             "closing now would leave it unpaid"
@@ -279,13 +280,15 @@ def _answer_counts(session: Session, project_id: int, contributor: str) -> dict[
     return {status: int(n) for status, n in rows}
 
 
-def accepted_not_posted(session: Session, project: Project) -> int:
+def accepted_not_posted(session: Session, project: Project, work: Earned) -> int:
+    """What ``work`` (the project's ``owed``) holds beyond the latest posted root."""
     posted = latest_epoch(session, project.id, posted=True)  # type: ignore[arg-type]
-    return owed(session, project).total - (int(posted.total) if posted else 0)
+    return work.total - (int(posted.total) if posted else 0)
 
 
 def budget(*, session: Session, chain: ChainClient | None, project: Project) -> BudgetPublic:
     row = session.get(EscrowProject, project.id)
+    work = owed(session, project)  # once: the accepted-not-posted figure and the reason share it
     escrow_address = None
     if chain is not None and row is not None:
         escrow_address = chain.deployments.address_of(escrow_mirror.ESCROW)
@@ -303,10 +306,10 @@ def budget(*, session: Session, chain: ChainClient | None, project: Project) -> 
         paid=row.paid if row else "0",
         withdrawn=str(withdrawn),
         remaining=str(deposited - committed - withdrawn),
-        accepted_not_posted=str(accepted_not_posted(session, project)),
+        accepted_not_posted=str(accepted_not_posted(session, project, work)),
         epoch=row.epoch if row else 0,
         closed=row.closed if row else False,
-        waiting=why_waiting(session, project),
+        waiting=why_waiting(session, project, work),
     )
 
 
