@@ -32,26 +32,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.environment import configure_environment
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OZ_SCRIPT = REPO_ROOT / "bench" / "oz_merkle_tree.mjs"
 
 BATCH_SIZES = (1, 100, 1_000, 10_000)
 # (contributors, projects) in a batch: what repeats inside a tree, and what the packer dedups.
 CONTRIBUTORS, PROJECTS = 1_000, 20
-
-
-def _configure_environment(state_dir: Path, rpc_port: int) -> None:
-    """Point the backend's settings at a private state dir and node (before they are read)."""
-    for name in [k for k in os.environ if k.startswith("PROVENANT_")]:
-        del os.environ[name]
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(
-        PROVENANT_ENVIRONMENT="local",
-        PROVENANT_STATE_DIR=str(state_dir),
-        PROVENANT_DEPLOYMENTS_DIR=str(state_dir / "deployments"),
-        PROVENANT_RPC_URL=f"http://127.0.0.1:{rpc_port}",
-        PROVENANT_TX_RECEIPT_TIMEOUT_S="60",
-    )
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -337,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
 
     state_dir = Path(tempfile.mkdtemp(prefix="provenant-bench-"))
     rpc_port = free_port()
-    _configure_environment(state_dir, rpc_port)
+    configure_environment(state_dir, rpc_port)
     print(
         f"bench.anchoring: {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')}"

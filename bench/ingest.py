@@ -48,30 +48,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.environment import configure_environment
+
 OVERLAP = 3
 LABELS = ["positive", "negative"]
 WARMUP_LOOPS = 3  # per contributor, before the clock starts
 CONSENT_TIMEOUT_S = 120.0
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_WORKERS = {"sqlite": [1, 2], "postgres": [2, 3, 4]}
-
-
-def _configure_environment(state_dir: Path, rpc_port: int) -> None:
-    """Point the backend's settings at a private state dir and node (before they are read).
-
-    Each configuration's API and worker get their own state dir and database on top of this
-    (through the environment of the child processes)."""
-    for name in [k for k in os.environ if k.startswith("PROVENANT_")]:
-        del os.environ[name]
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(
-        PROVENANT_ENVIRONMENT="local",
-        PROVENANT_STATE_DIR=str(state_dir),
-        PROVENANT_DEPLOYMENTS_DIR=str(state_dir / "deployments"),
-        PROVENANT_RPC_URL=f"http://127.0.0.1:{rpc_port}",
-        PROVENANT_DATABASE_URL=f"sqlite:///{state_dir / 'unused.sqlite'}",
-        PROVENANT_TX_RECEIPT_TIMEOUT_S="60",
-    )
 
 
 # --- CPU accounting (from /proc, so that nothing needs installing) -----------------------------
@@ -816,7 +800,7 @@ def main(argv: list[str] | None = None) -> None:
 
     root = Path(tempfile.mkdtemp(prefix="provenant-bench-ingest-"))
     rpc_port = free_port()
-    _configure_environment(root, rpc_port)
+    configure_environment(root, rpc_port)
     print(
         f"ingest benchmark: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; {args.contributors} contributors, {answers} timed "

@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from bench.environment import configure_environment
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OZ_PACKAGE = REPO_ROOT / "node_modules" / "@openzeppelin" / "merkle-tree" / "package.json"
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -100,21 +102,6 @@ process.stdout.write(JSON.stringify({
   node: process.version,
 }));
 """
-
-
-def _configure_environment(state_dir: Path, rpc_port: int) -> None:
-    """Point the backend's settings at a private state dir and node (before they are read)."""
-    for name in [k for k in os.environ if k.startswith("PROVENANT_")]:
-        del os.environ[name]
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.update(
-        PROVENANT_ENVIRONMENT="local",
-        PROVENANT_STATE_DIR=str(state_dir),
-        PROVENANT_DEPLOYMENTS_DIR=str(state_dir / "deployments"),
-        PROVENANT_RPC_URL=f"http://127.0.0.1:{rpc_port}",
-        PROVENANT_DATABASE_URL=f"sqlite:///{state_dir / 'unused.sqlite'}",
-        PROVENANT_TX_RECEIPT_TIMEOUT_S="60",
-    )
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -1060,7 +1047,7 @@ def main(argv: list[str] | None = None) -> None:
 
     state_dir = Path(tempfile.mkdtemp(prefix="provenant-bench-rewards-"))
     rpc_port = free_port()
-    _configure_environment(state_dir, rpc_port)
+    configure_environment(state_dir, rpc_port)
     print(
         f"bench.rewards: {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')}; "
