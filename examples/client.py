@@ -9,6 +9,8 @@ import httpx
 from eth_account.messages import encode_defunct
 from web3 import Web3
 
+from backend.chain.client import wallet_transaction
+
 
 def check(reply: httpx.Response) -> Any:
     if reply.is_error:
@@ -47,18 +49,7 @@ def consent(api: httpx.Client, account: Any) -> None:
 
 def send(w3: Web3, account: Any, tx: dict[str, Any]) -> Any:
     """Sign and send a transaction the API prepared ({to, data, value}), as a wallet would."""
-    params: dict[str, Any] = {
-        "from": account.address,
-        "to": Web3.to_checksum_address(tx["to"]),
-        "data": tx["data"],
-        "value": int(tx.get("value", 0)),
-        "chainId": w3.eth.chain_id,
-        "nonce": w3.eth.get_transaction_count(account.address),
-    }
-    params["gas"] = w3.eth.estimate_gas(params)  # type: ignore[arg-type]
-    base_fee = int(w3.eth.get_block("latest")["baseFeePerGas"])
-    params["maxPriorityFeePerGas"] = w3.eth.max_priority_fee
-    params["maxFeePerGas"] = 2 * base_fee + params["maxPriorityFeePerGas"]
+    params = wallet_transaction(w3, account.address, tx["to"], tx["data"], int(tx.get("value", 0)))
     signed = account.sign_transaction(params)
     receipt = w3.eth.wait_for_transaction_receipt(
         w3.eth.send_raw_transaction(signed.raw_transaction)

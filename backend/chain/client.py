@@ -71,6 +71,24 @@ def _render_arg(abi_type: str, value: Any) -> Any:
     return value
 
 
+def wallet_transaction(w3: Web3, sender: str, to: str, data: str, value: int = 0) -> dict[str, Any]:
+    """A transaction the API prepared ({to, data, value}), completed as a wallet completes it
+    before signing: nonce, gas estimate (a revert shows here), EIP-1559 fees."""
+    tx: dict[str, Any] = {
+        "from": sender,
+        "to": Web3.to_checksum_address(to),
+        "data": data,
+        "value": value,
+        "chainId": w3.eth.chain_id,
+        "nonce": w3.eth.get_transaction_count(Web3.to_checksum_address(sender)),
+    }
+    tx["gas"] = w3.eth.estimate_gas(cast(TxParams, tx))
+    base_fee = int(w3.eth.get_block("latest")["baseFeePerGas"])
+    tx["maxPriorityFeePerGas"] = w3.eth.max_priority_fee
+    tx["maxFeePerGas"] = 2 * base_fee + tx["maxPriorityFeePerGas"]
+    return tx
+
+
 class ChainClient:
     def __init__(self, settings: Settings, *, web3: Web3 | None = None) -> None:
         self.settings = settings
@@ -158,18 +176,7 @@ class ChainClient:
     def send_as(self, account: LocalAccount, *, to: str, data: str, value: int = 0) -> TxResult:
         """Sign and send a prepared transaction with someone's own key (a requester's wallet,
         in examples and tests) and wait for it; a revert raises ChainRevert like ours do."""
-        tx: dict[str, Any] = {
-            "from": account.address,
-            "to": Web3.to_checksum_address(to),
-            "data": data,
-            "value": value,
-            "chainId": self.chain_id,
-        }
-        tx["nonce"] = self._rpc(lambda: self.w3.eth.get_transaction_count(account.address))
-        tx["gas"] = self._rpc(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
-        base_fee = int(self._rpc(lambda: self.w3.eth.get_block("latest"))["baseFeePerGas"])
-        tx["maxPriorityFeePerGas"] = self._rpc(lambda: self.w3.eth.max_priority_fee)
-        tx["maxFeePerGas"] = 2 * base_fee + tx["maxPriorityFeePerGas"]
+        tx = self._rpc(lambda: wallet_transaction(self.w3, account.address, to, data, value))
         signed = account.sign_transaction(tx)
         tx_hash = self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
         return self._wait(tx_hash, tx)
