@@ -2,9 +2,21 @@
 
 from sqlmodel import Session
 
+from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.quality import service
+from backend.quality.pacing import RunPacer
 from workers.celery_app import celery_app
+
+# One per worker process (workers run --pool=solo): see backend/quality/pacing.py.
+_pacer: RunPacer | None = None
+
+
+def _get_pacer() -> RunPacer:
+    global _pacer
+    if _pacer is None:
+        _pacer = RunPacer(get_settings().aggregate_max_share)
+    return _pacer
 
 
 @celery_app.task(name="quality.aggregate_project")
@@ -15,11 +27,17 @@ def aggregate_project(project_id: int) -> dict[str, int]:
 
 @celery_app.task(name="quality.aggregate_pending")
 def aggregate_pending() -> dict[int, dict[str, int]]:
-    """Aggregate every project with answers newer than its last run (Celery beat runs this)."""
+    """Aggregate every project with answers newer than its last run (Celery beat runs this),
+    unless that project's last run here was too recent for its cost (see RunPacer)."""
+    pacer = _get_pacer()
     with Session(get_engine()) as session:
         projects = service.projects_to_aggregate(session=session)
     out = {}
     for project_id in projects:
+        if not pacer.due(project_id):
+            continue  # picked up again by a later beat
+        started = pacer.clock()
         with Session(get_engine()) as session:
             out[project_id] = service.aggregate_project(session=session, project_id=project_id)
+        pacer.ran(project_id, started)
     return out

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # Quality control runs over projects with new answers this often.
     aggregate_interval_s: float = 2.0
+    # ...but a project's run, which re-reads all of its answers, takes at most this share of
+    # a worker's time: after a run of d seconds the next waits d × (1 / share - 1).
+    aggregate_max_share: float = Field(default=0.2, gt=0, le=1)
     # Escrow events are mirrored, and reward epochs built and posted, this often.
     reward_interval_s: float = 5.0
 

@@ -12,7 +12,8 @@ from datetime import timedelta
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import BindParameter, ScalarSelect
+from sqlalchemy import BindParameter, ScalarSelect, exists
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, func, select
 
 from backend.core.errors import Forbidden
@@ -305,9 +306,20 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     project = session.get(Project, project_id)
     if project is None:
         return {}
+    # Only the columns quality control reads: an item's text or media can be large, and
+    # every item of the project is loaded on every run.
+    item_columns = load_only(
+        col(Item.is_gold),
+        col(Item.gold_answer),
+        col(Item.answer_count),
+        col(Item.extra_answers),
+        col(Item.finalized),
+    )
     items: dict[int, Item] = {
         i.id: i
-        for i in session.exec(select(Item).where(Item.project_id == project_id))
+        for i in session.exec(
+            select(Item).where(Item.project_id == project_id).options(item_columns)
+        )
         if i.id is not None
     }
     answers = list(
@@ -435,15 +447,15 @@ def _decide(
 def projects_to_aggregate(*, session: Session) -> list[int]:
     """Projects with answers newer than their last run, or with complete items still
     undecided (they wait on a newcomer's track record or idleness, which time changes)."""
-    latest = (
-        select(Answer.project_id, func.max(Answer.id).label("latest"))
-        .group_by(col(Answer.project_id))
-        .subquery()
-    )
+    # EXISTS over answers past the last run (a range of the primary key), rather than the
+    # latest answer of each project (which reads every answer on every beat).
     fresh = session.exec(
-        select(Project.id)
-        .join(latest, latest.c.project_id == col(Project.id))
-        .where(latest.c.latest > col(Project.aggregated_through))
+        select(Project.id).where(
+            exists().where(
+                col(Answer.project_id) == col(Project.id),
+                col(Answer.id) > col(Project.aggregated_through),
+            )
+        )
     ).all()
     waiting = session.exec(
         select(Item.project_id)
