@@ -48,6 +48,7 @@ DUPLICATE_MIN_SHARED = 8
 DUPLICATE_MAX_P_VALUE = 1e-2
 # Flags that stop a contributor outright; too_fast answers are held one by one.
 BLOCKING_FLAGS = ("constant", "duplicate_accounts", "burst")
+ITEM_COLUMNS_READ = ("is_gold", "gold_answer", "answer_count", "extra_answers", "finalized")
 
 
 def _answer_key(task_type: str, payload: dict[str, Any]) -> str:
@@ -308,13 +309,7 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
         return {}
     # Only the columns quality control reads: an item's text or media can be large, and
     # every item of the project is loaded on every run.
-    item_columns = load_only(
-        col(Item.is_gold),
-        col(Item.gold_answer),
-        col(Item.answer_count),
-        col(Item.extra_answers),
-        col(Item.finalized),
-    )
+    item_columns = load_only(*(getattr(Item, name) for name in ITEM_COLUMNS_READ))
     items: dict[int, Item] = {
         i.id: i
         for i in session.exec(
