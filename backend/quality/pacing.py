@@ -30,6 +30,6 @@ class RunPacer:
         return self.clock() - finished >= took * (1 / self.share - 1)
 
     def ran(self, key: int, started: float) -> None:
-        """Record a run of ``key`` that began at ``started`` (on this pacer's clock) and just ended."""
+        """Record a run of ``key`` that began at ``started`` (this pacer's clock) and ended now."""
         finished = self.clock()
         self._last[key] = (finished, max(finished - started, 0.0))
