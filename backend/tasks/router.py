@@ -1,7 +1,6 @@
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from backend.core.errors import Forbidden, NotFound
 from backend.deps import CurrentUser, SessionDep, StorageDep
 from backend.tasks import service
 from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
@@ -75,14 +74,13 @@ def submit_answer_and_next(
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    answer, created = service.submit_answer(
+    done = service.submit_answer_and_next(
         session=session, task_id=task_id, contributor=contributor, data=body
     )
-    result = AnswerAndNext(answer=service.to_answer_public(answer))
-    try:
-        result.next = service.next_task(
-            session=session, project_id=answer.project_id, contributor=contributor
-        ).public
-    except (NotFound, Forbidden) as exc:
-        result.next_detail = exc.detail
-    return JSONResponse(status_code=201 if created else 200, content=result.model_dump(mode="json"))
+    result = AnswerAndNext(
+        answer=service.to_answer_public(done.answer),
+        next=done.next.public if done.next is not None else None,
+        next_detail=done.why_no_next,
+    )
+    status = 201 if done.created else 200
+    return JSONResponse(status_code=status, content=result.model_dump(mode="json"))

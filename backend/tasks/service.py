@@ -141,12 +141,15 @@ class StoredAnswer:
     submitted_at: datetime
 
 
-def _reclaim_due(project_id: int) -> bool:
+def _reclaim_due(project_id: int, *, claim: bool = True) -> bool:
+    """Whether this process should reclaim the project's expired leases now; ``claim`` marks
+    it done, so that concurrent requests do not all reclaim."""
     now = time.monotonic()
     with _last_reclaim_lock:
         if now - _last_reclaim.get(project_id, float("-inf")) < RECLAIM_INTERVAL_S:
             return False
-        _last_reclaim[project_id] = now
+        if claim:
+            _last_reclaim[project_id] = now
         return True
 
 
@@ -232,58 +235,80 @@ _TAKE_SLOT = (
     .returning(*_ITEM_VIEW)
 )
 _INSERT_TASK = insert(_task).returning(_task.c.id)
-_LIVE_TASK_ID = (
-    select(_task.c.id)
-    .where(
-        _task.c.project_id == bindparam("project_id"),
-        _task.c.contributor == bindparam("contributor"),
-        _task.c.status == LeaseStatus.leased,
-        _task.c.expires_at > bindparam("now"),
+
+
+def _loop_columns(project_id: Any, *, other_than_task: Any = None) -> tuple[Any, ...]:
+    """The project, and whether the caller may take a task in it: consent, quality block and
+    the live lease they hold there (other than ``other_than_task``, the one being answered)."""
+    other = _task.alias("live")  # the answer context's FROM has the task being answered
+    live = [
+        other.c.project_id == project_id,
+        other.c.contributor == _CONTRIBUTOR,
+        other.c.status == LeaseStatus.leased,
+        other.c.expires_at > bindparam("now"),
+    ]
+    if other_than_task is not None:
+        live.append(other.c.id != other_than_task)
+    return (
+        _project.c.id,
+        _project.c.task_type,
+        _project.c.instructions,
+        _project.c.label_schema,
+        _project.c.overlap,
+        _project.c.gold_rate,
+        _project.c.lease_seconds,
+        active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+        blocked_reason(project_id, _CONTRIBUTOR).label("blocked_reason"),
+        select(other.c.id).where(*live).limit(1).scalar_subquery().label("live_task_id"),
     )
-    .limit(1)
-    .scalar_subquery()
-)
-_LOOP_CONTEXT = select(
-    _project.c.id,
-    _project.c.task_type,
-    _project.c.instructions,
-    _project.c.label_schema,
-    _project.c.overlap,
-    _project.c.gold_rate,
-    _project.c.lease_seconds,
-    active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
-    blocked_reason(_PROJECT_ID, _CONTRIBUTOR).label("blocked_reason"),
-    _LIVE_TASK_ID.label("live_task_id"),
-).where(_project.c.id == bindparam("project_id"))
+
+
+_LOOP_CONTEXT = select(*_loop_columns(_PROJECT_ID)).where(_project.c.id == _PROJECT_ID)
 _LIVE_LEASE = (
     select(_task.c.leased_at, _task.c.expires_at, *_ITEM_VIEW)
     .join_from(_task, _item, _item.c.id == _task.c.item_id)
     .where(_task.c.id == bindparam("task_id"))
 )
-# The task, its project and item, the caller's consent and any answer already stored for the
-# task, in one round trip.
-_ANSWER_CONTEXT = (
-    select(
-        _task.c.contributor,
-        _task.c.status,
-        _task.c.leased_at,
-        _task.c.expires_at,
-        _project.c.id.label("project_id"),
-        _project.c.task_type,
-        _project.c.label_schema,
-        _item.c.id.label("item_id"),
-        _item.c.kind,
-        _item.c.width,
-        _item.c.height,
-        _item.c.content_hash,
-        active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
-        _answer.c.id.label("answer_id"),
+
+
+def _answer_context_statement(*, with_loop: bool) -> Select[Any]:
+    """The task, its project and item, the caller's consent and any answer already stored for
+    the task, in one round trip; ``with_loop`` adds the loop context of the caller's next
+    task in the same project (see _loop_columns)."""
+    task_id = bindparam("task_id", type_=Integer)
+    project_columns = (
+        _loop_columns(_project.c.id, other_than_task=task_id)
+        if with_loop
+        else (
+            _project.c.task_type,
+            _project.c.label_schema,
+            active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+        )
     )
-    .join_from(_task, _project, _project.c.id == _task.c.project_id)
-    .join(_item, _item.c.id == _task.c.item_id)
-    .outerjoin(_answer, _answer.c.task_id == _task.c.id)
-    .where(_task.c.id == bindparam("task_id"))
-)
+    return (
+        select(
+            _task.c.contributor,
+            _task.c.status,
+            _task.c.leased_at,
+            _task.c.expires_at,
+            _project.c.id.label("project_id"),
+            *project_columns,
+            _item.c.id.label("item_id"),
+            _item.c.kind,
+            _item.c.width,
+            _item.c.height,
+            _item.c.content_hash,
+            _answer.c.id.label("answer_id"),
+        )
+        .join_from(_task, _project, _project.c.id == _task.c.project_id)
+        .join(_item, _item.c.id == _task.c.item_id)
+        .outerjoin(_answer, _answer.c.task_id == _task.c.id)
+        .where(_task.c.id == task_id)
+    )
+
+
+_ANSWER_CONTEXT = _answer_context_statement(with_loop=False)
+_ANSWER_AND_LOOP_CONTEXT = _answer_context_statement(with_loop=True)
 _MARK_ANSWERED = (
     update(_task)
     .where(_task.c.id == bindparam("task_id"), _task.c.status == LeaseStatus.leased)
@@ -405,7 +430,9 @@ _PG_LEASE = _pg_lease_statement()
 _PG_ANSWER = _pg_answer_statement()
 
 
-def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None:
+def _pg_lease_uncommitted(conn: Connection, project: _Row, contributor: str) -> Lease | None:
+    """_PG_LEASE in the caller's transaction; IntegrityError if this contributor got the item
+    in a concurrent request."""
     now = utcnow()
     expires_at = now + timedelta(seconds=project.lease_seconds)
     params = {
@@ -416,12 +443,7 @@ def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None
         "v_leased_at": now,
         "v_expires_at": expires_at,
     }
-    try:
-        row = session.connection().execute(_PG_LEASE, params).first()
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # this contributor got the item in a concurrent request
-        return None
+    row = conn.execute(_PG_LEASE, params).first()
     if row is None:
         return None
     return _lease(
@@ -432,6 +454,16 @@ def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None
         leased_at=now,
         expires_at=expires_at,
     )
+
+
+def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None:
+    try:
+        lease = _pg_lease_uncommitted(session.connection(), project, contributor)
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # this contributor got the item in a concurrent request
+        return None
+    return lease
 
 
 def _try_lease(
@@ -499,32 +531,42 @@ def _live_lease(conn: Connection, project: _Row, task_id: int, contributor: str)
 
 def next_task(*, session: Session, project_id: int, contributor: str) -> Lease:
     """Lease the caller an item of this project they have not had, or raise NotFound."""
-    conn = session.connection()
-    project = _loop_context(conn, project_id, contributor)
+    project = _loop_context(session.connection(), project_id, contributor)
+    return _next_task(session, project, contributor, gold_first=_draw_gold(project))
+
+
+def _draw_gold(project: _Row) -> bool:
+    """Whether the next lease tries a gold item first (the project's gold rate)."""
+    return _rng.random() < project.gold_rate
+
+
+def _next_task(session: Session, project: _Row, contributor: str, *, gold_first: bool) -> Lease:
+    """next_task once the loop context (see _loop_columns) is read."""
     if project.consent_hash is None:
         raise Forbidden("record your consent on chain before taking tasks (see /consent)")
-    raise_if_blocked(project_id, project.blocked_reason)
+    raise_if_blocked(project.id, project.blocked_reason)
     if project.live_task_id is not None:
         # One lease at a time per project: asking again returns the same task.
-        return _live_lease(conn, project, project.live_task_id, contributor)
-    reclaimed_now = _reclaim_due(project_id)
+        return _live_lease(session.connection(), project, project.live_task_id, contributor)
+    reclaimed_now = _reclaim_due(project.id)
     if reclaimed_now:
-        reclaim_expired_leases(session=session, project_id=project_id)
-    task = _lease_some_item(session, project, contributor)
+        reclaim_expired_leases(session=session, project_id=project.id)
+    task = _lease_some_item(session, project, contributor, gold_first)
     # Nothing free: expired leases may be holding the slots. Give those back and look again.
     if (
         task is None
         and not reclaimed_now
-        and reclaim_expired_leases(session=session, project_id=project_id)
+        and reclaim_expired_leases(session=session, project_id=project.id)
     ):
-        task = _lease_some_item(session, project, contributor)
+        task = _lease_some_item(session, project, contributor, gold_first)
     if task is None:
-        raise NotFound(f"no task available in project {project_id} for you right now")
+        raise NotFound(f"no task available in project {project.id} for you right now")
     return task
 
 
-def _lease_some_item(session: Session, project: _Row, contributor: str) -> Lease | None:
-    gold_first = _rng.random() < project.gold_rate
+def _lease_some_item(
+    session: Session, project: _Row, contributor: str, gold_first: bool
+) -> Lease | None:
     if not gold_first and session.connection().dialect.name == "postgresql":
         task = _pg_lease(session, project, contributor)
         if task is not None:
@@ -646,8 +688,76 @@ def submit_answer(
     *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
 ) -> tuple[StoredAnswer, bool]:
     """Store the answer to a live lease; return (answer, created). Retries are idempotent."""
+    params = {"task_id": task_id, "contributor": contributor}
+    row = session.connection().execute(_ANSWER_CONTEXT, params).first()
+    return _submit_answer(session, row, task_id, contributor, data, commit=True)
+
+
+@dataclass(frozen=True)
+class AnswerAndNextLease:
+    answer: StoredAnswer
+    created: bool
+    next: Lease | None
+    why_no_next: str | None  # what next_task would have raised, when next is None
+
+
+def submit_answer_and_next(
+    *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
+) -> AnswerAndNextLease:
+    """submit_answer, then next_task in the same project, with one read of their context.
+
+    On PostgreSQL the common case (a fresh answer, a free item) is one transaction: context,
+    answer, lease (each a single statement), commit. Steps that may roll back (the portable
+    lease path, a concurrent lease of the same item) run only after the answer is committed,
+    so an answer that was reported stored is never rolled back."""
+    params = {"task_id": task_id, "contributor": contributor, "now": utcnow()}
     conn = session.connection()
-    row = conn.execute(_ANSWER_CONTEXT, {"task_id": task_id, "contributor": contributor}).first()
+    row = conn.execute(_ANSWER_AND_LOOP_CONTEXT, params).first()
+    answer, created = _submit_answer(session, row, task_id, contributor, data, commit=False)
+    assert row is not None  # _submit_answer raised NotFound otherwise
+    gold_first = _draw_gold(row)
+    lease = None
+    if created and not gold_first and _may_lease_in_one_statement(conn, row):
+        try:
+            lease = _pg_lease_uncommitted(conn, row, contributor)
+        except IntegrityError:
+            # A concurrent request of this contributor leased the item: that took the answer's
+            # write with it, so store the answer again on its own and lease the usual way.
+            session.rollback()
+            answer, created = submit_answer(
+                session=session, task_id=task_id, contributor=contributor, data=data
+            )
+    session.commit()
+    if lease is None:
+        try:
+            lease = _next_task(session, row, contributor, gold_first=gold_first)
+        except (NotFound, Forbidden) as exc:
+            return AnswerAndNextLease(answer, created, None, exc.detail)
+    return AnswerAndNextLease(answer, created, lease, None)
+
+
+def _may_lease_in_one_statement(conn: Connection, context: _Row) -> bool:
+    """Whether _next_task would go straight to _PG_LEASE with this context."""
+    return (
+        conn.dialect.name == "postgresql"
+        and context.consent_hash is not None
+        and context.blocked_reason is None
+        and context.live_task_id is None
+        and not _reclaim_due(context.id, claim=False)
+    )
+
+
+def _submit_answer(
+    session: Session,
+    row: _Row | None,
+    task_id: int,
+    contributor: str,
+    data: AnswerSubmit,
+    *,
+    commit: bool,
+) -> tuple[StoredAnswer, bool]:
+    """submit_answer once its context row is read. With ``commit=False`` a newly stored
+    answer is left in the session's transaction for the caller to commit."""
     if row is None:
         raise NotFound(f"no task with id {task_id}")
     if row.contributor != contributor:
@@ -672,6 +782,7 @@ def submit_answer(
     if row.consent_hash is None:
         raise Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
 
+    conn = session.connection()
     submitted_unix = int(now.timestamp())
     leaf = ContributionLeaf(
         contributor=contributor,
@@ -707,7 +818,8 @@ def submit_answer(
                 session, task_id=task_id, contributor=contributor, key=key, digest=digest
             )
             return stored, False
-        session.commit()
+        if commit:
+            session.commit()
     except IntegrityError:
         # The idempotency key was used for another task, or a concurrent retry stored it.
         session.rollback()

@@ -252,3 +252,125 @@ def test_concurrent_requests_by_one_contributor_never_share_an_item(session):
     # lease they got is a real row that holds one slot.
     assert len({t.item_id for t in tasks}) == len(tasks)
     assert sum(session.get(Item, t.item_id).slots_taken for t in tasks) == len(tasks)
+
+
+def _answer_and_next(session, task, label="a"):
+    return service.submit_answer_and_next(
+        session=session,
+        task_id=task.id,
+        contributor=task.contributor,
+        data=AnswerSubmit(answer={"label": label}),
+    )
+
+
+def test_answer_and_next_keeps_the_gold_rate(session):
+    """The combined loop draws gold once per lease, as next_task does (drawing again after a
+    gold draw, say, would halve gold's share)."""
+    project = _project(session, items=400, gold=400, overlap=1, gold_rate=0.5)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    gold = 0
+    for _ in range(320):
+        done = _answer_and_next(session, task)
+        assert done.created and done.next is not None, done.why_no_next
+        task = done.next
+        gold += session.get(Item, task.item_id).is_gold
+    # 160 expected; the bounds are 4.5 standard deviations away, and a second draw (gold's
+    # share squared: 80 expected) would fall below them.
+    assert 120 <= gold <= 200
+
+
+def test_answer_and_next_says_why_there_is_no_next_task(session):
+    project = _project(session, items=1, overlap=1)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    done = _answer_and_next(session, task)
+    assert done.created and done.next is None
+    assert "no task available" in done.why_no_next
+    assert session.get(Task, task.id).status == LeaseStatus.answered  # stored all the same
+
+
+def test_answer_and_next_retry_returns_the_stored_answer_and_the_live_lease(session):
+    project = _project(session, items=3, overlap=1)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    first = _answer_and_next(session, task)
+    retry = _answer_and_next(session, task)
+    assert not retry.created and retry.answer == first.answer
+    assert retry.next is not None and retry.next.id == first.next.id
+    assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
+
+
+def test_answer_and_next_stores_the_answer_again_if_the_lease_collides(session, monkeypatch):
+    """PostgreSQL leases in the answer's transaction; if that lease hits the (item,
+    contributor) key (a concurrent request of the same contributor got the item), the
+    rollback takes the answer with it, so the answer is stored again on its own."""
+    if session.connection().dialect.name != "postgresql":
+        pytest.skip("the one-transaction loop is PostgreSQL's")
+    from sqlalchemy.exc import IntegrityError
+
+    real = service._pg_lease_uncommitted
+    collisions = []
+
+    def collide_once(conn, project, contributor):
+        lease = real(conn, project, contributor)  # written, then the key "refuses" it
+        if not collisions:
+            collisions.append(lease)
+            raise IntegrityError("INSERT INTO task", {}, Exception("duplicate key"))
+        return lease
+
+    monkeypatch.setattr(service, "_pg_lease_uncommitted", collide_once)
+    project = _project(session, items=3, overlap=1)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    done = _answer_and_next(session, task)
+    assert collisions and done.created and done.next is not None
+    session.expire_all()
+    stored = session.exec(select(Answer).where(Answer.task_id == task.id)).all()
+    assert [a.id for a in stored] == [done.answer.id]
+    leases = session.exec(select(Task).where(Task.contributor == who)).all()
+    assert {t.status for t in leases} == {LeaseStatus.answered, LeaseStatus.leased}
+    for item in session.exec(select(Item).where(Item.project_id == project.id)):
+        live = sum(1 for t in leases if t.item_id == item.id)
+        assert item.slots_taken == live  # the rolled-back lease holds no slot
+
+
+def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
+    """The combined loop under concurrency, each contributor in its own thread."""
+    project_id = _project(session, items=8, overlap=3).id
+    contributors = [_contributor(session) for _ in range(12)]
+    errors: list[BaseException] = []
+
+    def work(who: str) -> None:
+        with Session(get_engine()) as s:
+            try:
+                task = service.next_task(session=s, project_id=project_id, contributor=who)
+            except NotFound:
+                return
+            try:
+                while task is not None:
+                    done = service.submit_answer_and_next(
+                        session=s,
+                        task_id=task.id,
+                        contributor=who,
+                        data=AnswerSubmit(answer={"label": "a"}),
+                    )
+                    assert done.created
+                    task = done.next
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in contributors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    answers = session.exec(select(Answer).where(Answer.project_id == project_id)).all()
+    per_item = Counter(a.item_id for a in answers)
+    assert set(per_item.values()) == {3} and len(per_item) == 8
+    assert max(Counter((a.item_id, a.contributor) for a in answers).values()) == 1
+    assert not session.exec(select(Task).where(Task.status == LeaseStatus.leased)).all()
+    for item in session.exec(select(Item).where(Item.project_id == project_id)):
+        session.refresh(item)
+        assert item.slots_taken == item.answer_count == 3
