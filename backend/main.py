@@ -14,6 +14,7 @@ from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
 from backend.core.config import get_settings
 from backend.core.errors import AppError
+from backend.core.process import freeze_startup_objects
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.quality.router import router as quality_router
@@ -52,6 +53,7 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     # Sync endpoints run in anyio's thread pool (40 threads by default); size it to match the
     # database pool (see backend/core/db.py).
     to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
+    freeze_startup_objects()
     yield
 
 

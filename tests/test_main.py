@@ -39,3 +39,19 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_startup_leaves_its_objects_out_of_garbage_collection(db):
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app()) as client:
+            assert client.get("/health").status_code == 200
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -4,10 +4,15 @@ By default both are embedded SQLite files (kombu's SQLAlchemy transport), so a f
 needs no Redis or RabbitMQ; PROVENANT_BROKER_URL / PROVENANT_RESULT_BACKEND select a real one.
 """
 
+import os
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Connection
 
 from backend.core.config import get_settings
+from backend.core.process import freeze_startup_objects
 
 settings = get_settings()
 
@@ -73,3 +78,13 @@ def create_queue_rows() -> None:
     if settings.resolved_broker_url.startswith("sqla+"):
         with Connection(settings.resolved_broker_url) as conn:
             conn.default_channel.queue_declare(queue=celery_app.conf.task_default_queue)
+
+
+@worker_ready.connect
+def _settle_worker(**_: Any) -> None:
+    """Once the worker is up: yield the CPU to request handling on a shared host (its work is
+    batch work: aggregation, anchoring, epochs), and leave the objects of startup out of
+    garbage collection, as the API does."""
+    if settings.worker_niceness:
+        os.nice(settings.worker_niceness)
+    freeze_startup_objects()

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     aggregate_interval_s: float = 2.0
     # ...but a project's run, which re-reads all of its answers, takes at most this share of
     # a worker's time: after a run of d seconds the next waits d × (1 / share - 1).
-    aggregate_max_share: float = Field(default=0.2, gt=0, le=1)
+    aggregate_max_share: float = Field(default=0.1, gt=0, le=1)
+    # Added to the worker's niceness: its batch work yields the CPU to the API's requests.
+    worker_niceness: int = Field(default=10, ge=0, le=19)
     # Escrow events are mirrored, and reward epochs built and posted, this often.
     reward_interval_s: float = 5.0
 
