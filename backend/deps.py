@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.auth.service import cached_session_address, session_address
 from backend.chain.client import ChainClient
 from backend.core.config import Settings, get_settings
-from backend.core.db import get_session
+from backend.core.db import get_session, request_session
 from backend.core.errors import Unauthorized
 from backend.storage.base import BlobStorage
 from backend.storage.local import LocalFileStorage
@@ -54,13 +54,20 @@ async def bearer_token(authorization: Annotated[str | None, Header()] = None) ->
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-async def current_address(session: SessionDep, token: TokenDep) -> str:
+async def current_address(token: TokenDep) -> str:
     # async with a cache in front (backend/auth/service.py): a hit costs no thread hand-off,
-    # and a miss reads the session row in the thread pool, as a sync dependency would.
+    # and a miss reads the session row in the thread pool, as a sync dependency would. The
+    # miss opens a session of its own: depending on SessionDep would cost every request,
+    # hits included, a generator dependency's enter and exit.
     cached = cached_session_address(token)
     if cached is not None:
         return cached
-    return await run_in_threadpool(session_address, session=session, token=token)
+    return await run_in_threadpool(_session_address, token)
+
+
+def _session_address(token: str) -> str:
+    with request_session() as session:
+        return session_address(session=session, token=token)
 
 
 CurrentUser = Annotated[str, Depends(current_address)]

@@ -87,10 +87,11 @@ def create_app() -> FastAPI:
         """Liveness probe."""
         return {"status": "ok"}
 
+    # Routes are matched in order: the contributor's loop (tasks) first, as most requests are.
+    app.include_router(tasks_router)
     app.include_router(auth_router)
     app.include_router(consent_router)
     app.include_router(projects_router)
-    app.include_router(tasks_router)
     app.include_router(provenance_router)
     app.include_router(quality_router)
     app.include_router(rewards_router)

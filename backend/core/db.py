@@ -47,15 +47,18 @@ def get_engine() -> Engine:
     return make_engine(get_settings().resolved_database_url)
 
 
+def request_session() -> Session:
+    """A session for one request (use it as a context manager, which closes it).
+
+    A request's session is its own unit of work and ends with the request. Expiring its
+    objects at each commit would make every read after a commit (building the response)
+    cost one more SELECT per object, for values this request has just written itself."""
+    return Session(get_engine(), expire_on_commit=False)
+
+
 async def get_session() -> AsyncIterator[Session]:
-    # A request's session is its own unit of work and ends with the request. Expiring its
-    # objects at each commit would make every read after a commit (building the response)
-    # cost one more SELECT per object, for values this request has just written itself.
     # async, though it awaits nothing: a sync dependency costs two thread-pool hand-offs per
     # request (enter and exit), and opening a Session does no I/O (it connects on first use).
     # Closing returns the connection to the pool, after the endpoint's commit or rollback.
-    session = Session(get_engine(), expire_on_commit=False)
-    try:
+    with request_session() as session:
         yield session
-    finally:
-        session.close()

@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from backend.core.db import request_session
 from backend.deps import CurrentUser, SessionDep, StorageDep
 from backend.tasks import service
 from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
@@ -8,13 +9,23 @@ from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, Task
 router = APIRouter(tags=["tasks"])
 
 
+# The contributor's loop (tasks/next, answer, answer-and-next) runs on every answer, so its
+# endpoints skip two costs FastAPI would add per request: they open their session themselves
+# (SessionDep, a generator dependency, costs an exit stack's enter and exit), and they return
+# a Response serialized by pydantic at once (a response_model is validated again, in one more
+# thread-pool hop for a sync endpoint). response_model still documents the reply.
+
+
+def _json(model: BaseModel, status_code: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code, media_type="application/json")
+
+
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
-def next_task(project_id: int, session: SessionDep, contributor: CurrentUser) -> Response:
+def next_task(project_id: int, contributor: CurrentUser) -> Response:
     """Lease the caller the next item to label in this project."""
-    lease = service.next_task(session=session, project_id=project_id, contributor=contributor)
-    # A Response as it is: FastAPI would otherwise validate the model again in another
-    # thread-pool hop (for a sync endpoint), on the hottest route.
-    return JSONResponse(content=lease.public.model_dump(mode="json"))
+    with request_session() as session:
+        lease = service.next_task(session=session, project_id=project_id, contributor=contributor)
+    return _json(lease.public)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
@@ -55,32 +66,28 @@ def task_thumbnail(
 
 
 @router.post("/tasks/{task_id}/answer", response_model=AnswerPublic, status_code=201)
-def submit_answer(
-    task_id: int, body: AnswerSubmit, session: SessionDep, contributor: CurrentUser
-) -> Response:
+def submit_answer(task_id: int, body: AnswerSubmit, contributor: CurrentUser) -> Response:
     """Answer a leased task; retrying the same answer returns the stored one (200)."""
-    answer, created = service.submit_answer(
-        session=session, task_id=task_id, contributor=contributor, data=body
-    )
-    public = service.to_answer_public(answer)
-    return JSONResponse(status_code=201 if created else 200, content=public.model_dump(mode="json"))
+    with request_session() as session:
+        answer, created = service.submit_answer(
+            session=session, task_id=task_id, contributor=contributor, data=body
+        )
+    return _json(service.to_answer_public(answer), 201 if created else 200)
 
 
 @router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
-def submit_answer_and_next(
-    task_id: int, body: AnswerSubmit, session: SessionDep, contributor: CurrentUser
-) -> Response:
+def submit_answer_and_next(task_id: int, body: AnswerSubmit, contributor: CurrentUser) -> Response:
     """Answer a leased task and lease the next one of the same project, in one round trip.
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    done = service.submit_answer_and_next(
-        session=session, task_id=task_id, contributor=contributor, data=body
-    )
+    with request_session() as session:
+        done = service.submit_answer_and_next(
+            session=session, task_id=task_id, contributor=contributor, data=body
+        )
     result = AnswerAndNext(
         answer=service.to_answer_public(done.answer),
         next=done.next.public if done.next is not None else None,
         next_detail=done.why_no_next,
     )
-    status = 201 if done.created else 200
-    return JSONResponse(status_code=status, content=result.model_dump(mode="json"))
+    return _json(result, 201 if done.created else 200)
