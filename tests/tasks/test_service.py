@@ -213,20 +213,31 @@ def test_concurrent_contributors_never_overfill_an_item(session):
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
+    _run_in_threads(work, contributors, errors)
+    _assert_every_item_filled_exactly(session, project_id, items=6, overlap=3)
+
+
+def _run_in_threads(work, contributors: list[str], errors: list[BaseException]) -> None:
     threads = [threading.Thread(target=work, args=(c,)) for c in contributors]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
+
+
+def _assert_every_item_filled_exactly(session, project_id: int, *, items: int, overlap: int):
+    """Every item answered exactly ``overlap`` times, never twice by one contributor, and its
+    counters agree; no lease left behind."""
     answers = session.exec(select(Answer).where(Answer.project_id == project_id)).all()
     per_item = Counter(a.item_id for a in answers)
-    assert set(per_item.values()) == {3} and len(per_item) == 6
-    pairs = Counter((a.item_id, a.contributor) for a in answers)
-    assert max(pairs.values()) == 1
+    assert set(per_item.values()) == {overlap} and len(per_item) == items
+    assert max(Counter((a.item_id, a.contributor) for a in answers).values()) == 1
+    leased = select(Task).where(Task.project_id == project_id, Task.status == LeaseStatus.leased)
+    assert not session.exec(leased).all()
     for item in session.exec(select(Item).where(Item.project_id == project_id)):
         session.refresh(item)
-        assert item.slots_taken == item.answer_count == 3
+        assert item.slots_taken == item.answer_count == overlap
 
 
 def test_concurrent_requests_by_one_contributor_never_share_an_item(session):
@@ -360,17 +371,5 @@ def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in contributors]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-    answers = session.exec(select(Answer).where(Answer.project_id == project_id)).all()
-    per_item = Counter(a.item_id for a in answers)
-    assert set(per_item.values()) == {3} and len(per_item) == 8
-    assert max(Counter((a.item_id, a.contributor) for a in answers).values()) == 1
-    assert not session.exec(select(Task).where(Task.status == LeaseStatus.leased)).all()
-    for item in session.exec(select(Item).where(Item.project_id == project_id)):
-        session.refresh(item)
-        assert item.slots_taken == item.answer_count == 3
+    _run_in_threads(work, contributors, errors)
+    _assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
