@@ -161,6 +161,7 @@ def test_refused_sign_in_leaves_the_nonce_usable(client):
     [
         (None, "missing Authorization header"),
         ("Token abc", "must be 'Bearer <token>'"),
+        ("Bearer ", "must be 'Bearer <token>'"),
         ("Bearer not-a-real-token", "not valid"),
     ],
 )
@@ -169,6 +170,19 @@ def test_protected_routes_need_a_live_session(client, header, reason):
     reply = client.get("/auth/me", headers=headers)
     assert reply.status_code == 401
     assert reason in reply.json()["detail"]
+
+
+def test_openapi_documents_the_bearer_session_on_protected_routes(client):
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["session"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the token that POST /auth/verify returns",
+    }
+    assert spec["paths"]["/tasks/{task_id}/answer-and-next"]["post"]["security"] == [
+        {"session": []}
+    ]
+    assert "security" not in spec["paths"]["/auth/nonce"]["get"]
 
 
 def test_logout_ends_the_session(client):
