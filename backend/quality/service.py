@@ -308,8 +308,9 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     if project is None:
         return {}
     # Only the columns quality control reads: an item's text or media can be large, and
-    # every item of the project is loaded on every run.
-    item_columns = load_only(*(getattr(Item, name) for name in ITEM_COLUMNS_READ))
+    # every item of the project is loaded on every run. Reading any other column raises
+    # (rather than quietly costing a query per item): add it to ITEM_COLUMNS_READ.
+    item_columns = load_only(*(getattr(Item, name) for name in ITEM_COLUMNS_READ), raiseload=True)
     items: dict[int, Item] = {
         i.id: i
         for i in session.exec(

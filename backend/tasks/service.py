@@ -716,6 +716,10 @@ def submit_answer_and_next(
     answer, created = _submit_answer(session, row, task_id, contributor, data, commit=False)
     assert row is not None  # _submit_answer raised NotFound otherwise
     gold_first = _draw_gold(row)
+    # The context was read in this transaction, before this answer; only a retry (not
+    # created) or a collision below means another request of this contributor ran meanwhile,
+    # and may hold the live lease the context did not see.
+    context_is_current = created
     lease = None
     if created and not gold_first and _may_lease_in_one_statement(conn, row):
         try:
@@ -727,8 +731,11 @@ def submit_answer_and_next(
             answer, created = submit_answer(
                 session=session, task_id=task_id, contributor=contributor, data=data
             )
+            context_is_current = False
     session.commit()
     if lease is None:
+        if not context_is_current:
+            row = _loop_context(session.connection(), row.id, contributor)
         try:
             lease = _next_task(session, row, contributor, gold_first=gold_first)
         except (NotFound, Forbidden) as exc:

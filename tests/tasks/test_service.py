@@ -346,6 +346,77 @@ def test_answer_and_next_stores_the_answer_again_if_the_lease_collides(session, 
         assert item.slots_taken == live  # the rolled-back lease holds no slot
 
 
+def test_answer_and_next_after_a_collision_returns_the_lease_the_other_request_got(
+    session, monkeypatch
+):
+    """The collision means another request of this contributor leased meanwhile: the next
+    task is that lease, read again after the answer is stored, not a second one."""
+    if session.connection().dialect.name != "postgresql":
+        pytest.skip("the one-transaction loop is PostgreSQL's")
+    from sqlalchemy.exc import IntegrityError
+
+    real = service._pg_lease_uncommitted
+    concurrent = []
+
+    def collide(conn, project, contributor):
+        if concurrent:
+            return real(conn, project, contributor)
+        with Session(get_engine()) as other:  # the other request, committed first
+            context = service._loop_context(other.connection(), project.id, contributor)
+            concurrent.append(real(other.connection(), context, contributor))
+            other.commit()
+        raise IntegrityError("INSERT INTO task", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(service, "_pg_lease_uncommitted", collide)
+    project = _project(session, items=4, overlap=1)
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    done = _answer_and_next(session, task)
+    assert done.created and concurrent[0] is not None
+    assert done.next is not None and done.next.id == concurrent[0].id
+    session.expire_all()
+    live = select(Task).where(Task.contributor == who, Task.status == LeaseStatus.leased)
+    assert len(session.exec(live).all()) == 1
+
+
+def test_the_same_answer_and_next_sent_twice_at_once_gets_one_answer_and_one_lease(session):
+    project_id = _project(session, items=6, overlap=1).id
+    who = _contributor(session)
+    task = service.next_task(session=session, project_id=project_id, contributor=who)
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def send() -> None:
+        with Session(get_engine()) as s:
+            try:
+                start.wait()
+                results.append(
+                    service.submit_answer_and_next(
+                        session=s,
+                        task_id=task.id,
+                        contributor=who,
+                        data=AnswerSubmit(answer={"label": "a"}, idempotency_key="once"),
+                    )
+                )
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+    _run_in_threads(lambda _: send(), [who, who], errors)
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].answer.id == results[1].answer.id
+    assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
+    session.expire_all()
+    live = select(Task).where(Task.contributor == who, Task.status == LeaseStatus.leased)
+    leases = {t.id for t in session.exec(live)}
+    assert {r.next.id for r in results} == leases
+    if session.connection().dialect.name == "postgresql":
+        # Answer and lease commit together, so the retry sees the lease and returns it. On
+        # SQLite the answer commits before the lease is taken, and two racing duplicates may
+        # each lease (the window next_task has between its check and its lease); the extra
+        # lease holds its slot until it expires.
+        assert len(leases) == 1
+
+
 def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
     """The combined loop under concurrency, each contributor in its own thread."""
     project_id = _project(session, items=8, overlap=3).id
