@@ -162,6 +162,7 @@ def test_refused_sign_in_leaves_the_nonce_usable(client):
         (None, "missing Authorization header"),
         ("Token abc", "must be 'Bearer <token>'"),
         ("Bearer ", "must be 'Bearer <token>'"),
+        ("Basic dXNlcjpwYXNz", "must be 'Bearer <token>'"),
         ("Bearer not-a-real-token", "not valid"),
     ],
 )
