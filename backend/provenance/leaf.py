@@ -30,12 +30,9 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-
-from backend.provenance.merkle import encode_leaf, keccak256
+from backend.provenance.merkle import checksummed_address, encode_leaf, keccak256
 
 __all__ = [
     "LEAF_ENCODING",
@@ -113,18 +110,6 @@ def _uint(value: Any, limit: int, name: str) -> int:
     return int(value)
 
 
-# Cached: every answer builds a leaf, the same contributors answer again and again, and
-# checking and computing an EIP-55 checksum (two keccaks) cost more than the rest of the leaf.
-@lru_cache(maxsize=65536)
-def _checksummed_address(contributor: str) -> str:
-    if not contributor.startswith("0x") or not is_hex_address(contributor):
-        raise ValueError(f"contributor must be an address (0x + 40 hex digits): {contributor!r}")
-    body = contributor[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(contributor):
-        raise ValueError(f"contributor has an invalid EIP-55 checksum: {contributor!r}")
-    return str(to_checksum_address(contributor))
-
-
 @dataclass(frozen=True, slots=True)
 class ContributionLeaf:
     """One contribution as anchored: the fields of ``LEAF_ENCODING``, in that order.
@@ -145,7 +130,9 @@ class ContributionLeaf:
             raise ValueError(
                 f"contributor must be an address (0x + 40 hex digits): {self.contributor!r}"
             )
-        object.__setattr__(self, "contributor", _checksummed_address(self.contributor))
+        object.__setattr__(
+            self, "contributor", checksummed_address(self.contributor, "contributor")
+        )
         object.__setattr__(self, "project_id", _uint(self.project_id, _UINT256_LIMIT, "project_id"))
         for name in ("item_hash", "answer_hash", "consent_hash"):
             object.__setattr__(self, name, _bytes32(getattr(self, name), name))

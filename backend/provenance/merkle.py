@@ -35,7 +35,6 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-from eth_utils import to_checksum_address
 
 __all__ = [
     "FORMAT",
@@ -292,13 +291,15 @@ def _eip55(body: str) -> str:
     )
 
 
-def _checksummed(address: str) -> str:
+def checksummed_address(address: str, name: str = "value") -> str:
+    """The EIP-55 form of ``address`` (0x + 40 hex digits, in one case or correctly
+    checksummed), or ValueError naming ``name`` and what is wrong with it."""
     if not _ADDRESS.fullmatch(address):
-        return to_checksum_address(address)  # raises, naming what is wrong with it
+        raise ValueError(f"{name} must be an address (0x + 40 hex digits): {address!r}")
     body = address[2:]
     checksummed = _eip55(body.lower())
     if address != checksummed and body != body.lower() and body != body.upper():
-        raise ValueError(f"address has an invalid EIP-55 checksum: {address!r}")
+        raise ValueError(f"{name} has an invalid EIP-55 checksum: {address!r}")
     return checksummed
 
 
@@ -306,7 +307,9 @@ def _json_column(abi_type: str, column: list[Any]) -> list[Any]:
     """One field across all values in dump form (ethers' ABI coder takes it back)."""
     kind, size = _parse_type(abi_type)
     if kind == "address":
-        return [_checksummed(v if isinstance(v, str) else "0x" + bytes(v).hex()) for v in column]
+        return [
+            checksummed_address(v if isinstance(v, str) else "0x" + bytes(v).hex()) for v in column
+        ]
     if kind == "uint":
         return list(map(str, column if set(map(type, column)) == {int} else map(_to_uint, column)))
     if kind == "bytes":
