@@ -1,5 +1,7 @@
 """Quality tasks: thin wrappers that open a session and call the quality service."""
 
+from functools import lru_cache
+
 from sqlmodel import Session
 
 from backend.core.config import get_settings
@@ -8,15 +10,11 @@ from backend.quality import service
 from backend.quality.pacing import RunPacer
 from workers.celery_app import celery_app
 
-# One per worker process (workers run --pool=solo): see backend/quality/pacing.py.
-_pacer: RunPacer | None = None
 
-
-def _get_pacer() -> RunPacer:
-    global _pacer
-    if _pacer is None:
-        _pacer = RunPacer(get_settings().aggregate_max_share)
-    return _pacer
+@lru_cache
+def _pacer() -> RunPacer:
+    """One per worker process (workers run --pool=solo): see backend/quality/pacing.py."""
+    return RunPacer(get_settings().aggregate_max_share)
 
 
 @celery_app.task(name="quality.aggregate_project")
@@ -29,7 +27,7 @@ def aggregate_project(project_id: int) -> dict[str, int]:
 def aggregate_pending() -> dict[int, dict[str, int]]:
     """Aggregate every project with answers newer than its last run (Celery beat runs this),
     unless that project's last run here was too recent for its cost (see RunPacer)."""
-    pacer = _get_pacer()
+    pacer = _pacer()
     with Session(get_engine()) as session:
         projects = service.projects_to_aggregate(session=session)
     out = {}
