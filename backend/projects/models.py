@@ -57,7 +57,7 @@ class Item(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: int = Field(foreign_key="project.id", index=True)
+    project_id: int = Field(foreign_key="project.id")  # indexed by (project_id, content_hash)
     kind: str = Field(max_length=8)  # "image" or "text"
     content_hash: str = Field(max_length=66)  # 0x + SHA-256 of the stored bytes / UTF-8 text
     media_digest: str | None = Field(default=None, max_length=64)
@@ -67,13 +67,13 @@ class Item(SQLModel, table=True):
     height: int | None = None
     text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     external_id: str | None = Field(default=None, max_length=200)
-    is_gold: bool = Field(default=False, index=True)
+    is_gold: bool = False
     gold_answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Live leases plus answers; never above the project's overlap (gold items: unused).
     slots_taken: int = 0
     answer_count: int = 0
     extra_answers: int = 0  # asked beyond the project's overlap because consensus was weak
-    finalized: bool = Field(default=False, index=True)
+    finalized: bool = False
     created_at: datetime
 
 

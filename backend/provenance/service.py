@@ -16,7 +16,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Integer, column, update, values
 from sqlmodel import Session, col, func, select
 
 from backend.chain.client import ChainClient
@@ -93,25 +93,27 @@ def build_batch(
     )
     session.add(batch)
     session.flush()
-    # Core statements on the answer table: the ORM's bulk UPDATE checks every loaded object
-    # against its criteria, which made a batch of n leaves cost O(n^2).
+    # One Core statement on the answer table puts each leaf in the batch at its position: one
+    # new row version per answer (two statements wrote two, each into every index), and the
+    # ORM's bulk UPDATE would check every loaded object against its criteria, O(n^2).
     answers = Answer.__table__  # type: ignore[attr-defined]
     ids = [answer.id for answer, _ in pending]
-    # Conditional, so two builders racing cannot put one leaf in two batches.
+    positions = (
+        values(column("answer_id", Integer), column("position", Integer), name="positions")
+        .data([(answer_id, index) for index, answer_id in enumerate(ids)])
+        .cte()  # a CTE, as SQLite takes no column names on a VALUES list in FROM
+    )
+    # Conditional, so two builders racing cannot put one leaf in two batches. RETURNING
+    # counts the rows: SQLite reports no rowcount for a statement that starts WITH.
     claimed = session.connection().execute(
         update(answers)
-        .where(answers.c.id.in_(ids), answers.c.batch_id.is_(None))
-        .values(batch_id=batch.id)
+        .where(answers.c.id == positions.c.answer_id, answers.c.batch_id.is_(None))
+        .values(batch_id=batch.id, leaf_index=positions.c.position)
+        .returning(answers.c.id)
     )
-    if claimed.rowcount != len(ids):
+    if len(claimed.all()) != len(ids):
         session.rollback()
         return None
-    session.connection().execute(
-        update(answers)
-        .where(answers.c.id == bindparam("answer_id"))
-        .values(leaf_index=bindparam("index")),
-        [{"answer_id": answer_id, "index": index} for index, answer_id in enumerate(ids)],
-    )
     failpoint("anchor.before_build_commit")
     session.commit()
     session.refresh(batch)

@@ -24,8 +24,8 @@ class Task(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
-    item_id: int = Field(foreign_key="item.id", index=True)
-    contributor: str = Field(index=True, max_length=42)
+    item_id: int = Field(foreign_key="item.id")  # indexed by (item_id, contributor)
+    contributor: str = Field(max_length=42)  # indexed by (contributor, project_id)
     status: str = Field(default=LeaseStatus.leased, max_length=16)
     leased_at: datetime
     expires_at: datetime = Field(index=True)
@@ -42,7 +42,7 @@ class Answer(SQLModel, table=True):
     task_id: int = Field(foreign_key="task.id", unique=True)
     project_id: int = Field(foreign_key="project.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
-    contributor: str = Field(index=True, max_length=42)
+    contributor: str = Field(max_length=42)  # indexed by (contributor, idempotency_key)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     idempotency_key: str = Field(max_length=100)
     time_on_task_ms: int
@@ -54,7 +54,8 @@ class Answer(SQLModel, table=True):
     leaf_hash: str = Field(max_length=66)
     batch_id: int | None = Field(default=None, foreign_key="batch.id", index=True)
     leaf_index: int | None = None  # the leaf's position among its batch's values
-    status: str = Field(default="pending", index=True, max_length=16)  # quality.AnswerStatus
+    # quality.AnswerStatus; not indexed, so deciding it can update the row in place (0006)
+    status: str = Field(default="pending", max_length=16)
     score: float | None = None  # agreement with the consensus, 0..1, once decided
     status_reason: str | None = Field(default=None, max_length=500)
 

@@ -3,9 +3,10 @@
 import json
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from backend.core.config import get_settings
+from backend.core.db import get_engine
 from backend.core.errors import ChainUnavailable
 from backend.deps import get_storage
 from backend.provenance import service
@@ -65,6 +66,39 @@ def test_batches_cap_at_the_size_and_cover_every_leaf_once(session):
     for a in answers:
         session.refresh(a)
     assert len({(a.batch_id, a.leaf_index) for a in answers}) == 7
+
+
+def test_each_leaf_is_stored_at_its_position_in_the_tree(session):
+    answers = _answers(session, 5)
+    storage = get_storage()
+    batch = service.build_batch(
+        session=session, storage=storage, settings=_settings(anchor_window_s=0)
+    )
+    tree = StandardMerkleTree.load(json.loads(service.batch_dump(storage=storage, batch=batch)))
+    for answer in answers:
+        session.refresh(answer)
+        assert answer.batch_id == batch.id
+        assert tree.leaf_hash(answer.leaf_index) == answer.leaf_hash
+
+
+def test_a_builder_that_loses_a_leaf_to_another_builder_builds_nothing(session, monkeypatch):
+    _answers(session, 3)
+    storage = get_storage()
+    settings = _settings(anchor_window_s=0)
+    read_pending = service._pending
+
+    def another_builder_cuts_a_batch_meanwhile(session_, limit):
+        pending = read_pending(session_, limit)
+        monkeypatch.setattr(service, "_pending", read_pending)
+        with Session(get_engine()) as other:
+            assert service.build_batch(session=other, storage=storage, settings=settings)
+        return pending
+
+    monkeypatch.setattr(service, "_pending", another_builder_cuts_a_batch_meanwhile)
+    assert service.build_batch(session=session, storage=storage, settings=settings) is None
+    (batch,) = session.exec(select(Batch)).all()
+    assert batch.leaf_count == 3
+    assert service.pending_leaf_count(session=session) == 0
 
 
 def test_anchored_root_is_on_chain_and_proofs_verify_there(session, chain):
