@@ -190,11 +190,14 @@ def test_single_answer_items_and_a_worker_with_one_answer() -> None:
     assert once.n_answers == 1 and 0.0 < once.skill < 1.0
     # Item 1001's only answer comes from a worker seen nowhere else: under DS that worker's
     # confusion matrix is fitted to that one answer, so it carries no evidence and the item
-    # falls back to the class prior (documented; gold mixed into every worker's stream is the
-    # remedy). Majority vote takes the answer as it is.
+    # falls back to the class prior (gold mixed into every worker's stream is the remedy, or
+    # an agreement prior, which credits them with doing better than chance, weakly). Majority
+    # vote takes the answer as it is.
     assert ds.priors is not None and ds.priors[0] > ds.priors[1]
     assert ds.item(1001).label == "x"
     assert np.abs(np.array(ds.item(1001).posterior) - np.array(ds.priors)).max() < 0.01
+    with_prior = dawid_skene(answers, ["x", "y"], agreement_prior=1)
+    assert with_prior.item(1001).label == "y" and with_prior.item(1001).confidence < 0.9
     assert majority_vote(answers, ["x", "y"]).item(1001).label == "y"
     # Smoothing keeps every confusion entry strictly between 0 and 1.
     assert all(0.0 < p < 1.0 for w in ds.workers for row in w.confusion or () for p in row)
@@ -203,11 +206,15 @@ def test_single_answer_items_and_a_worker_with_one_answer() -> None:
 def test_dawid_skene_parameters_are_checked_and_recorded() -> None:
     good, bad = symmetric(3, 0.7), symmetric(3, 0.2)
     _, answers = simulate(200, [good, good, bad, good], ["a", "b", "c"], seed=11)
-    result = dawid_skene(answers, ["a", "b", "c"], max_iter=3, tol=0, smoothing=0.5)
-    assert result.params == {"max_iter": 3, "tol": 0.0, "smoothing": 0.5}
+    result = dawid_skene(
+        answers, ["a", "b", "c"], max_iter=3, tol=0, smoothing=0.5, agreement_prior=2
+    )
+    assert result.params == {"max_iter": 3, "tol": 0.0, "smoothing": 0.5, "agreement_prior": 2.0}
     assert result.iterations == 3 and result.converged is False
     with pytest.raises(ValueError, match="smoothing"):
         dawid_skene(answers, ["a", "b", "c"], smoothing=0)
+    with pytest.raises(ValueError, match="agreement_prior"):
+        dawid_skene(answers, ["a", "b", "c"], agreement_prior=-1)
     with pytest.raises(ValueError, match="max_iter"):
         dawid_skene(answers, ["a", "b", "c"], max_iter=0)
     with pytest.raises(ValueError, match="tol"):
@@ -223,6 +230,22 @@ def test_log_likelihood_increases_with_iterations() -> None:
     ]
     assert all(v is not None and v < 0 for v in values)
     assert values == sorted(v for v in values if v is not None)
+
+
+@pytest.mark.parametrize(
+    "other_item",
+    [
+        [(1, "dee", "neg")],  # the dissenter's one other answer
+        [(1, "cy", "neg")],  # a newcomer's first answer, agreeing with the dissenter's label
+    ],
+)
+def test_a_handful_of_answers_does_not_decide_for_the_lone_dissent(other_item) -> None:
+    # The first few answers of a project: two of three agree on item 0. With nothing else to
+    # go on, the classic model can explain them as "ann and bob are always wrong" (seen in a
+    # quality run after four answers); an agreement prior keeps the item with its majority.
+    answers = [(0, "dee", "neg"), (0, "ann", "pos"), (0, "bob", "pos"), *other_item]
+    assert dawid_skene(answers, ["pos", "neg"]).labels()[0] == "neg"
+    assert dawid_skene(answers, ["pos", "neg"], agreement_prior=1).labels()[0] == "pos"
 
 
 def test_long_items_do_not_underflow() -> None:

@@ -7,6 +7,7 @@ from sqlmodel import col, select
 
 from backend.core.config import get_settings
 from backend.core.errors import Forbidden, NotFound
+from backend.core.time import utcnow
 from backend.projects import service as projects
 from backend.projects.models import Item, ProjectCreate
 from backend.quality import service
@@ -108,6 +109,47 @@ def test_classification_accepts_agreement_and_rejects_the_rest(session):
     assert results[0].method == "dawid_skene" and results[0].params["accept_at"] == 1.0
     # A second run changes nothing: decisions are frozen.
     assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 0
+
+
+def _answer_item(session, project, who, item, answer):
+    """The contributor answers this item (assignment's choice would vary from run to run)."""
+    now = utcnow()
+    task = Task(
+        project_id=project.id,
+        item_id=item.id,
+        contributor=who,
+        leased_at=now - timedelta(seconds=5),
+        expires_at=now + timedelta(minutes=5),
+    )
+    session.add(task)
+    session.execute(
+        update(Item).where(col(Item.id) == item.id).values(slots_taken=Item.slots_taken + 1)
+    )
+    session.commit()
+    tasks.submit_answer(
+        session=session, task_id=task.id, contributor=who, data=AnswerSubmit(answer=answer)
+    )
+
+
+def test_the_first_complete_item_is_decided_for_its_majority(session):
+    # Seen in a quality run after a project's first four answers: dee (always wrong) answered
+    # item 0 against ann and bob, then item 1 alone. The classic Dawid-Skene model decided
+    # item 0 for dee; the service's agreement prior keeps it with the two who agree.
+    project = _project(
+        session, schema={"classes": ["a", "b"]}, min_confidence=0.0, max_extra_answers=0
+    )
+    _texts(session, project, [{"text": "t0"}, {"text": "t1"}])
+    first, second = session.exec(select(Item).order_by(col(Item.id))).all()
+    dee, ann, bob = (_worker(session) for _ in range(3))
+    for who, item, label in ((dee, first, "b"), (ann, first, "a"), (bob, first, "a")):
+        _answer_item(session, project, who, item, {"label": label})
+    _answer_item(session, project, dee, second, {"label": "b"})
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 1
+    (result,) = service.item_results(session=session, project_id=project.id)
+    assert result.item_id == first.id and result.consensus == {"label": "a"}
+    assert result.params["agreement_prior"] == service.AGREEMENT_PRIOR > 0
+    assert _statuses(session, project.id, ann) == {AnswerStatus.accepted}
+    assert _statuses(session, project.id, dee) == {AnswerStatus.rejected, AnswerStatus.pending}
 
 
 def test_low_confidence_goes_to_review_up_to_the_cap(session):

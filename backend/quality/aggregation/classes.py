@@ -355,9 +355,10 @@ def _layout(enc: _Encoded) -> _Layout:
 
 
 def _m_step(
-    enc: _Encoded, lay: _Layout, posterior: FloatArray, smoothing: float
+    enc: _Encoded, lay: _Layout, posterior: FloatArray, smoothing: float, agreement: float
 ) -> tuple[FloatArray, FloatArray]:
-    """Class priors and confusion matrices from the posteriors (working order), smoothed."""
+    """Class priors and confusion matrices from the posteriors (working order), smoothed, with
+    ``agreement`` pseudo-answers on each confusion matrix's diagonal."""
     k = enc.n_classes
     n_items, n_workers = len(enc.items), len(enc.workers)
     priors = np.empty(k)
@@ -370,6 +371,7 @@ def _m_step(
     for t in range(k):
         counts = np.bincount(lay.cell, weights=posterior[lay.row_pos, t], minlength=n_workers * k)
         confusion[:, t, :] = counts.reshape(n_workers, k) + smoothing
+        confusion[:, t, t] += agreement
     confusion /= _row_sums(confusion)[:, :, None]
     return priors, confusion
 
@@ -427,6 +429,7 @@ def dawid_skene(
     max_iter: int = 100,
     tol: float = 1e-5,
     smoothing: float = 0.01,
+    agreement_prior: float = 0.0,
     gold: Mapping[Any, str] | None = None,
 ) -> ClassResult:
     """Dawid-Skene EM over per-worker confusion matrices, initialised from majority vote.
@@ -434,17 +437,25 @@ def dawid_skene(
     Starts from each item's vote shares (soft majority vote). Each iteration is an M-step
     (class priors and confusion matrices, ``smoothing`` added to every count) then an E-step
     (posteriors). Stops when the log-likelihood gains less than ``tol`` per answer, or after
-    ``max_iter`` E-steps. ``gold`` (item -> known label) clamps those items' posteriors to
-    their label, at the start and after every E-step, so they measure the workers; gold items
-    without answers are ignored. Worker skill = expected accuracy ``sum_k prior_k pi[k][k]``.
+    ``max_iter`` E-steps. ``agreement_prior`` pseudo-answers per class are added to each
+    worker's confusion diagonal: a prior that workers do better than chance (0, the default,
+    is the classic model). Without it, EM on a handful of answers can settle on "the majority
+    is always wrong" (three answers on one item, one of them a lone dissent, were decided for
+    the dissent); as a worker's answers accumulate, their own counts outweigh it. ``gold``
+    (item -> known label) clamps those items' posteriors to their label, at the start and
+    after every E-step, so they measure the workers; gold items without answers are ignored.
+    Worker skill = expected accuracy ``sum_k prior_k pi[k][k]``.
     """
     s = _check_smoothing(smoothing, positive=True)
+    agreement = float(agreement_prior)
+    if not math.isfinite(agreement) or agreement < 0:
+        raise ValueError(f"agreement_prior must be a finite number >= 0, not {agreement_prior!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be an int >= 1, not {max_iter!r}")
     tol = float(tol)
     if not math.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, not {tol!r}")
-    params = {"max_iter": max_iter, "tol": tol, "smoothing": s}
+    params = {"max_iter": max_iter, "tol": tol, "smoothing": s, "agreement_prior": agreement}
     enc = _encode(answers, classes)
     k = enc.n_classes
     n_items, n_answers = len(enc.items), int(enc.item_idx.size)
@@ -461,7 +472,7 @@ def dawid_skene(
     log_lik = 0.0
     iterations, converged = 0, False
     while iterations < max_iter and n_items:
-        priors, confusion = _m_step(enc, lay, posterior, s)
+        priors, confusion = _m_step(enc, lay, posterior, s, agreement)
         acc, exponent = _e_step(enc, lay, priors, confusion)
         total = _row_sums(acc)
         posterior = acc / total[:, None]
