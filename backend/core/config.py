@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     max_text_upload_bytes: int = 50 * 1024 * 1024
 
     # Anchoring: a batch is cut when this many leaves wait, or the oldest waited this long.
-    anchor_batch_size: int = 1000
+    # At most 10,000: a batch's leaves are placed with one statement of 2 values per leaf,
+    # within SQLite's and PostgreSQL's limits on bound parameters (32,766 and 65,535).
+    anchor_batch_size: int = Field(default=1000, ge=1, le=10_000)
     anchor_window_s: float = 5.0
     anchor_interval_s: float = 1.0
 

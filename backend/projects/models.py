@@ -1,7 +1,8 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, literal_column, text
+from sqlalchemy.sql.elements import ColumnClause
 from sqlmodel import Field, SQLModel
 
 from backend.projects.schemas import TaskType
@@ -39,6 +40,15 @@ class Project(SQLModel, table=True):
     created_at: datetime
 
 
+# SQL's true and false as the partial indexes below write them. Queries must compare with these
+# (``Item.is_gold.is_(SQL_FALSE)``): SQLite uses a partial index only when the query repeats
+# its WHERE terms, and SQLAlchemy renders ``is_(False)`` there as ``IS 0``, which does not.
+SQL_TRUE: ColumnClause[bool] = literal_column("true")
+SQL_FALSE: ColumnClause[bool] = literal_column("false")
+OPEN_ITEM = text("is_gold IS false AND finalized IS false")
+GOLD_ITEM = text("is_gold IS true")
+
+
 class Item(SQLModel, table=True):
     __tablename__ = "item"
     __table_args__ = (
@@ -51,8 +61,13 @@ class Item(SQLModel, table=True):
             "project_id",
             text("(extra_answers - slots_taken)"),
             "id",
-            postgresql_where=text("is_gold IS false AND finalized IS false"),
-            sqlite_where=text("is_gold IS false AND finalized IS false"),
+            postgresql_where=OPEN_ITEM,
+            sqlite_where=OPEN_ITEM,
+        ),
+        # Gold items in id order, for the gold draw; they are never slot-counted, so this
+        # index costs the write path nothing.
+        Index(
+            "ix_item_gold", "project_id", "id", postgresql_where=GOLD_ITEM, sqlite_where=GOLD_ITEM
         ),
     )
 

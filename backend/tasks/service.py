@@ -38,7 +38,7 @@ from sqlmodel import Session
 from backend.consent.service import active_consent_hash
 from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
-from backend.projects.models import Item, Project
+from backend.projects.models import SQL_FALSE, SQL_TRUE, Item, Project
 from backend.projects.schemas import TaskType, validate_answer
 from backend.provenance.leaf import ContributionLeaf, answer_hash
 from backend.quality.service import blocked_reason, raise_if_blocked
@@ -107,7 +107,7 @@ def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
         if _rowcount(flipped) == 1:
             conn.execute(
                 update(_item)
-                .where(_item.c.id == item_id, _item.c.is_gold.is_(False))
+                .where(_item.c.id == item_id, _item.c.is_gold.is_(SQL_FALSE))
                 .values(slots_taken=_item.c.slots_taken - 1)
             )
             reclaimed += 1
@@ -206,7 +206,7 @@ def _free_slot(overlap_param: str) -> Any:
 def _candidates_statement(gold: bool) -> Select[Any]:
     query = select(_item.c.id).where(
         _item.c.project_id == bindparam("project_id"),
-        _item.c.is_gold.is_(gold),
+        _item.c.is_gold.is_(SQL_TRUE if gold else SQL_FALSE),
         _not_seen_by(bindparam("contributor")),
     )
     if gold:
@@ -214,7 +214,7 @@ def _candidates_statement(gold: bool) -> Select[Any]:
     # Fill items that are nearly complete first, so finished items arrive steadily.
     # Review adds answers to an item beyond the overlap (extra_answers); see quality.
     return (
-        query.where(_has_free_slot, _item.c.finalized.is_(False))
+        query.where(_has_free_slot, _item.c.finalized.is_(SQL_FALSE))
         .order_by(_SLACK, _item.c.id)
         .limit(CANDIDATES_PER_TRY)
     )
@@ -362,8 +362,8 @@ def _pg_lease_statement() -> Select[Any]:
         select(_item.c.id)
         .where(
             _item.c.project_id == project_id,
-            _item.c.is_gold.is_(False),
-            _item.c.finalized.is_(False),
+            _item.c.is_gold.is_(SQL_FALSE),
+            _item.c.finalized.is_(SQL_FALSE),
             free_slot,
             _not_seen_by(contributor),
         )

@@ -444,3 +444,21 @@ def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
 
     _run_in_threads(work, contributors, errors)
     _assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
+
+
+@pytest.mark.parametrize(
+    ("gold", "index"), [(False, "ix_item_open_by_fill"), (True, "ix_item_gold")]
+)
+def test_assignment_reads_candidates_from_a_partial_index_on_sqlite(db, gold, index):
+    # SQLite uses a partial index only when the query repeats its WHERE terms; an "IS 0" for
+    # "IS false" sent every lease through a sort of the project's items.
+    engine = get_engine()
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL picks its plans by table statistics, not by predicate form")
+    statement = service._CANDIDATES[gold].compile(engine)
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", tuple(1 for _ in statement.positiontup or ())
+        ).all()
+    details = " | ".join(row[-1] for row in plan)
+    assert f"USING INDEX {index}" in details and "TEMP B-TREE" not in details, details

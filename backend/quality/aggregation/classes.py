@@ -455,7 +455,9 @@ def dawid_skene(
     tol = float(tol)
     if not math.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, not {tol!r}")
-    params = {"max_iter": max_iter, "tol": tol, "smoothing": s, "agreement_prior": agreement}
+    params: dict[str, Any] = {"max_iter": max_iter, "tol": tol, "smoothing": s}
+    if agreement:  # recorded only when used: the classic model's bytes stay as published
+        params["agreement_prior"] = agreement
     enc = _encode(answers, classes)
     k = enc.n_classes
     n_items, n_answers = len(enc.items), int(enc.item_idx.size)
