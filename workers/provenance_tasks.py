@@ -1,17 +1,12 @@
 """Anchoring task: thin wrapper that opens a session and calls the provenance service."""
 
-import logging
-
 from sqlmodel import Session
 
 from backend.core.config import get_settings
 from backend.core.db import get_engine
-from backend.core.errors import ChainUnavailable
 from backend.deps import get_chain, get_storage
 from backend.provenance import service
 from workers.celery_app import celery_app
-
-log = logging.getLogger("provenant.workers.provenance")
 
 
 @celery_app.task(name="provenance.anchor_pending")
@@ -19,10 +14,6 @@ def anchor_pending() -> dict[str, int]:
     """Cut due batches and anchor built ones. Beat runs it every few seconds; a run that
     finds the chain down leaves its batches built for the next run."""
     with Session(get_engine()) as session:
-        try:
-            return service.anchor_pending(
-                session=session, chain=get_chain(), storage=get_storage(), settings=get_settings()
-            )
-        except ChainUnavailable as exc:
-            log.warning("anchoring postponed: %s", exc.detail)
-            return {"built": 0, "anchored": 0, "postponed": 1}
+        return service.anchor_pending(
+            session=session, chain=get_chain(), storage=get_storage(), settings=get_settings()
+        )

@@ -13,6 +13,7 @@ A chain that is down leaves batches built; answers keep arriving and are batched
 """
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from backend.storage.base import BlobStorage
 from backend.tasks.models import Answer
 
 REGISTRY = "ProvenanceRegistry"
+log = logging.getLogger("provenant.provenance")
 
 
 def leaf_of(answer: Answer, item_hash: str) -> ContributionLeaf:
@@ -189,7 +191,10 @@ def anchor_batch(*, session: Session, chain: ChainClient, batch_id: int) -> str:
 def anchor_pending(
     *, session: Session, chain: ChainClient, storage: BlobStorage, settings: Settings
 ) -> dict[str, int]:
-    """Build every batch that is due, then anchor every built batch, oldest first."""
+    """Build every batch that is due, then anchor every built batch, oldest first.
+
+    With the chain unreachable, the built batches wait for the next run ("postponed": 1);
+    the counts still say what this run did, so a worker's log shows building going on."""
     built = 0
     while build_batch(session=session, storage=storage, settings=settings) is not None:
         built += 1
@@ -199,7 +204,12 @@ def anchor_pending(
     ).all()
     for batch_id in waiting:
         assert batch_id is not None
-        if anchor_batch(session=session, chain=chain, batch_id=batch_id) == BatchStatus.anchored:
+        try:
+            status = anchor_batch(session=session, chain=chain, batch_id=batch_id)
+        except ChainUnavailable as exc:
+            log.warning("anchoring postponed: %s", exc.detail)
+            return {"built": built, "anchored": anchored, "postponed": 1}
+        if status == BatchStatus.anchored:
             anchored += 1
     return {"built": built, "anchored": anchored}
 
