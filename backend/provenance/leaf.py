@@ -126,10 +126,6 @@ class ContributionLeaf:
     submitted_at: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.contributor, str):
-            raise ValueError(
-                f"contributor must be an address (0x + 40 hex digits): {self.contributor!r}"
-            )
         object.__setattr__(
             self, "contributor", checksummed_address(self.contributor, "contributor")
         )

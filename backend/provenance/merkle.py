@@ -294,7 +294,7 @@ def _eip55(body: str) -> str:
 def checksummed_address(address: str, name: str = "value") -> str:
     """The EIP-55 form of ``address`` (0x + 40 hex digits, in one case or correctly
     checksummed), or ValueError naming ``name`` and what is wrong with it."""
-    if not _ADDRESS.fullmatch(address):
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
         raise ValueError(f"{name} must be an address (0x + 40 hex digits): {address!r}")
     body = address[2:]
     checksummed = _eip55(body.lower())

@@ -137,6 +137,7 @@ def test_leaf_normalises_its_fields() -> None:
         ({"contributor": CONTRIBUTOR[:-1] + "b"}, "invalid EIP-55 checksum"),
         ({"contributor": CONTRIBUTOR[2:]}, "must be an address"),
         ({"contributor": "0x1234"}, "must be an address"),
+        ({"contributor": int(CONTRIBUTOR, 16)}, "must be an address"),
         ({"project_id": -1}, "project_id"),
         ({"project_id": True}, "project_id"),
         ({"project_id": "7"}, "project_id"),
