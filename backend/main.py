@@ -19,6 +19,7 @@ from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.quality.router import router as quality_router
 from backend.rewards.router import router as rewards_router
+from backend.tasks import pg_loop
 from backend.tasks.router import router as tasks_router
 
 log = logging.getLogger("provenant.api")
@@ -49,12 +50,20 @@ class InFlightLimit:
 
 
 @asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
     # Sync endpoints run in anyio's thread pool (40 threads by default); size it to match the
     # database pool (see backend/core/db.py).
-    to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
+    to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+    # answer-and-next's connections on PostgreSQL (see backend/tasks/pg_loop.py).
+    pool = await pg_loop.open_pool(settings) if pg_loop.enabled(settings) else None
+    app.state.pg_loop_pool = pool
     freeze_startup_objects()
-    yield
+    try:
+        yield
+    finally:
+        if pool is not None:
+            await pg_loop.close_pool(pool)
 
 
 def create_app() -> FastAPI:

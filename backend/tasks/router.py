@@ -1,9 +1,10 @@
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from backend.core.db import request_session
 from backend.deps import CurrentUser, SessionDep, StorageDep
-from backend.tasks import service
+from backend.tasks import pg_loop, service
 from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
 
 router = APIRouter(tags=["tasks"])
@@ -76,18 +77,35 @@ def submit_answer(task_id: int, body: AnswerSubmit, contributor: CurrentUser) ->
 
 
 @router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
-def submit_answer_and_next(task_id: int, body: AnswerSubmit, contributor: CurrentUser) -> Response:
+async def submit_answer_and_next(
+    task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
+) -> Response:
     """Answer a leased task and lease the next one of the same project, in one round trip.
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    with request_session() as session:
-        done = service.submit_answer_and_next(
-            session=session, task_id=task_id, contributor=contributor, data=body
+    # On PostgreSQL the common case runs here, on the event loop (backend/tasks/pg_loop.py);
+    # everything else, and every request on SQLite, in the service, in the thread pool.
+    pool = getattr(request.app.state, "pg_loop_pool", None)
+    done = None
+    if pool is not None:
+        done = await pg_loop.answer_and_next(
+            pool, task_id=task_id, contributor=contributor, data=body
         )
+    if done is None:
+        done = await run_in_threadpool(_submit_answer_and_next, task_id, contributor, body)
     result = AnswerAndNext(
         answer=service.to_answer_public(done.answer),
         next=done.next.public if done.next is not None else None,
         next_detail=done.why_no_next,
     )
     return _json(result, 201 if done.created else 200)
+
+
+def _submit_answer_and_next(
+    task_id: int, contributor: str, body: AnswerSubmit
+) -> service.AnswerAndNextLease:
+    with request_session() as session:
+        return service.submit_answer_and_next(
+            session=session, task_id=task_id, contributor=contributor, data=body
+        )

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from backend.consent.service import active_consent_hash
+from backend.core.db import request_session
 from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import SQL_FALSE, SQL_TRUE, Item, Project
@@ -428,31 +429,44 @@ def _pg_answer_statement() -> Any:
 
 _PG_LEASE = _pg_lease_statement()
 _PG_ANSWER = _pg_answer_statement()
+# What backend/tasks/pg_loop.py runs: the same statements, compiled for asyncpg there.
+PG_LOOP_STATEMENTS = {
+    "answer_and_loop_context": _ANSWER_AND_LOOP_CONTEXT,
+    "answer": _PG_ANSWER,
+    "lease": _PG_LEASE,
+}
 
 
 def _pg_lease_uncommitted(conn: Connection, project: _Row, contributor: str) -> Lease | None:
     """_PG_LEASE in the caller's transaction; IntegrityError if this contributor got the item
     in a concurrent request."""
+    params = pg_lease_values(project, contributor)
+    row = conn.execute(_PG_LEASE, params).first()
+    return None if row is None else lease_from_row(project, contributor, row, params)
+
+
+def pg_lease_values(project: Any, contributor: str) -> dict[str, Any]:
+    """_PG_LEASE's values for a lease starting now."""
     now = utcnow()
-    expires_at = now + timedelta(seconds=project.lease_seconds)
-    params = {
+    return {
         "v_project_id": project.id,
         "v_contributor": contributor,
         "v_overlap": project.overlap,
         "v_status": LeaseStatus.leased,
         "v_leased_at": now,
-        "v_expires_at": expires_at,
+        "v_expires_at": now + timedelta(seconds=project.lease_seconds),
     }
-    row = conn.execute(_PG_LEASE, params).first()
-    if row is None:
-        return None
+
+
+def lease_from_row(project: Any, contributor: str, row: Any, values: dict[str, Any]) -> Lease:
+    """The lease _PG_LEASE returned ``row`` for, taken with ``values``."""
     return _lease(
         project,
         task_id=row.task_id,
         contributor=contributor,
         item=row,
-        leased_at=now,
-        expires_at=expires_at,
+        leased_at=values["v_leased_at"],
+        expires_at=values["v_expires_at"],
     )
 
 
@@ -532,10 +546,10 @@ def _live_lease(conn: Connection, project: _Row, task_id: int, contributor: str)
 def next_task(*, session: Session, project_id: int, contributor: str) -> Lease:
     """Lease the caller an item of this project they have not had, or raise NotFound."""
     project = _loop_context(session.connection(), project_id, contributor)
-    return _next_task(session, project, contributor, gold_first=_draw_gold(project))
+    return _next_task(session, project, contributor, gold_first=draw_gold(project))
 
 
-def _draw_gold(project: _Row) -> bool:
+def draw_gold(project: Any) -> bool:
     """Whether the next lease tries a gold item first (the project's gold rate)."""
     return _rng.random() < project.gold_rate
 
@@ -715,7 +729,7 @@ def submit_answer_and_next(
     row = conn.execute(_ANSWER_AND_LOOP_CONTEXT, params).first()
     answer, created = _submit_answer(session, row, task_id, contributor, data, commit=False)
     assert row is not None  # _submit_answer raised NotFound otherwise
-    gold_first = _draw_gold(row)
+    gold_first = draw_gold(row)
     # The context was read in this transaction, before this answer; only a retry (not
     # created) or a collision below means another request of this contributor ran meanwhile,
     # and may hold the live lease the context did not see.
@@ -733,25 +747,47 @@ def submit_answer_and_next(
             )
             context_is_current = False
     session.commit()
-    if lease is None:
-        if not context_is_current:
-            row = _loop_context(session.connection(), row.id, contributor)
-        try:
-            lease = _next_task(session, row, contributor, gold_first=gold_first)
-        except (NotFound, Forbidden) as exc:
-            return AnswerAndNextLease(answer, created, None, exc.detail)
-    return AnswerAndNextLease(answer, created, lease, None)
+    if lease is not None:
+        return AnswerAndNextLease(answer, created, lease, None)
+    if not context_is_current:
+        row = _loop_context(session.connection(), row.id, contributor)
+    lease, why_no_next = _next_or_why(session, row, contributor, gold_first)
+    return AnswerAndNextLease(answer, created, lease, why_no_next)
 
 
-def _may_lease_in_one_statement(conn: Connection, context: _Row) -> bool:
-    """Whether _next_task would go straight to _PG_LEASE with this context."""
+def _next_or_why(
+    session: Session, context: _Row, contributor: str, gold_first: bool
+) -> tuple[Lease | None, str | None]:
+    """_next_task, with what it would raise as the reason there is no next lease."""
+    try:
+        return _next_task(session, context, contributor, gold_first=gold_first), None
+    except (NotFound, Forbidden) as exc:
+        return None, exc.detail
+
+
+def next_after_answer(
+    *, context: Any, contributor: str, gold_first: bool
+) -> tuple[Lease | None, str | None]:
+    """The lease answer-and-next hands out once its answer is committed, from the loop
+    context read before the answer (current: that answer was created by the caller's
+    request), in a session of its own; or None and the reason there is none."""
+    with request_session() as session:
+        return _next_or_why(session, context, contributor, gold_first)
+
+
+def may_lease_in_one_statement(context: Any) -> bool:
+    """Whether _next_task would go straight to the single-statement lease (_PG_LEASE on
+    PostgreSQL) with this loop context."""
     return (
-        conn.dialect.name == "postgresql"
-        and context.consent_hash is not None
+        context.consent_hash is not None
         and context.blocked_reason is None
         and context.live_task_id is None
         and not _reclaim_due(context.id, claim=False)
     )
+
+
+def _may_lease_in_one_statement(conn: Connection, context: _Row) -> bool:
+    return conn.dialect.name == "postgresql" and may_lease_in_one_statement(context)
 
 
 def _submit_answer(
@@ -769,14 +805,7 @@ def _submit_answer(
         raise NotFound(f"no task with id {task_id}")
     if row.contributor != contributor:
         raise Forbidden(f"task {task_id} is leased to another account")
-    payload = validate_answer(
-        TaskType(row.task_type),
-        row.label_schema,
-        data.answer,
-        image_size=(row.width, row.height) if row.kind == "image" else None,
-    )
-    digest = answer_hash(payload)
-    key = data.idempotency_key or f"task-{task_id}"
+    payload, digest, key = validated_answer(row, task_id, data)
     if row.answer_id is not None:
         stored = _answered_before(
             session, task_id=task_id, contributor=contributor, key=key, digest=digest
@@ -789,35 +818,9 @@ def _submit_answer(
     if row.consent_hash is None:
         raise Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
 
-    conn = session.connection()
-    submitted_unix = int(now.timestamp())
-    leaf = ContributionLeaf(
-        contributor=contributor,
-        project_id=row.project_id,
-        item_hash=row.content_hash,
-        answer_hash=digest,
-        consent_hash=row.consent_hash,
-        submitted_at=submitted_unix,
-    )
-    time_on_task_ms = int((now - row.leased_at).total_seconds() * 1000)
-    leaf_hash = leaf.hash()
-    values = {
-        "task_id": task_id,
-        "project_id": row.project_id,
-        "item_id": row.item_id,
-        "contributor": contributor,
-        "payload": payload,
-        "idempotency_key": key,
-        "time_on_task_ms": time_on_task_ms,
-        "submitted_at": now,
-        "answer_hash": digest,
-        "consent_hash": row.consent_hash,
-        "submitted_unix": submitted_unix,
-        "leaf_hash": leaf_hash,
-        "status": "pending",
-    }
+    values = answer_values(row, task_id, contributor, payload, digest, key, now)
     try:
-        answer_id = _store_answer(conn, values)
+        answer_id = _store_answer(session.connection(), values)
         if answer_id is None:
             session.rollback()
             # Answered by a concurrent retry of this request (same result), or expired.
@@ -834,10 +837,79 @@ def _submit_answer(
             session, task_id=task_id, contributor=contributor, key=key, digest=digest
         )
         return stored, False
-    stored = StoredAnswer(
-        answer_id, task_id, row.project_id, digest, leaf_hash, time_on_task_ms, now
+    return stored_answer(answer_id, values), True
+
+
+def is_fresh_answer(context: Any, contributor: str, now: datetime) -> bool:
+    """Whether an answer with this context would be stored anew, short of validation: the
+    caller's live lease, not answered yet, with consent (_submit_answer's checks)."""
+    return (
+        context.contributor == contributor
+        and context.answer_id is None
+        and context.status == LeaseStatus.leased
+        and context.expires_at > now
+        and context.consent_hash is not None
     )
-    return stored, True
+
+
+def validated_answer(context: Any, task_id: int, data: AnswerSubmit) -> tuple[Any, str, str]:
+    """The answer checked against the project's schema (ValidationError naming the field
+    otherwise), its hash, and its idempotency key."""
+    payload = validate_answer(
+        TaskType(context.task_type),
+        context.label_schema,
+        data.answer,
+        image_size=(context.width, context.height) if context.kind == "image" else None,
+    )
+    return payload, answer_hash(payload), data.idempotency_key or f"task-{task_id}"
+
+
+def answer_values(
+    context: Any,
+    task_id: int,
+    contributor: str,
+    payload: Any,
+    digest: str,
+    key: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The answer row to store, with its contribution leaf (see backend/provenance/leaf.py)."""
+    submitted_unix = int(now.timestamp())
+    leaf = ContributionLeaf(
+        contributor=contributor,
+        project_id=context.project_id,
+        item_hash=context.content_hash,
+        answer_hash=digest,
+        consent_hash=context.consent_hash,
+        submitted_at=submitted_unix,
+    )
+    return {
+        "task_id": task_id,
+        "project_id": context.project_id,
+        "item_id": context.item_id,
+        "contributor": contributor,
+        "payload": payload,
+        "idempotency_key": key,
+        "time_on_task_ms": int((now - context.leased_at).total_seconds() * 1000),
+        "submitted_at": now,
+        "answer_hash": digest,
+        "consent_hash": context.consent_hash,
+        "submitted_unix": submitted_unix,
+        "leaf_hash": leaf.hash(),
+        "status": "pending",
+    }
+
+
+def stored_answer(answer_id: int, values: dict[str, Any]) -> StoredAnswer:
+    return StoredAnswer(
+        answer_id,
+        values["task_id"],
+        values["project_id"],
+        values["answer_hash"],
+        values["leaf_hash"],
+        values["time_on_task_ms"],
+        values["submitted_at"],
+    )
 
 
 def to_answer_public(answer: StoredAnswer) -> AnswerPublic:

@@ -1,6 +1,5 @@
 """Assignment rules and answers, against the service directly (real database)."""
 
-import json
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -9,53 +8,20 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
-from backend.projects import service as projects
-from backend.projects.models import Item, ProjectCreate
+from backend.projects.models import Item
 from backend.projects.schemas import InvalidAnswer
 from backend.tasks import service
 from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
-from tests.factories import new_account, recorded_consent_row
-
-OWNER = "0x000000000000000000000000000000000000dEaD"
-
-
-def _project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_seconds=600):
-    project = projects.create_project(
-        session=session,
-        owner=OWNER,
-        data=ProjectCreate(
-            task_type="text_classification",
-            title="t",
-            instructions="i",
-            label_schema={"classes": ["a", "b"]},
-            overlap=overlap,
-            reward_per_answer=1,
-            gold_rate=gold_rate,
-            lease_seconds=lease_seconds,
-        ),
-    )
-    rows = [{"text": f"item {i}"} for i in range(items)]
-    rows += [{"text": f"known {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
-    data = "\n".join(json.dumps(r) for r in rows).encode()
-    projects.add_text_items(
-        session=session,
-        settings=get_settings(),
-        project=project,
-        data=data,
-        filename="x.jsonl",
-        content_type=None,
-    )
-    return project
-
-
-def _contributor(session) -> str:
-    address = new_account().address
-    recorded_consent_row(session, address)
-    return address
+from tests.factories import new_account
+from tests.tasks.helpers import (
+    assert_every_item_filled_exactly,
+    make_contributor,
+    make_project,
+    run_in_threads,
+)
 
 
 def _answer(session, task, label="a", key=None):
@@ -68,16 +34,16 @@ def _answer(session, task, label="a", key=None):
 
 
 def test_no_task_without_recorded_consent(session):
-    project = _project(session)
+    project = make_project(session)
     with pytest.raises(Forbidden, match="record your consent"):
         service.next_task(session=session, project_id=project.id, contributor=new_account().address)
 
 
 def test_never_the_same_item_twice_and_never_past_overlap(session):
-    project = _project(session, items=2, overlap=2)
+    project = make_project(session, items=2, overlap=2)
     seen: Counter[int] = Counter()
     for _ in range(4):
-        who = _contributor(session)
+        who = make_contributor(session)
         got = set()
         while True:
             try:
@@ -89,22 +55,22 @@ def test_never_the_same_item_twice_and_never_past_overlap(session):
             seen[task.item_id] += 1
             _answer(session, task)
     assert sorted(seen.values()) == [2, 2]
-    late = _contributor(session)
+    late = make_contributor(session)
     with pytest.raises(NotFound, match="no task available"):
         service.next_task(session=session, project_id=project.id, contributor=late)
 
 
 def test_asking_again_returns_the_live_lease(session):
-    project = _project(session)
-    who = _contributor(session)
+    project = make_project(session)
+    who = make_contributor(session)
     first = service.next_task(session=session, project_id=project.id, contributor=who)
     again = service.next_task(session=session, project_id=project.id, contributor=who)
     assert first.id == again.id
 
 
 def test_live_leases_count_toward_overlap_and_expired_ones_return(session):
-    project = _project(session, items=1, overlap=1)
-    holder, waiting = _contributor(session), _contributor(session)
+    project = make_project(session, items=1, overlap=1)
+    holder, waiting = make_contributor(session), make_contributor(session)
     lease = service.next_task(session=session, project_id=project.id, contributor=holder)
     with pytest.raises(NotFound):
         service.next_task(session=session, project_id=project.id, contributor=waiting)
@@ -122,13 +88,13 @@ def test_live_leases_count_toward_overlap_and_expired_ones_return(session):
 
 
 def test_gold_items_are_mixed_in_and_look_like_any_other(session, client):
-    project = _project(session, items=5, gold=5, overlap=1, gold_rate=1.0)
-    who = _contributor(session)
+    project = make_project(session, items=5, gold=5, overlap=1, gold_rate=1.0)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     assert session.get(Item, task.item_id).is_gold
     public = task.public.model_dump()
     assert "gold" not in str(public).lower()
-    regular = _project(session, items=1, overlap=1)
+    regular = make_project(session, items=1, overlap=1)
     plain = service.next_task(session=session, project_id=regular.id, contributor=who)
     plain_public = plain.public.model_dump()
     assert public.keys() == plain_public.keys()
@@ -136,8 +102,8 @@ def test_gold_items_are_mixed_in_and_look_like_any_other(session, client):
 
 
 def test_gold_rate_is_roughly_respected(session):
-    project = _project(session, items=200, gold=200, overlap=1, gold_rate=0.25)
-    who = _contributor(session)
+    project = make_project(session, items=200, gold=200, overlap=1, gold_rate=0.25)
+    who = make_contributor(session)
     gold = 0
     for _ in range(200):
         task = service.next_task(session=session, project_id=project.id, contributor=who)
@@ -147,9 +113,9 @@ def test_gold_rate_is_roughly_respected(session):
 
 
 def test_answer_is_validated_naming_the_field(session):
-    project = _project(session)
+    project = make_project(session)
     task = service.next_task(
-        session=session, project_id=project.id, contributor=_contributor(session)
+        session=session, project_id=project.id, contributor=make_contributor(session)
     )
     with pytest.raises(InvalidAnswer) as info:
         _answer(session, task, label="zebra")
@@ -158,9 +124,9 @@ def test_answer_is_validated_naming_the_field(session):
 
 
 def test_retry_is_idempotent_and_records_time_on_task(session):
-    project = _project(session)
+    project = make_project(session)
     task = service.next_task(
-        session=session, project_id=project.id, contributor=_contributor(session)
+        session=session, project_id=project.id, contributor=make_contributor(session)
     )
     first, created = _answer(session, task, key="k1")
     again, created_again = _answer(session, task, key="k1")
@@ -172,8 +138,8 @@ def test_retry_is_idempotent_and_records_time_on_task(session):
 
 
 def test_idempotency_key_cannot_be_reused_for_another_task(session):
-    project = _project(session)
-    who = _contributor(session)
+    project = make_project(session)
+    who = make_contributor(session)
     first = service.next_task(session=session, project_id=project.id, contributor=who)
     _answer(session, first, key="same")
     second = service.next_task(session=session, project_id=project.id, contributor=who)
@@ -182,23 +148,25 @@ def test_idempotency_key_cannot_be_reused_for_another_task(session):
 
 
 def test_someone_elses_task_cannot_be_answered(session):
-    project = _project(session)
+    project = make_project(session)
     task = service.next_task(
-        session=session, project_id=project.id, contributor=_contributor(session)
+        session=session, project_id=project.id, contributor=make_contributor(session)
     )
     with pytest.raises(Forbidden):
         service.submit_answer(
             session=session,
             task_id=task.id,
-            contributor=_contributor(session),
+            contributor=make_contributor(session),
             data=AnswerSubmit(answer={"label": "a"}),
         )
 
 
 def test_concurrent_contributors_never_overfill_an_item(session):
     """Many contributors at once, each in its own thread and connection."""
-    project_id = _project(session, items=6, overlap=3).id  # plain int: threads share no ORM state
-    contributors = [_contributor(session) for _ in range(12)]
+    project_id = make_project(
+        session, items=6, overlap=3
+    ).id  # plain int: threads share no ORM state
+    contributors = [make_contributor(session) for _ in range(12)]
     errors: list[BaseException] = []
 
     def work(who: str) -> None:
@@ -213,36 +181,15 @@ def test_concurrent_contributors_never_overfill_an_item(session):
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
-    _run_in_threads(work, contributors, errors)
-    _assert_every_item_filled_exactly(session, project_id, items=6, overlap=3)
-
-
-def _run_in_threads(work, contributors: list[str], errors: list[BaseException]) -> None:
-    threads = [threading.Thread(target=work, args=(c,)) for c in contributors]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-
-
-def _assert_every_item_filled_exactly(session, project_id: int, *, items: int, overlap: int):
-    """Every item answered exactly ``overlap`` times, never twice by one contributor, and its
-    counters agree; no lease left behind."""
-    answers = session.exec(select(Answer).where(Answer.project_id == project_id)).all()
-    per_item = Counter(a.item_id for a in answers)
-    assert set(per_item.values()) == {overlap} and len(per_item) == items
-    assert max(Counter((a.item_id, a.contributor) for a in answers).values()) == 1
-    leased = select(Task).where(Task.project_id == project_id, Task.status == LeaseStatus.leased)
-    assert not session.exec(leased).all()
-    for item in session.exec(select(Item).where(Item.project_id == project_id)):
-        session.refresh(item)
-        assert item.slots_taken == item.answer_count == overlap
+    run_in_threads(work, contributors, errors)
+    assert_every_item_filled_exactly(session, project_id, items=6, overlap=3)
 
 
 def test_concurrent_requests_by_one_contributor_never_share_an_item(session):
-    project_id = _project(session, items=10, overlap=1).id  # plain int: threads share no ORM state
-    who = _contributor(session)
+    project_id = make_project(
+        session, items=10, overlap=1
+    ).id  # plain int: threads share no ORM state
+    who = make_contributor(session)
     errors: list[BaseException] = []
 
     def ask() -> None:
@@ -277,8 +224,8 @@ def _answer_and_next(session, task, label="a"):
 def test_answer_and_next_keeps_the_gold_rate(session):
     """The combined loop draws gold once per lease, as next_task does (drawing again after a
     gold draw, say, would halve gold's share)."""
-    project = _project(session, items=400, gold=400, overlap=1, gold_rate=0.5)
-    who = _contributor(session)
+    project = make_project(session, items=400, gold=400, overlap=1, gold_rate=0.5)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     gold = 0
     for _ in range(320):
@@ -292,8 +239,8 @@ def test_answer_and_next_keeps_the_gold_rate(session):
 
 
 def test_answer_and_next_says_why_there_is_no_next_task(session):
-    project = _project(session, items=1, overlap=1)
-    who = _contributor(session)
+    project = make_project(session, items=1, overlap=1)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     done = _answer_and_next(session, task)
     assert done.created and done.next is None
@@ -302,8 +249,8 @@ def test_answer_and_next_says_why_there_is_no_next_task(session):
 
 
 def test_answer_and_next_retry_returns_the_stored_answer_and_the_live_lease(session):
-    project = _project(session, items=3, overlap=1)
-    who = _contributor(session)
+    project = make_project(session, items=3, overlap=1)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     first = _answer_and_next(session, task)
     retry = _answer_and_next(session, task)
@@ -331,8 +278,8 @@ def test_answer_and_next_stores_the_answer_again_if_the_lease_collides(session, 
         return lease
 
     monkeypatch.setattr(service, "_pg_lease_uncommitted", collide_once)
-    project = _project(session, items=3, overlap=1)
-    who = _contributor(session)
+    project = make_project(session, items=3, overlap=1)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     done = _answer_and_next(session, task)
     assert collisions and done.created and done.next is not None
@@ -368,8 +315,8 @@ def test_answer_and_next_after_a_collision_returns_the_lease_the_other_request_g
         raise IntegrityError("INSERT INTO task", {}, Exception("duplicate key"))
 
     monkeypatch.setattr(service, "_pg_lease_uncommitted", collide)
-    project = _project(session, items=4, overlap=1)
-    who = _contributor(session)
+    project = make_project(session, items=4, overlap=1)
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
     done = _answer_and_next(session, task)
     assert done.created and concurrent[0] is not None
@@ -380,8 +327,8 @@ def test_answer_and_next_after_a_collision_returns_the_lease_the_other_request_g
 
 
 def test_the_same_answer_and_next_sent_twice_at_once_gets_one_answer_and_one_lease(session):
-    project_id = _project(session, items=6, overlap=1).id
-    who = _contributor(session)
+    project_id = make_project(session, items=6, overlap=1).id
+    who = make_contributor(session)
     task = service.next_task(session=session, project_id=project_id, contributor=who)
     start = threading.Barrier(2)
     results, errors = [], []
@@ -401,7 +348,7 @@ def test_the_same_answer_and_next_sent_twice_at_once_gets_one_answer_and_one_lea
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
-    _run_in_threads(lambda _: send(), [who, who], errors)
+    run_in_threads(lambda _: send(), [who, who], errors)
     assert sorted(r.created for r in results) == [False, True]
     assert results[0].answer.id == results[1].answer.id
     assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
@@ -419,8 +366,8 @@ def test_the_same_answer_and_next_sent_twice_at_once_gets_one_answer_and_one_lea
 
 def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
     """The combined loop under concurrency, each contributor in its own thread."""
-    project_id = _project(session, items=8, overlap=3).id
-    contributors = [_contributor(session) for _ in range(12)]
+    project_id = make_project(session, items=8, overlap=3).id
+    contributors = [make_contributor(session) for _ in range(12)]
     errors: list[BaseException] = []
 
     def work(who: str) -> None:
@@ -442,8 +389,8 @@ def test_concurrent_answer_and_next_loops_never_overfill_an_item(session):
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
-    _run_in_threads(work, contributors, errors)
-    _assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
+    run_in_threads(work, contributors, errors)
+    assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
 
 
 @pytest.mark.parametrize(

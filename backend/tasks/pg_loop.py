@@ -1,0 +1,182 @@
+"""answer-and-next on PostgreSQL, run on the event loop with asyncpg: the common case only.
+
+Why a second path for one endpoint: answer-and-next is nearly every request an API process
+serves, and on the sync path most of its CPU went to carrying it rather than to its work: the
+thread-pool hand-off and back, and SQLAlchemy executing three statements on a Session (py-spy
+with ``--gil`` under bench/ingest: about 10 % and 20 % of the process, against 10 % for the
+service's own code). Here the same three statements, compiled once from backend/tasks/service.py
+(``PG_LOOP_STATEMENTS``) for asyncpg, run as prepared statements from the event loop.
+
+It decides nothing of its own. It stores an answer only where service.submit_answer_and_next
+would store a fresh one (service.is_fresh_answer, then the same validation, leaf and values),
+and leases only where that function would take the single-statement lease. Every other case is
+handed back, with nothing written, to the sync implementation (``None``): unknown or foreign
+tasks, retries, expired leases, missing consent, a concurrent request of the same contributor.
+Once the answer is committed, a lease the single statement could not give (a gold draw, a due
+reclaim of expired leases, no free item) comes from service.next_after_answer, as the sync
+path's would.
+"""
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy import make_url
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from starlette.concurrency import run_in_threadpool
+
+from backend.core.config import Settings
+from backend.core.time import utcnow
+from backend.tasks import service
+from backend.tasks.models import AnswerSubmit
+
+
+class CompiledStatement:
+    """A SQLAlchemy Core statement as asyncpg runs it: its SQL with ``$n`` placeholders, and
+    its arguments in their order from named values (the statement's own literals filled in)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        assert compiled.positiontup is not None
+        self._names = tuple(compiled.positiontup)
+        self._required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        self._literals = {
+            name: value for name, value in compiled.params.items() if name not in self._required
+        }
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        missing = self._required.difference(values)
+        if missing:
+            raise KeyError(f"no value for {', '.join(sorted(missing))}")
+        return [values[name] if name in values else self._literals[name] for name in self._names]
+
+
+_STATEMENTS = {name: CompiledStatement(st) for name, st in service.PG_LOOP_STATEMENTS.items()}
+_CONTEXT = _STATEMENTS["answer_and_loop_context"]
+_ANSWER = _STATEMENTS["answer"]
+_LEASE = _STATEMENTS["lease"]
+
+
+class _Row:
+    """An asyncpg record read by attribute, as the service reads SQLAlchemy rows."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _HandBack(Exception):
+    """Not the common case: roll back (nothing was written) and let the service decide."""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSON columns (label_schema, payload) as Python values, serialized as SQLAlchemy's
+    # default json_serializer does on the sync path.
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def enabled(settings: Settings) -> bool:
+    backend = make_url(settings.resolved_database_url).get_backend_name()
+    return settings.pg_async_loop and backend == "postgresql"
+
+
+async def open_pool(settings: Settings) -> asyncpg.Pool:
+    """A pool of at most one connection per request the process serves at once (see
+    InFlightLimit); connections open on first use, so an API starts while PostgreSQL is down,
+    as with the sync engine."""
+    url = make_url(settings.resolved_database_url).set(drivername="postgresql")
+    pool = asyncpg.create_pool(
+        url.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=settings.api_threads,
+        init=_init_connection,
+        max_inactive_connection_lifetime=1800,
+    )
+    return await pool
+
+
+@dataclass(frozen=True)
+class _Stored:
+    context: _Row
+    answer: service.StoredAnswer
+    gold_first: bool
+    lease: service.Lease | None
+
+
+async def answer_and_next(
+    pool: asyncpg.Pool, *, task_id: int, contributor: str, data: AnswerSubmit
+) -> service.AnswerAndNextLease | None:
+    """service.submit_answer_and_next for a fresh answer; None where the service must decide
+    (nothing was written then)."""
+    try:
+        stored = await _store_answer_and_lease(pool, task_id, contributor, data)
+    except _HandBack:
+        return None
+    if stored.lease is not None:
+        return service.AnswerAndNextLease(stored.answer, True, stored.lease, None)
+    # The answer is committed; the context was read in its transaction, before it, and is
+    # current: no other request of this contributor stored anything in between (the insert
+    # would have collided).
+    lease, why_no_next = await run_in_threadpool(
+        lambda: service.next_after_answer(
+            context=stored.context, contributor=contributor, gold_first=stored.gold_first
+        )
+    )
+    return service.AnswerAndNextLease(stored.answer, True, lease, why_no_next)
+
+
+async def _store_answer_and_lease(
+    pool: asyncpg.Pool, task_id: int, contributor: str, data: AnswerSubmit
+) -> _Stored:
+    now = utcnow()
+    async with pool.acquire() as conn, conn.transaction():
+        keys = {"task_id": task_id, "contributor": contributor, "now": now}
+        record = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.args(keys))
+        if record is None:
+            raise _HandBack
+        context = _Row(record)
+        if not service.is_fresh_answer(context, contributor, now):
+            raise _HandBack
+        payload, digest, key = service.validated_answer(context, task_id, data)
+        values = service.answer_values(context, task_id, contributor, payload, digest, key, now)
+        try:
+            answer_id = await conn.fetchval(
+                _ANSWER.sql, *_ANSWER.args({f"v_{k}": v for k, v in values.items()})
+            )
+        except asyncpg.UniqueViolationError:
+            raise _HandBack from None  # the key was used for another task, or a retry won
+        if answer_id is None:
+            raise _HandBack  # answered by a concurrent retry, or expired, meanwhile
+        gold_first = service.draw_gold(context)
+        lease = None
+        if not gold_first and service.may_lease_in_one_statement(context):
+            lease_values = service.pg_lease_values(context, contributor)
+            try:
+                row = await conn.fetchrow(_LEASE.sql, *_LEASE.args(lease_values))
+            except asyncpg.UniqueViolationError:
+                # A concurrent request of this contributor leased the item: the answer's
+                # write goes with this transaction, and the service starts over.
+                raise _HandBack from None
+            if row is not None:
+                lease = service.lease_from_row(context, contributor, _Row(row), lease_values)
+    return _Stored(context, service.stored_answer(answer_id, values), gold_first, lease)
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), timeout=10)
+    except TimeoutError:
+        pool.terminate()
