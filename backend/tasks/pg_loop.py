@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from starlette.concurrency import run_in_threadpool
 
 from backend.core.config import Settings
+from backend.core.db import request_session
 from backend.core.time import utcnow
 from backend.tasks import service
 from backend.tasks.models import AnswerSubmit
@@ -114,6 +115,27 @@ class _Stored:
     answer: service.StoredAnswer
     gold_first: bool
     lease: service.Lease | None
+
+
+async def submit_answer_and_next(
+    pool: asyncpg.Pool | None, *, task_id: int, contributor: str, data: AnswerSubmit
+) -> service.AnswerAndNextLease:
+    """service.submit_answer_and_next: its common case here when there is a pool (PostgreSQL),
+    everything else in the service, in the thread pool."""
+    if pool is not None:
+        done = await answer_and_next(pool, task_id=task_id, contributor=contributor, data=data)
+        if done is not None:
+            return done
+    return await run_in_threadpool(_in_the_service, task_id, contributor, data)
+
+
+def _in_the_service(
+    task_id: int, contributor: str, data: AnswerSubmit
+) -> service.AnswerAndNextLease:
+    with request_session() as session:
+        return service.submit_answer_and_next(
+            session=session, task_id=task_id, contributor=contributor, data=data
+        )
 
 
 async def answer_and_next(

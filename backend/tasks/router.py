@@ -1,6 +1,5 @@
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from backend.core.db import request_session
 from backend.deps import CurrentUser, SessionDep, StorageDep
@@ -86,26 +85,15 @@ async def submit_answer_and_next(
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
     # On PostgreSQL the common case runs here, on the event loop (backend/tasks/pg_loop.py);
     # everything else, and every request on SQLite, in the service, in the thread pool.
-    pool = getattr(request.app.state, "pg_loop_pool", None)
-    done = None
-    if pool is not None:
-        done = await pg_loop.answer_and_next(
-            pool, task_id=task_id, contributor=contributor, data=body
-        )
-    if done is None:
-        done = await run_in_threadpool(_submit_answer_and_next, task_id, contributor, body)
+    done = await pg_loop.submit_answer_and_next(
+        getattr(request.app.state, "pg_loop_pool", None),
+        task_id=task_id,
+        contributor=contributor,
+        data=body,
+    )
     result = AnswerAndNext(
         answer=service.to_answer_public(done.answer),
         next=done.next.public if done.next is not None else None,
         next_detail=done.why_no_next,
     )
     return _json(result, 201 if done.created else 200)
-
-
-def _submit_answer_and_next(
-    task_id: int, contributor: str, body: AnswerSubmit
-) -> service.AnswerAndNextLease:
-    with request_session() as session:
-        return service.submit_answer_and_next(
-            session=session, task_id=task_id, contributor=contributor, data=body
-        )

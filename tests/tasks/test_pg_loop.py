@@ -1,0 +1,336 @@
+"""answer-and-next's asyncpg path (backend/tasks/pg_loop.py): on PostgreSQL it stores what the
+service would store, hands every other case back with nothing written, and stays correct under
+concurrency; its statements are the service's own."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import bindparam, func, text, update
+from sqlmodel import col, select
+
+from backend.consent.models import Consent, RelayStatus
+from backend.core.config import get_settings
+from backend.core.db import request_session
+from backend.core.errors import NotFound
+from backend.core.time import utcnow
+from backend.projects.models import Item
+from backend.projects.schemas import InvalidAnswer
+from backend.provenance.leaf import ContributionLeaf, answer_hash
+from backend.tasks import pg_loop, service
+from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
+from tests.factories import consenting_contributor, create_project, new_account, sign_in
+from tests.factories import upload_text as upload_text_items
+from tests.tasks.helpers import assert_every_item_filled_exactly, make_contributor, make_project
+
+on_postgresql = pytest.mark.skipif(
+    not pg_loop.enabled(get_settings()), reason="the asyncpg path runs on PostgreSQL only"
+)
+
+
+def _with_pool(work):
+    """Run ``work(pool)`` in an event loop of its own, with a pool opened as the API does."""
+
+    async def main():
+        pool = await pg_loop.open_pool(get_settings())
+        try:
+            return await work(pool)
+        finally:
+            await pg_loop.close_pool(pool)
+
+    return asyncio.run(main())
+
+
+def _data(label="a", key=None) -> AnswerSubmit:
+    return AnswerSubmit(answer={"label": label}, idempotency_key=key)
+
+
+def _fast(task, label="a", key=None, contributor=None):
+    """The asyncpg path alone: its result, or None where it hands the request back."""
+    return _with_pool(
+        lambda pool: pg_loop.answer_and_next(
+            pool,
+            task_id=task.id,
+            contributor=contributor or task.contributor,
+            data=_data(label, key),
+        )
+    )
+
+
+def _written(session) -> tuple[int, int, list[tuple[int, str]]]:
+    """Answers, tasks and every task's status: what a handed-back request must not change."""
+    session.expire_all()
+    answers = session.exec(select(func.count()).select_from(Answer)).one()
+    tasks = session.exec(select(Task.id, Task.status).order_by(col(Task.id))).all()
+    return answers, len(tasks), [tuple(t) for t in tasks]
+
+
+def test_statements_take_their_values_by_name_with_their_literals_filled_in():
+    statement = select(Task.id).where(
+        col(Task.contributor) == bindparam("who"),
+        col(Task.status) == LeaseStatus.leased,
+        col(Task.project_id) == bindparam("project"),
+        col(Task.item_id) != bindparam("project"),
+    )
+    compiled = pg_loop.CompiledStatement(statement)
+    assert "$1" in compiled.sql and ":who" not in compiled.sql
+    args = compiled.args({"project": 7, "who": "0xabc"})
+    assert args == ["0xabc", LeaseStatus.leased, 7]  # "project" is $3 both times
+    with pytest.raises(KeyError, match="no value for who"):
+        compiled.args({"project": 7})
+
+
+@on_postgresql
+def test_a_fresh_answer_is_stored_as_the_service_stores_it_and_the_next_item_leased(session):
+    project = make_project(session, items=3, overlap=1)
+    who = make_contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    done = _fast(task, label="b")
+    assert done is not None and done.created and done.next is not None
+    assert done.next.item_id != task.item_id
+
+    session.expire_all()
+    stored = session.exec(select(Answer).where(Answer.task_id == task.id)).one()
+    assert stored.id == done.answer.id and stored.payload == {"label": "b"}
+    assert stored.answer_hash == done.answer.answer_hash == answer_hash({"label": "b"})
+    item = session.get(Item, task.item_id)
+    leaf = ContributionLeaf(
+        contributor=who,
+        project_id=project.id,
+        item_hash=item.content_hash,
+        answer_hash=stored.answer_hash,
+        consent_hash=stored.consent_hash,
+        submitted_at=stored.submitted_unix,
+    )
+    assert stored.leaf_hash == done.answer.leaf_hash == leaf.hash()
+    assert stored.time_on_task_ms == done.answer.time_on_task_ms >= 0
+    assert (stored.status, stored.idempotency_key) == ("pending", f"task-{task.id}")
+    assert session.get(Task, task.id).status == LeaseStatus.answered
+    assert (item.answer_count, item.slots_taken) == (1, 1)
+    lease = session.get(Task, done.next.id)
+    assert (lease.status, lease.item_id, lease.contributor) == ("leased", done.next.item_id, who)
+    assert session.get(Item, lease.item_id).slots_taken == 1
+    assert done.next.public.item.text == session.get(Item, lease.item_id).text
+
+    # The JSON is written as the sync path writes it (the same serializer).
+    other = service.next_task(
+        session=session, project_id=project.id, contributor=make_contributor(session)
+    )
+    service.submit_answer(
+        session=session, task_id=other.id, contributor=other.contributor, data=_data("b")
+    )
+    texts = session.execute(text("SELECT DISTINCT payload::text FROM answer")).scalars().all()
+    assert texts == ['{"label": "b"}']
+
+
+def _expire(session, task) -> None:
+    session.execute(
+        update(Task)
+        .where(col(Task.id) == task.id)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+
+
+def _revoke_consent(session, task) -> None:
+    session.execute(
+        update(Consent)
+        .where(col(Consent.contributor) == task.contributor)
+        .values(revoke_status=RelayStatus.recorded)
+    )
+    session.commit()
+
+
+@on_postgresql
+@pytest.mark.parametrize(
+    "case", ["unknown task", "another's task", "answered already", "expired", "no consent"]
+)
+def test_every_other_case_is_handed_back_with_nothing_written(session, case):
+    project = make_project(session, items=3, overlap=1)
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=make_contributor(session)
+    )
+    contributor = None
+    if case == "unknown task":
+        task = service.Lease(**{**task.__dict__, "id": task.id + 1000})
+    elif case == "another's task":
+        contributor = make_contributor(session)
+    elif case == "answered already":
+        service.submit_answer(
+            session=session, task_id=task.id, contributor=task.contributor, data=_data()
+        )
+    elif case == "expired":
+        _expire(session, task)
+    else:
+        _revoke_consent(session, task)
+    before = _written(session)
+    assert _fast(task, contributor=contributor) is None
+    assert _written(session) == before
+
+
+@on_postgresql
+def test_an_invalid_answer_is_refused_naming_the_field_and_nothing_is_written(session):
+    project = make_project(session, items=3, overlap=1)
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=make_contributor(session)
+    )
+    before = _written(session)
+    with pytest.raises(InvalidAnswer) as info:
+        _fast(task, label="zebra")
+    assert info.value.field == "label"
+    assert _written(session) == before
+
+
+@on_postgresql
+def test_the_service_gives_the_next_lease_where_one_statement_cannot(session):
+    # A gold draw: gold items are leased by the service's portable path.
+    gold = make_project(session, items=2, gold=3, overlap=1, gold_rate=1.0)
+    who = make_contributor(session)
+    task = service.next_task(session=session, project_id=gold.id, contributor=who)
+    done = _fast(task)
+    assert done is not None and done.created and done.next is not None
+    assert session.get(Item, done.next.item_id).is_gold
+    # Nothing left: the answer is stored, and the reason comes from the service.
+    last = make_project(session, items=1, overlap=1)
+    task = service.next_task(session=session, project_id=last.id, contributor=who)
+    done = _fast(task)
+    assert done is not None and done.created and done.next is None
+    assert "no task available" in done.why_no_next
+    assert session.get(Task, task.id).status == LeaseStatus.answered
+
+
+@on_postgresql
+def test_the_gold_rate_is_kept(session):
+    """One draw per lease, whichever path leases (see the service's test of the same name)."""
+    project = make_project(session, items=400, gold=400, overlap=1, gold_rate=0.5)
+    who = make_contributor(session)
+    first = service.next_task(session=session, project_id=project.id, contributor=who)
+
+    async def loop(pool):
+        task, leased = first, []
+        for _ in range(320):
+            done = await pg_loop.submit_answer_and_next(
+                pool, task_id=task.id, contributor=who, data=_data()
+            )
+            assert done.created and done.next is not None, done.why_no_next
+            task = done.next
+            leased.append(task.item_id)
+        return leased
+
+    leased = _with_pool(loop)
+    gold = session.exec(
+        select(func.count()).where(col(Item.id).in_(leased), col(Item.is_gold).is_(True))
+    ).one()
+    assert 120 <= gold <= 200  # 160 expected; 4.5 standard deviations either side
+
+
+@on_postgresql
+def test_a_lease_collision_hands_back_the_answer_too_and_the_service_stores_it(
+    session, monkeypatch
+):
+    """If the lease hits the (item, contributor) key (a concurrent request of the contributor
+    took the item), the rollback takes the answer with it: the service stores it again."""
+    colliding = text(
+        "INSERT INTO task (project_id, item_id, contributor, status, leased_at, expires_at) "
+        "SELECT project_id, item_id, contributor, status, leased_at, expires_at FROM task "
+        "WHERE contributor = CAST(:v_contributor AS VARCHAR) LIMIT 1 RETURNING id AS task_id"
+    )
+    monkeypatch.setattr(pg_loop, "_LEASE", pg_loop.CompiledStatement(colliding))
+    project = make_project(session, items=3, overlap=1)
+    who = make_contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+    assert _fast(task) is None
+    assert session.get(Task, task.id).status == LeaseStatus.leased  # the answer rolled back
+
+    done = _with_pool(
+        lambda pool: pg_loop.submit_answer_and_next(
+            pool, task_id=task.id, contributor=who, data=_data()
+        )
+    )
+    assert done.created and done.next is not None
+    session.expire_all()
+    stored = session.exec(select(Answer).where(Answer.task_id == task.id)).all()
+    assert [a.id for a in stored] == [done.answer.id]
+
+
+@on_postgresql
+def test_concurrent_loops_never_overfill_an_item(session):
+    project_id = make_project(session, items=8, overlap=3).id
+    contributors = [make_contributor(session) for _ in range(12)]
+    firsts = {}
+    for who in contributors[:8]:
+        firsts[who] = service.next_task(session=session, project_id=project_id, contributor=who)
+
+    async def contributor_loop(pool, who):
+        task = firsts.get(who)
+        if task is None:
+            task, _ = await asyncio.to_thread(_next_or_none, project_id, who)
+        while task is not None:
+            done = await pg_loop.submit_answer_and_next(
+                pool, task_id=task.id, contributor=who, data=_data()
+            )
+            assert done.created
+            task = done.next
+
+    async def all_loops(pool):
+        await asyncio.gather(*(contributor_loop(pool, who) for who in contributors))
+
+    _with_pool(all_loops)
+    assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
+
+
+def _next_or_none(project_id, who):
+    with request_session() as s:
+        try:
+            return service.next_task(session=s, project_id=project_id, contributor=who), None
+        except NotFound as exc:
+            return None, exc
+
+
+@on_postgresql
+def test_the_same_answer_sent_twice_at_once_gets_one_answer_and_one_lease(session):
+    project = make_project(session, items=6, overlap=1)
+    who = make_contributor(session)
+    task = service.next_task(session=session, project_id=project.id, contributor=who)
+
+    async def twice(pool):
+        send = lambda: pg_loop.submit_answer_and_next(  # noqa: E731
+            pool, task_id=task.id, contributor=who, data=_data(key="once")
+        )
+        return await asyncio.gather(send(), send())
+
+    results = _with_pool(twice)
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].answer.id == results[1].answer.id
+    session.expire_all()
+    assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
+    live = select(Task.id).where(Task.contributor == who, Task.status == LeaseStatus.leased)
+    leases = set(session.exec(live).all())
+    assert len(leases) == 1 and {r.next.id for r in results} == leases
+
+
+@on_postgresql
+def test_over_http_the_common_case_does_not_reach_the_service(client, chain, monkeypatch):
+    def refuse(**_):
+        raise AssertionError("the common case went to the sync service")
+
+    requester = sign_in(client, new_account())
+    project = create_project(client, requester, overlap=1)
+    upload_text_items(client, requester, project["id"], [{"text": "one"}, {"text": "two"}])
+    _, headers = consenting_contributor(client, chain)
+    first = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
+    monkeypatch.setattr(service, "submit_answer_and_next", refuse)
+    reply = client.post(
+        f"/tasks/{first['task_id']}/answer-and-next",
+        json={"answer": {"label": "positive"}},
+        headers=headers,
+    )
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["next"]["item"]["text"] in {"one", "two"}
+
+
+def test_the_api_opens_an_asyncpg_pool_on_postgresql_only(client):
+    if pg_loop.enabled(get_settings()):
+        assert client.app.state.pg_loop_pool is not None
+    else:
+        assert client.app.state.pg_loop_pool is None
