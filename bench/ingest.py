@@ -55,7 +55,7 @@ LABELS = ["positive", "negative"]
 WARMUP_LOOPS = 3  # per contributor, before the clock starts
 CONSENT_TIMEOUT_S = 120.0
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_WORKERS = {"sqlite": [1, 2], "postgres": [2, 3, 4]}
+DEFAULT_WORKERS = {"sqlite": [1, 2], "postgres": [1, 2, 3]}
 
 
 # --- CPU accounting (from /proc, so that nothing needs installing) -----------------------------
@@ -339,12 +339,22 @@ class Config:
     db: str  # "sqlite" or "postgres"
     api_workers: int
     one_request: bool = False  # the loop as one answer-and-next request instead of two
+    # answer-and-next on PostgreSQL: on the event loop with asyncpg (backend/tasks/pg_loop.py),
+    # or all of it in the sync service (PROVENANT_PG_ASYNC_LOOP=false), for the comparison.
+    async_loop: bool = True
 
     @property
     def label(self) -> str:
         name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.db]
         processes = f"{self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
-        return f"{name}, {processes}, {'1 request' if self.one_request else '2 requests'}/loop"
+        loop = "1 request" if self.one_request else "2 requests"
+        if self.uses_pg_loop_setting:
+            loop += ", asyncpg" if self.async_loop else ", sync"
+        return f"{name}, {processes}, {loop}/loop"
+
+    @property
+    def uses_pg_loop_setting(self) -> bool:
+        return self.db == "postgres" and self.one_request
 
 
 @dataclass(frozen=True)
@@ -601,11 +611,18 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
     from backend.core.migrate import upgrade
     from backend.stack import free_port, start_api, start_worker, stop_process, wait_until
 
-    state_dir = root / f"{config.db}-{config.api_workers}-{int(config.one_request) + 1}"
+    state_dir = root / (
+        f"{config.db}-{config.api_workers}-{int(config.one_request) + 1}"
+        f"-{'async' if config.async_loop else 'sync'}"
+    )
     state_dir.mkdir()
     print(f"\n== {config.label}")
     database = make_database(config, state_dir, options.pg_server)
-    env = {"PROVENANT_STATE_DIR": str(state_dir), "PROVENANT_DATABASE_URL": database.url}
+    env = {
+        "PROVENANT_STATE_DIR": str(state_dir),
+        "PROVENANT_DATABASE_URL": database.url,
+        "PROVENANT_PG_ASYNC_LOOP": str(config.async_loop).lower(),
+    }
     processes: dict[str, subprocess.Popen] = {}
     try:
         upgrade(_sqlalchemy_url(database.url))
@@ -755,7 +772,7 @@ def main(argv: list[str] | None = None) -> None:
         "--api-workers",
         default=None,
         help="API processes, one number or a comma-separated list "
-        "(default: 1,2 on SQLite; 2,3,4 on PostgreSQL)",
+        "(default: 1,2 on SQLite; 1,2,3 on PostgreSQL)",
     )
     parser.add_argument("--contributors", type=int, default=32)
     parser.add_argument("--answers", type=int, default=None, help="timed answers per configuration")
@@ -780,13 +797,21 @@ def main(argv: list[str] | None = None) -> None:
         help="the loop as two requests (tasks/next, then answer), as one "
         "(answer-and-next, whose reply is the next task), or each in turn",
     )
+    parser.add_argument(
+        "--pg-path",
+        choices=["asyncpg", "sync", "both"],
+        default="both",
+        help="PostgreSQL's answer-and-next on the event loop with asyncpg (the default "
+        "setting), all of it in the sync service, or each in turn, side by side",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     answers = args.answers or (1_500 if args.quick else 10_000)
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     modes = {"two": [False], "one": [True], "both": [False, True]}[args.loop]
+    paths = {"asyncpg": [True], "sync": [False], "both": [True, False]}[args.pg_path]
     configs = [
-        Config(db, n, one_request)
+        Config(db, n, one_request, async_loop)
         for db in dbs
         for n in (
             [int(x) for x in args.api_workers.split(",")]
@@ -794,6 +819,7 @@ def main(argv: list[str] | None = None) -> None:
             else DEFAULT_WORKERS[db]
         )
         for one_request in modes
+        for async_loop in (paths if db == "postgres" and one_request else [True])
     ]
 
     from backend.stack import free_port
@@ -841,6 +867,8 @@ def main(argv: list[str] | None = None) -> None:
             "loop p99 ms",
             "next p99",
             "answer p99",
+            "API ms/answer",
+            "PG ms/answer",
             "load gen CPU",
             "other CPU",
         ],
@@ -852,6 +880,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r.loop_ms[1]:.1f}",
                 "-" if r.config.one_request else f"{r.next_ms[1]:.1f}",
                 "-" if r.config.one_request else f"{r.answer_ms[1]:.1f}",
+                f"{1000 * r.cpu['API'] / r.rate:.2f}",
+                f"{1000 * r.cpu['postgres'] / r.rate:.2f}" if r.config.db == "postgres" else "-",
                 f"{r.cpu.get('load generator', 0):.2f}",
                 f"{r.cpu.get('other', 0):.2f}",
             ]

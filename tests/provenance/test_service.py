@@ -11,19 +11,19 @@ from backend.provenance import service
 from backend.provenance.merkle import StandardMerkleTree, verify
 from backend.provenance.models import Batch, BatchStatus
 from backend.tasks.models import Answer
-from tests.tasks.test_service import _answer, _contributor, _project
+from tests.tasks.helpers import answer_task, make_contributor, make_project
 
 
 def _answers(session, n: int) -> list[Answer]:
     from backend.tasks import service as tasks
 
-    project = _project(session, items=n, overlap=1)
+    project = make_project(session, items=n, overlap=1)
     out = []
     for _ in range(n):
         task = tasks.next_task(
-            session=session, project_id=project.id, contributor=_contributor(session)
+            session=session, project_id=project.id, contributor=make_contributor(session)
         )
-        out.append(session.get(Answer, _answer(session, task)[0].id))
+        out.append(session.get(Answer, answer_task(session, task)[0].id))
     return out
 
 

@@ -10,7 +10,8 @@ from sqlmodel import select
 from backend.core.config import get_settings
 from backend.projects import service as projects
 from backend.projects.models import Item, ProjectCreate
-from backend.tasks.models import Answer, LeaseStatus, Task
+from backend.tasks import service
+from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
 from tests.factories import new_account, recorded_consent_row
 
 OWNER = "0x000000000000000000000000000000000000dEaD"
@@ -49,6 +50,15 @@ def make_contributor(session) -> str:
     address = new_account().address
     recorded_consent_row(session, address)
     return address
+
+
+def answer_task(session, task, label="a", key=None):
+    return service.submit_answer(
+        session=session,
+        task_id=task.id,
+        contributor=task.contributor,
+        data=AnswerSubmit(answer={"label": label}, idempotency_key=key),
+    )
 
 
 def run_in_threads(work, contributors: list[str], errors: list[BaseException]) -> None:

@@ -17,20 +17,12 @@ from backend.tasks import service
 from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
 from tests.factories import new_account
 from tests.tasks.helpers import (
+    answer_task,
     assert_every_item_filled_exactly,
     make_contributor,
     make_project,
     run_in_threads,
 )
-
-
-def _answer(session, task, label="a", key=None):
-    return service.submit_answer(
-        session=session,
-        task_id=task.id,
-        contributor=task.contributor,
-        data=AnswerSubmit(answer={"label": label}, idempotency_key=key),
-    )
 
 
 def test_no_task_without_recorded_consent(session):
@@ -53,7 +45,7 @@ def test_never_the_same_item_twice_and_never_past_overlap(session):
             assert task.item_id not in got
             got.add(task.item_id)
             seen[task.item_id] += 1
-            _answer(session, task)
+            answer_task(session, task)
     assert sorted(seen.values()) == [2, 2]
     late = make_contributor(session)
     with pytest.raises(NotFound, match="no task available"):
@@ -83,7 +75,7 @@ def test_live_leases_count_toward_overlap_and_expired_ones_return(session):
     task = service.next_task(session=session, project_id=project.id, contributor=waiting)
     assert task.item_id == lease.item_id
     with pytest.raises(Conflict, match="expired"):
-        _answer(session, lease)
+        answer_task(session, lease)
     assert session.get(Task, lease.id).status == LeaseStatus.expired
 
 
@@ -108,7 +100,7 @@ def test_gold_rate_is_roughly_respected(session):
     for _ in range(200):
         task = service.next_task(session=session, project_id=project.id, contributor=who)
         gold += session.get(Item, task.item_id).is_gold
-        _answer(session, task)
+        answer_task(session, task)
     assert 25 <= gold <= 80  # 50 expected; bounds are > 4 standard deviations wide
 
 
@@ -118,7 +110,7 @@ def test_answer_is_validated_naming_the_field(session):
         session=session, project_id=project.id, contributor=make_contributor(session)
     )
     with pytest.raises(InvalidAnswer) as info:
-        _answer(session, task, label="zebra")
+        answer_task(session, task, label="zebra")
     assert info.value.field == "label"
     assert session.get(Task, task.id).status == LeaseStatus.leased  # still answerable
 
@@ -128,23 +120,23 @@ def test_retry_is_idempotent_and_records_time_on_task(session):
     task = service.next_task(
         session=session, project_id=project.id, contributor=make_contributor(session)
     )
-    first, created = _answer(session, task, key="k1")
-    again, created_again = _answer(session, task, key="k1")
+    first, created = answer_task(session, task, key="k1")
+    again, created_again = answer_task(session, task, key="k1")
     assert created and not created_again and first.id == again.id
     assert first.time_on_task_ms >= 0
     assert len(session.exec(select(Answer).where(Answer.task_id == task.id)).all()) == 1
     with pytest.raises(Conflict, match="different answer"):
-        _answer(session, task, label="b", key="k1")
+        answer_task(session, task, label="b", key="k1")
 
 
 def test_idempotency_key_cannot_be_reused_for_another_task(session):
     project = make_project(session)
     who = make_contributor(session)
     first = service.next_task(session=session, project_id=project.id, contributor=who)
-    _answer(session, first, key="same")
+    answer_task(session, first, key="same")
     second = service.next_task(session=session, project_id=project.id, contributor=who)
     with pytest.raises(Conflict, match="already used for task"):
-        _answer(session, second, key="same")
+        answer_task(session, second, key="same")
 
 
 def test_someone_elses_task_cannot_be_answered(session):
@@ -177,7 +169,7 @@ def test_concurrent_contributors_never_overfill_an_item(session):
                         task = service.next_task(session=s, project_id=project_id, contributor=who)
                     except NotFound:
                         return
-                    _answer(s, task)
+                    answer_task(s, task)
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
