@@ -2,10 +2,11 @@
 
 Why a second path for one endpoint: answer-and-next is nearly every request an API process
 serves, and on the sync path most of its CPU went to carrying it rather than to its work: the
-thread-pool hand-off and back, and SQLAlchemy executing three statements on a Session (py-spy
-with ``--gil`` under bench/ingest: about 10 % and 20 % of the process, against 10 % for the
-service's own code). Here the same three statements, compiled once from backend/tasks/service.py
-(``PG_LOOP_STATEMENTS``) for asyncpg, run as prepared statements from the event loop.
+thread-pool hand-off and back, and SQLAlchemy executing three statements and a commit on a
+Session (py-spy with ``--gil`` under bench/ingest: about 10 % and 20 % of the process, against
+10 % for the service's own code). Here the service's statements, compiled once from
+backend/tasks/service.py (``PG_LOOP_STATEMENTS``) for asyncpg, run as prepared statements from
+the event loop: the context read, then answer and lease as one statement (two round trips).
 
 It decides nothing of its own. It stores an answer only where service.submit_answer_and_next
 would store a fresh one (service.is_fresh_answer, then the same validation, leaf and values),
@@ -61,7 +62,7 @@ class CompiledStatement:
 _STATEMENTS = {name: CompiledStatement(st) for name, st in service.PG_LOOP_STATEMENTS.items()}
 _CONTEXT = _STATEMENTS["answer_and_loop_context"]
 _ANSWER = _STATEMENTS["answer"]
-_LEASE = _STATEMENTS["lease"]
+_ANSWER_AND_LEASE = _STATEMENTS["answer_and_lease"]
 
 
 class _Row:
@@ -81,6 +82,12 @@ class _Row:
 
 class _HandBack(Exception):
     """Not the common case: roll back (nothing was written) and let the service decide."""
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query (advisory locks, cursors, LISTEN, settings): one
+    more round trip per request, and nothing here takes any of those. A transaction left
+    open is still rolled back (asyncpg does that before calling this)."""
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -104,6 +111,7 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
         min_size=0,
         max_size=settings.api_threads,
         init=_init_connection,
+        reset=_keep_session,
         max_inactive_connection_lifetime=1800,
     )
     return await pool
@@ -163,8 +171,12 @@ async def answer_and_next(
 async def _store_answer_and_lease(
     pool: asyncpg.Pool, task_id: int, contributor: str, data: AnswerSubmit
 ) -> _Stored:
+    """Two round trips, no transaction around them: the context read, then one statement
+    that stores the answer and takes the lease (or only stores the answer), atomic by itself.
+    Reading the context in the writing transaction would add nothing: under READ COMMITTED
+    each statement reads its own snapshot either way, and the write checks the lease again."""
     now = utcnow()
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         keys = {"task_id": task_id, "contributor": contributor, "now": now}
         record = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.args(keys))
         if record is None:
@@ -174,26 +186,26 @@ async def _store_answer_and_lease(
             raise _HandBack
         payload, digest, key = service.validated_answer(context, task_id, data)
         values = service.answer_values(context, task_id, contributor, payload, digest, key, now)
-        try:
-            answer_id = await conn.fetchval(
-                _ANSWER.sql, *_ANSWER.args({f"v_{k}": v for k, v in values.items()})
-            )
-        except asyncpg.UniqueViolationError:
-            raise _HandBack from None  # the key was used for another task, or a retry won
-        if answer_id is None:
-            raise _HandBack  # answered by a concurrent retry, or expired, meanwhile
+        answer_args = {f"v_{k}": v for k, v in values.items()}
         gold_first = service.draw_gold(context)
         lease = None
-        if not gold_first and service.may_lease_in_one_statement(context):
-            lease_values = service.pg_lease_values(context, contributor)
-            try:
-                row = await conn.fetchrow(_LEASE.sql, *_LEASE.args(lease_values))
-            except asyncpg.UniqueViolationError:
-                # A concurrent request of this contributor leased the item: the answer's
-                # write goes with this transaction, and the service starts over.
-                raise _HandBack from None
-            if row is not None:
-                lease = service.lease_from_row(context, contributor, _Row(row), lease_values)
+        try:
+            if not gold_first and service.may_lease_in_one_statement(context):
+                lease_values = service.pg_lease_values(context, contributor)
+                args = _ANSWER_AND_LEASE.args(answer_args | lease_values)
+                row = await conn.fetchrow(_ANSWER_AND_LEASE.sql, *args)
+                answer_id = None if row is None else row["answer_id"]
+                if row is not None and row["task_id"] is not None:
+                    lease = service.lease_from_row(context, contributor, _Row(row), lease_values)
+            else:
+                answer_id = await conn.fetchval(_ANSWER.sql, *_ANSWER.args(answer_args))
+        except asyncpg.UniqueViolationError:
+            # The idempotency key was used for another task, a concurrent retry stored this
+            # answer, or a concurrent request of this contributor leased the item: the
+            # statement wrote nothing, and the service sorts out which.
+            raise _HandBack from None
+        if answer_id is None:
+            raise _HandBack  # answered by a concurrent retry, or expired, meanwhile
     return _Stored(context, service.stored_answer(answer_id, values), gold_first, lease)
 
 

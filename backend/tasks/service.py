@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BindParameter,
     CursorResult,
     Integer,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     exists,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -349,8 +351,10 @@ def _value(table: Any, column: str) -> BindParameter[Any]:
     return bindparam(f"v_{column}", type_=table.c[column].type)
 
 
-def _pg_lease_statement() -> Select[Any]:
-    """PostgreSQL: pick, take a slot of, and lease the fullest free item, in one statement.
+def _pg_lease_ctes(*, only_if: Any = None) -> tuple[CTE, CTE]:
+    """PostgreSQL: pick, take a slot of, and lease the fullest free item (``taken``, then
+    ``leased``), as data-modifying CTEs; ``only_if`` is a condition without columns that the
+    pick also needs, which PostgreSQL checks before it scans (a one-time filter).
 
     FOR UPDATE SKIP LOCKED passes over items that concurrent requests are taking right now
     instead of queuing on their row locks (the portable path's random order only spreads that
@@ -367,6 +371,7 @@ def _pg_lease_statement() -> Select[Any]:
             _item.c.finalized.is_(SQL_FALSE),
             free_slot,
             _not_seen_by(contributor),
+            *([] if only_if is None else [only_if]),
         )
         .order_by(_SLACK, _item.c.id)
         .limit(1)
@@ -388,20 +393,32 @@ def _pg_lease_statement() -> Select[Any]:
                 project_id,
                 taken.c.id,
                 contributor,
-                *(_value(_task, name) for name in ("status", "leased_at", "expires_at")),
+                # not v_status: the answer beside it in _PG_ANSWER_AND_LEASE has a status too
+                bindparam("v_lease_status", type_=_task.c.status.type),
+                *(_value(_task, name) for name in ("leased_at", "expires_at")),
             ),
         )
         .returning(_task.c.id, _task.c.item_id)
         .cte("leased")
     )
+    return taken, leased
+
+
+def _lease_of(taken: CTE, leased: CTE) -> Select[Any]:
+    """The new task's id and its item (for the contributor's view) from _pg_lease_ctes."""
     return select(leased.c.id.label("task_id"), *(taken.c[c.name] for c in _ITEM_VIEW)).join_from(
         leased, taken, taken.c.id == leased.c.item_id
     )
 
 
-def _pg_answer_statement() -> Any:
-    """PostgreSQL: mark the task answered, count the answer on its item and store it, in one
-    statement; nothing happens (no row returned) unless the task was still leased."""
+def _pg_lease_statement() -> Select[Any]:
+    """PostgreSQL: lease the fullest free item in one statement (see _pg_lease_ctes)."""
+    return _lease_of(*_pg_lease_ctes())
+
+
+def _pg_answer_ctes() -> tuple[CTE, CTE]:
+    """PostgreSQL: mark the task answered (``flipped``, empty unless it was still leased) and
+    count the answer on its item (``counted``), as data-modifying CTEs."""
     flipped = (
         update(_task)
         .where(_task.c.id == _value(_answer, "task_id"), _task.c.status == LeaseStatus.leased)
@@ -409,31 +426,65 @@ def _pg_answer_statement() -> Any:
         .returning(_task.c.id, _task.c.item_id)
         .cte("flipped")
     )
-    # Not read below: PostgreSQL runs every data-modifying CTE once, to completion.
     counted = (
         update(_item)
         .where(_item.c.id.in_(select(flipped.c.item_id)))
         .values(answer_count=_item.c.answer_count + 1)
+        .returning(_item.c.id)
         .cte("counted")
     )
+    return flipped, counted
+
+
+def _insert_answer(flipped: CTE, after: CTE | None = None) -> Any:
+    """Store the answer for the task ``flipped`` marked answered; ``after``, a one-row CTE,
+    joined in so that it runs first."""
+    rows = select(flipped.c.id, *(_value(_answer, name) for name in _ANSWER_VALUES))
+    if after is not None:
+        rows = rows.join_from(flipped, after, true())
+    return insert(_answer).from_select(["task_id", *_ANSWER_VALUES], rows).returning(_answer.c.id)
+
+
+def _pg_answer_statement() -> Any:
+    """PostgreSQL: mark the task answered, count the answer on its item and store it, in one
+    statement; nothing happens (no row returned) unless the task was still leased."""
+    flipped, counted = _pg_answer_ctes()
+    # counted is not read: PostgreSQL runs every data-modifying CTE once, to completion.
+    return _insert_answer(flipped).add_cte(counted)
+
+
+def _pg_answer_and_lease_statement() -> Select[Any]:
+    """PostgreSQL: _PG_ANSWER and then _PG_LEASE as one statement, so one round trip and
+    atomic without a transaction around them. One row (answer_id, then the lease's columns,
+    null when no item was free) if the answer was stored; none, and nothing written, if the
+    task was no longer leased. A unique key refusing the answer or the lease refuses both.
+
+    The order within the statement is forced, as _PG_ANSWER then _PG_LEASE have it: the pick
+    waits for the stored answer (a one-time filter), which waits for the count on the answered
+    item. So the only row lock this statement can wait for (the answered item's, held by a
+    concurrent count or pick) comes before it holds any item lock of its own, and the pick
+    skips locked rows: two such statements cannot deadlock on each other's items.
+
+    The lease cannot pick the answered item: the contributor's task for it is in the
+    statement's snapshot, which the lease's NOT EXISTS reads."""
+    flipped, counted = _pg_answer_ctes()
+    stored = _insert_answer(flipped, after=counted).cte("stored")
+    lease = _lease_of(*_pg_lease_ctes(only_if=exists(select(stored.c.id)))).subquery("lease")
     return (
-        insert(_answer)
-        .from_select(
-            ["task_id", *_ANSWER_VALUES],
-            select(flipped.c.id, *(_value(_answer, name) for name in _ANSWER_VALUES)),
-        )
-        .returning(_answer.c.id)
-        .add_cte(counted)
+        select(stored.c.id.label("answer_id"), *lease.c)
+        .select_from(stored)
+        .outerjoin(lease, true())
     )
 
 
 _PG_LEASE = _pg_lease_statement()
 _PG_ANSWER = _pg_answer_statement()
+_PG_ANSWER_AND_LEASE = _pg_answer_and_lease_statement()
 # What backend/tasks/pg_loop.py runs: the same statements, compiled for asyncpg there.
 PG_LOOP_STATEMENTS = {
     "answer_and_loop_context": _ANSWER_AND_LOOP_CONTEXT,
     "answer": _PG_ANSWER,
-    "lease": _PG_LEASE,
+    "answer_and_lease": _PG_ANSWER_AND_LEASE,
 }
 
 
@@ -452,7 +503,7 @@ def pg_lease_values(project: Any, contributor: str) -> dict[str, Any]:
         "v_project_id": project.id,
         "v_contributor": contributor,
         "v_overlap": project.overlap,
-        "v_status": LeaseStatus.leased,
+        "v_lease_status": LeaseStatus.leased,
         "v_leased_at": now,
         "v_expires_at": now + timedelta(seconds=project.lease_seconds),
     }

@@ -229,13 +229,17 @@ def test_a_lease_collision_hands_back_the_answer_too_and_the_service_stores_it(
     session, monkeypatch
 ):
     """If the lease hits the (item, contributor) key (a concurrent request of the contributor
-    took the item), the rollback takes the answer with it: the service stores it again."""
+    took the item), the statement's answer goes with it: the service stores it again."""
+    # What the statement does when the lease's insert hits the key: the answer's writes were
+    # made (here, the task marked answered), and the violation undoes them with the rest.
     colliding = text(
+        "WITH flipped AS (UPDATE task SET status = 'answered' "
+        "WHERE id = CAST(:v_task_id AS INTEGER) RETURNING *) "
         "INSERT INTO task (project_id, item_id, contributor, status, leased_at, expires_at) "
-        "SELECT project_id, item_id, contributor, status, leased_at, expires_at FROM task "
-        "WHERE contributor = CAST(:v_contributor AS VARCHAR) LIMIT 1 RETURNING id AS task_id"
+        "SELECT project_id, item_id, contributor, 'leased', leased_at, expires_at FROM flipped "
+        "RETURNING id AS answer_id, id AS task_id"
     )
-    monkeypatch.setattr(pg_loop, "_LEASE", pg_loop.CompiledStatement(colliding))
+    monkeypatch.setattr(pg_loop, "_ANSWER_AND_LEASE", pg_loop.CompiledStatement(colliding))
     project = make_project(session, items=3, overlap=1)
     who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
@@ -334,3 +338,38 @@ def test_the_api_opens_an_asyncpg_pool_on_postgresql_only(client):
         assert client.app.state.pg_loop_pool is not None
     else:
         assert client.app.state.pg_loop_pool is None
+
+
+@on_postgresql
+def test_answer_and_lease_counts_before_it_picks(session):
+    """The order that keeps two answer-and-lease statements from deadlocking on each other's
+    items (see service._pg_answer_and_lease_statement): the pick is gated on the stored
+    answer (a one-time filter), and the stored answer is joined with the count."""
+    from backend.core.db import get_engine
+
+    engine = get_engine()
+    compiled = service.PG_LOOP_STATEMENTS["answer_and_lease"].compile(engine)
+    now = utcnow()
+    values = {
+        **{f"v_{name}": 1 for name in ("task_id", "project_id", "item_id", "overlap")},
+        **{f"v_{name}": 1 for name in ("time_on_task_ms", "submitted_unix")},
+        **{f"v_{name}": "x" for name in ("contributor", "idempotency_key", "answer_hash")},
+        **{f"v_{name}": "x" for name in ("consent_hash", "leaf_hash", "status", "lease_status")},
+        **{f"v_{name}": now for name in ("submitted_at", "leased_at", "expires_at")},
+        "v_payload": "{}",
+    }
+    with engine.connect() as conn:
+        plan = (
+            conn.exec_driver_sql(
+                "EXPLAIN (COSTS OFF) " + compiled.string, compiled.construct_params(values)
+            )
+            .scalars()
+            .all()
+        )
+    text_plan = "\n".join(plan)
+    stored = text_plan[text_plan.index("CTE stored") : text_plan.index("CTE taken")]
+    assert "CTE Scan on counted" in stored, text_plan
+    taken = text_plan[text_plan.index("CTE taken") : text_plan.index("CTE leased")]
+    gate = taken.index("One-Time Filter")
+    assert "CTE Scan on stored" in taken[:gate] and "LockRows" in taken[:gate], text_plan
+    assert "Index Scan using ix_item_open_by_fill" in taken[gate:], text_plan
