@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # On PostgreSQL, answer-and-next's common case runs on the event loop with asyncpg
     # (backend/tasks/pg_loop.py); false sends every request through the sync service.
     pg_async_loop: bool = True
+    # Connections each API process holds for it: requests beyond them wait in the process,
+    # where waiting costs nothing, rather than as PostgreSQL backends contending for the cores.
+    pg_loop_connections: int = Field(default=8, ge=1, le=200)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":

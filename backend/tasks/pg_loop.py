@@ -102,14 +102,13 @@ def enabled(settings: Settings) -> bool:
 
 
 async def open_pool(settings: Settings) -> asyncpg.Pool:
-    """A pool of at most one connection per request the process serves at once (see
-    InFlightLimit); connections open on first use, so an API starts while PostgreSQL is down,
-    as with the sync engine."""
+    """The process's pool for this path (settings.pg_loop_connections). Connections open on
+    first use, so an API starts while PostgreSQL is down, as with the sync engine."""
     url = make_url(settings.resolved_database_url).set(drivername="postgresql")
     pool = asyncpg.create_pool(
         url.render_as_string(hide_password=False),
         min_size=0,
-        max_size=settings.api_threads,
+        max_size=settings.pg_loop_connections,
         init=_init_connection,
         reset=_keep_session,
         max_inactive_connection_lifetime=1800,
