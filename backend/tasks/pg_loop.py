@@ -60,7 +60,10 @@ class CompiledStatement:
 
 
 _STATEMENTS = {name: CompiledStatement(st) for name, st in service.PG_LOOP_STATEMENTS.items()}
-_CONTEXT = _STATEMENTS["answer_and_loop_context"]
+_LOOP_CONTEXT = _STATEMENTS["loop_context"]
+_ANSWER_CONTEXT = _STATEMENTS["answer_context"]
+_ANSWER_AND_LOOP_CONTEXT = _STATEMENTS["answer_and_loop_context"]
+_LEASE = _STATEMENTS["lease"]
 _ANSWER = _STATEMENTS["answer"]
 _ANSWER_AND_LEASE = _STATEMENTS["answer_and_lease"]
 
@@ -167,6 +170,27 @@ async def answer_and_next(
     return service.AnswerAndNextLease(stored.answer, True, lease, why_no_next)
 
 
+async def _fresh_answer(
+    conn: asyncpg.Connection,
+    context_statement: CompiledStatement,
+    task_id: int,
+    contributor: str,
+    data: AnswerSubmit,
+) -> tuple[_Row, dict[str, Any]]:
+    """The answer's context and the row to store, where the service would store it anew;
+    _HandBack otherwise. Raises the service's ValidationError for an invalid answer."""
+    now = utcnow()
+    keys = {"task_id": task_id, "contributor": contributor, "now": now}
+    record = await conn.fetchrow(context_statement.sql, *context_statement.args(keys))
+    if record is None:
+        raise _HandBack
+    context = _Row(record)
+    if not service.is_fresh_answer(context, contributor, now):
+        raise _HandBack
+    payload, digest, key = service.validated_answer(context, task_id, data)
+    return context, service.answer_values(context, task_id, contributor, payload, digest, key, now)
+
+
 async def _store_answer_and_lease(
     pool: asyncpg.Pool, task_id: int, contributor: str, data: AnswerSubmit
 ) -> _Stored:
@@ -174,17 +198,10 @@ async def _store_answer_and_lease(
     that stores the answer and takes the lease (or only stores the answer), atomic by itself.
     Reading the context in the writing transaction would add nothing: under READ COMMITTED
     each statement reads its own snapshot either way, and the write checks the lease again."""
-    now = utcnow()
     async with pool.acquire() as conn:
-        keys = {"task_id": task_id, "contributor": contributor, "now": now}
-        record = await conn.fetchrow(_CONTEXT.sql, *_CONTEXT.args(keys))
-        if record is None:
-            raise _HandBack
-        context = _Row(record)
-        if not service.is_fresh_answer(context, contributor, now):
-            raise _HandBack
-        payload, digest, key = service.validated_answer(context, task_id, data)
-        values = service.answer_values(context, task_id, contributor, payload, digest, key, now)
+        context, values = await _fresh_answer(
+            conn, _ANSWER_AND_LOOP_CONTEXT, task_id, contributor, data
+        )
         answer_args = {f"v_{k}": v for k, v in values.items()}
         gold_first = service.draw_gold(context)
         lease = None
@@ -206,6 +223,89 @@ async def _store_answer_and_lease(
         if answer_id is None:
             raise _HandBack  # answered by a concurrent retry, or expired, meanwhile
     return _Stored(context, service.stored_answer(answer_id, values), gold_first, lease)
+
+
+async def submit_answer(
+    pool: asyncpg.Pool | None, *, task_id: int, contributor: str, data: AnswerSubmit
+) -> tuple[service.StoredAnswer, bool]:
+    """service.submit_answer: a fresh answer stored here when there is a pool, everything
+    else (retries included) in the service."""
+    if pool is not None:
+        try:
+            async with pool.acquire() as conn:
+                _, values = await _fresh_answer(conn, _ANSWER_CONTEXT, task_id, contributor, data)
+                args = _ANSWER.args({f"v_{k}": v for k, v in values.items()})
+                try:
+                    answer_id = await conn.fetchval(_ANSWER.sql, *args)
+                except asyncpg.UniqueViolationError:
+                    raise _HandBack from None  # the key was used, or a retry won: see above
+            if answer_id is None:
+                raise _HandBack
+            return service.stored_answer(answer_id, values), True
+        except _HandBack:
+            pass
+    return await run_in_threadpool(_answer_in_the_service, task_id, contributor, data)
+
+
+def _answer_in_the_service(
+    task_id: int, contributor: str, data: AnswerSubmit
+) -> tuple[service.StoredAnswer, bool]:
+    with request_session() as session:
+        return service.submit_answer(
+            session=session, task_id=task_id, contributor=contributor, data=data
+        )
+
+
+async def next_task(
+    pool: asyncpg.Pool | None, *, project_id: int, contributor: str
+) -> service.Lease:
+    """service.next_task: the single-statement lease here when there is a pool and the
+    context allows it (consent, not stopped, no live lease, no reclaim due, no gold draw);
+    everything else in the service, which raises what next_task raises."""
+    if pool is not None:
+        outcome = await _lease_here(pool, project_id, contributor)
+        if isinstance(outcome, service.Lease):
+            return outcome
+        if outcome is not None:
+            # A gold draw, or no free item this instant: the service leases from this context
+            # with this draw (one draw per lease), reclaiming expired leases if it finds none.
+            context, gold_first = outcome
+            return await run_in_threadpool(
+                lambda: service.next_task_in_context(
+                    context=context, contributor=contributor, gold_first=gold_first
+                )
+            )
+    return await run_in_threadpool(_next_in_the_service, project_id, contributor)
+
+
+async def _lease_here(
+    pool: asyncpg.Pool, project_id: int, contributor: str
+) -> service.Lease | tuple[_Row, bool] | None:
+    """The lease; or the context and gold draw the service is to lease with; or None, where
+    the service is to read the context again and decide everything."""
+    async with pool.acquire() as conn:
+        keys = {"project_id": project_id, "contributor": contributor, "now": utcnow()}
+        record = await conn.fetchrow(_LOOP_CONTEXT.sql, *_LOOP_CONTEXT.args(keys))
+        if record is None:
+            return None
+        context = _Row(record)
+        if not service.may_lease_in_one_statement(context):
+            return None
+        if service.draw_gold(context):
+            return context, True
+        lease_values = service.pg_lease_values(context, contributor)
+        try:
+            row = await conn.fetchrow(_LEASE.sql, *_LEASE.args(lease_values))
+        except asyncpg.UniqueViolationError:
+            return None  # a concurrent request of this contributor leased the item
+    if row is None:
+        return context, False
+    return service.lease_from_row(context, contributor, _Row(row), lease_values)
+
+
+def _next_in_the_service(project_id: int, contributor: str) -> service.Lease:
+    with request_session() as session:
+        return service.next_task(session=session, project_id=project_id, contributor=contributor)
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:

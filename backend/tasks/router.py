@@ -1,7 +1,8 @@
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from backend.core.db import request_session
 from backend.deps import CurrentUser, SessionDep, StorageDep
 from backend.tasks import pg_loop, service
 from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
@@ -10,21 +11,27 @@ router = APIRouter(tags=["tasks"])
 
 
 # The contributor's loop (tasks/next, answer, answer-and-next) runs on every answer, so its
-# endpoints skip two costs FastAPI would add per request: they open their session themselves
-# (SessionDep, a generator dependency, costs an exit stack's enter and exit), and they return
-# a Response serialized by pydantic at once (a response_model is validated again, in one more
-# thread-pool hop for a sync endpoint). response_model still documents the reply.
+# endpoints skip costs FastAPI would add per request: they are async, with their common cases
+# on the event loop on PostgreSQL (backend/tasks/pg_loop.py) and the rest in the thread pool,
+# in a session of their own (SessionDep, a generator dependency, costs an exit stack's enter
+# and exit); and they return a Response serialized by pydantic at once (a response_model
+# would be validated again). response_model still documents the reply.
 
 
 def _json(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code, media_type="application/json")
 
 
+def _pg_loop_pool(request: Request) -> Any:
+    return getattr(request.app.state, "pg_loop_pool", None)
+
+
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
-def next_task(project_id: int, contributor: CurrentUser) -> Response:
+async def next_task(project_id: int, contributor: CurrentUser, request: Request) -> Response:
     """Lease the caller the next item to label in this project."""
-    with request_session() as session:
-        lease = service.next_task(session=session, project_id=project_id, contributor=contributor)
+    lease = await pg_loop.next_task(
+        _pg_loop_pool(request), project_id=project_id, contributor=contributor
+    )
     return _json(lease.public)
 
 
@@ -66,12 +73,13 @@ def task_thumbnail(
 
 
 @router.post("/tasks/{task_id}/answer", response_model=AnswerPublic, status_code=201)
-def submit_answer(task_id: int, body: AnswerSubmit, contributor: CurrentUser) -> Response:
+async def submit_answer(
+    task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
+) -> Response:
     """Answer a leased task; retrying the same answer returns the stored one (200)."""
-    with request_session() as session:
-        answer, created = service.submit_answer(
-            session=session, task_id=task_id, contributor=contributor, data=body
-        )
+    answer, created = await pg_loop.submit_answer(
+        _pg_loop_pool(request), task_id=task_id, contributor=contributor, data=body
+    )
     return _json(service.to_answer_public(answer), 201 if created else 200)
 
 
@@ -83,10 +91,8 @@ async def submit_answer_and_next(
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    # On PostgreSQL the common case runs here, on the event loop (backend/tasks/pg_loop.py);
-    # everything else, and every request on SQLite, in the service, in the thread pool.
     done = await pg_loop.submit_answer_and_next(
-        getattr(request.app.state, "pg_loop_pool", None),
+        _pg_loop_pool(request),
         task_id=task_id,
         contributor=contributor,
         data=body,

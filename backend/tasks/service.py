@@ -482,7 +482,10 @@ _PG_ANSWER = _pg_answer_statement()
 _PG_ANSWER_AND_LEASE = _pg_answer_and_lease_statement()
 # What backend/tasks/pg_loop.py runs: the same statements, compiled for asyncpg there.
 PG_LOOP_STATEMENTS = {
+    "loop_context": _LOOP_CONTEXT,
+    "answer_context": _ANSWER_CONTEXT,
     "answer_and_loop_context": _ANSWER_AND_LOOP_CONTEXT,
+    "lease": _PG_LEASE,
     "answer": _PG_ANSWER,
     "answer_and_lease": _PG_ANSWER_AND_LEASE,
 }
@@ -816,12 +819,19 @@ def _next_or_why(
         return None, exc.detail
 
 
+def next_task_in_context(*, context: Any, contributor: str, gold_first: bool) -> Lease:
+    """next_task from a loop context the caller has just read (see _loop_columns), with the
+    gold draw it made, in a session of its own."""
+    with request_session() as session:
+        return _next_task(session, context, contributor, gold_first=gold_first)
+
+
 def next_after_answer(
     *, context: Any, contributor: str, gold_first: bool
 ) -> tuple[Lease | None, str | None]:
     """The lease answer-and-next hands out once its answer is committed, from the loop
     context read before the answer (current: that answer was created by the caller's
-    request), in a session of its own; or None and the reason there is none."""
+    request); or None and the reason there is none."""
     with request_session() as session:
         return _next_or_why(session, context, contributor, gold_first)
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from backend.consent.models import Consent, RelayStatus
 from backend.core.config import get_settings
 from backend.core.db import request_session
-from backend.core.errors import NotFound
+from backend.core.errors import Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import Item
 from backend.projects.schemas import InvalidAnswer
@@ -314,23 +314,122 @@ def test_the_same_answer_sent_twice_at_once_gets_one_answer_and_one_lease(sessio
 
 
 @on_postgresql
-def test_over_http_the_common_case_does_not_reach_the_service(client, chain, monkeypatch):
+def test_over_http_the_common_cases_do_not_reach_the_service(client, chain, monkeypatch):
     def refuse(**_):
-        raise AssertionError("the common case went to the sync service")
+        raise AssertionError("a common case went to the sync service")
 
     requester = sign_in(client, new_account())
     project = create_project(client, requester, overlap=1)
-    upload_text_items(client, requester, project["id"], [{"text": "one"}, {"text": "two"}])
+    texts = [{"text": "one"}, {"text": "two"}, {"text": "three"}]
+    upload_text_items(client, requester, project["id"], texts)
     _, headers = consenting_contributor(client, chain)
-    first = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
-    monkeypatch.setattr(service, "submit_answer_and_next", refuse)
-    reply = client.post(
-        f"/tasks/{first['task_id']}/answer-and-next",
-        json={"answer": {"label": "positive"}},
-        headers=headers,
-    )
+    # The first lease in a project goes to the service: it reclaims expired leases first
+    # (at most every few seconds per project and process).
+    first = client.post(f"/projects/{project['id']}/tasks/next", headers=headers)
+    assert first.status_code == 200, first.text
+    for name in ("next_task", "submit_answer", "submit_answer_and_next"):
+        monkeypatch.setattr(service, name, refuse)
+
+    answer = {"answer": {"label": "positive"}}
+    reply = client.post(f"/tasks/{first.json()['task_id']}/answer", json=answer, headers=headers)
     assert reply.status_code == 201, reply.text
-    assert reply.json()["next"]["item"]["text"] in {"one", "two"}
+    second = client.post(f"/projects/{project['id']}/tasks/next", headers=headers).json()
+    path = f"/tasks/{second['task_id']}/answer-and-next"
+    reply = client.post(path, json=answer, headers=headers)
+    assert reply.status_code == 201, reply.text
+    seen = {
+        first.json()["item"]["text"],
+        second["item"]["text"],
+        reply.json()["next"]["item"]["text"],
+    }
+    assert seen == {"one", "two", "three"}
+
+
+@on_postgresql
+def test_next_task_leases_here_and_the_service_decides_the_rest(session):
+    project = make_project(session, items=2, overlap=1)
+    who = make_contributor(session)
+    lease = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
+    stored = session.get(Task, lease.id)
+    assert (stored.status, stored.item_id, stored.contributor) == ("leased", lease.item_id, who)
+    assert session.get(Item, lease.item_id).slots_taken == 1
+    assert lease.public.item.text == session.get(Item, lease.item_id).text
+
+    # A live lease: the service returns it again.
+    again = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
+    assert again.id == lease.id
+    with pytest.raises(Forbidden, match="record your consent"):
+        _with_pool(
+            lambda pool: pg_loop.next_task(
+                pool, project_id=project.id, contributor=new_account().address
+            )
+        )
+    with pytest.raises(NotFound, match="no project"):
+        _with_pool(
+            lambda pool: pg_loop.next_task(pool, project_id=project.id + 99, contributor=who)
+        )
+    # A gold draw is leased by the service, from the context and the draw made here.
+    gold = make_project(session, items=1, gold=2, overlap=1, gold_rate=1.0)
+    drawn = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=gold.id, contributor=who))
+    assert session.get(Item, drawn.item_id).is_gold
+    # Nothing free: the service looks again (reclaiming expired leases) and says so.
+    full = make_project(session, items=1, overlap=1)
+    service.next_task(session=session, project_id=full.id, contributor=make_contributor(session))
+    with pytest.raises(NotFound, match="no task available"):
+        _with_pool(lambda pool: pg_loop.next_task(pool, project_id=full.id, contributor=who))
+
+
+@on_postgresql
+def test_submit_answer_stores_a_fresh_answer_here_and_retries_in_the_service(session):
+    project = make_project(session, items=2, overlap=1)
+    task = service.next_task(
+        session=session, project_id=project.id, contributor=make_contributor(session)
+    )
+
+    def send(label="a"):
+        return _with_pool(
+            lambda pool: pg_loop.submit_answer(
+                pool, task_id=task.id, contributor=task.contributor, data=_data(label, "k")
+            )
+        )
+
+    with pytest.raises(InvalidAnswer) as info:
+        send("zebra")
+    assert info.value.field == "label"
+    first, created = send()
+    assert created
+    session.expire_all()
+    stored = session.exec(select(Answer).where(Answer.task_id == task.id)).one()
+    assert (stored.id, stored.leaf_hash, stored.idempotency_key) == (first.id, first.leaf_hash, "k")
+    assert session.get(Task, task.id).status == LeaseStatus.answered
+    assert session.get(Item, task.item_id).answer_count == 1
+    again, created_again = send()
+    assert not created_again and again.id == first.id
+    with pytest.raises(Conflict, match="different answer"):
+        send("b")
+
+
+@on_postgresql
+def test_concurrent_two_request_loops_never_overfill_an_item(session):
+    project_id = make_project(session, items=8, overlap=3).id
+    contributors = [make_contributor(session) for _ in range(12)]
+
+    async def contributor_loop(pool, who):
+        while True:
+            try:
+                task = await pg_loop.next_task(pool, project_id=project_id, contributor=who)
+            except NotFound:
+                return
+            _, created = await pg_loop.submit_answer(
+                pool, task_id=task.id, contributor=who, data=_data()
+            )
+            assert created
+
+    async def all_loops(pool):
+        await asyncio.gather(*(contributor_loop(pool, who) for who in contributors))
+
+    _with_pool(all_loops)
+    assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
 
 
 def test_the_api_opens_an_asyncpg_pool_on_postgresql_only(client):
