@@ -343,8 +343,8 @@ class Config:
     db: str  # "sqlite" or "postgres"
     api_workers: int
     one_request: bool = False  # the loop as one answer-and-next request instead of two
-    # answer-and-next on PostgreSQL: on the event loop with asyncpg (backend/tasks/pg_loop.py),
-    # or all of it in the sync service (PROVENANT_PG_ASYNC_LOOP=false), for the comparison.
+    # The loop's requests on PostgreSQL: common cases on the event loop with asyncpg
+    # (backend/tasks/pg_loop.py), or all in the sync service (PROVENANT_PG_ASYNC_LOOP=false).
     async_loop: bool = True
 
     @property
@@ -358,7 +358,7 @@ class Config:
 
     @property
     def uses_pg_loop_setting(self) -> bool:
-        return self.db == "postgres" and self.one_request
+        return self.db == "postgres"
 
 
 @dataclass(frozen=True)
@@ -826,8 +826,8 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-path",
         choices=["asyncpg", "sync", "both"],
         default="both",
-        help="PostgreSQL's answer-and-next on the event loop with asyncpg (the default "
-        "setting), all of it in the sync service, or each in turn, side by side",
+        help="on PostgreSQL, the loop's common cases on the event loop with asyncpg (the "
+        "default setting), everything in the sync service, or each in turn, side by side",
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -844,7 +844,7 @@ def main(argv: list[str] | None = None) -> None:
             else DEFAULT_WORKERS[db]
         )
         for one_request in modes
-        for async_loop in (paths if db == "postgres" and one_request else [True])
+        for async_loop in (paths if db == "postgres" else [True])
     ]
 
     from backend.stack import free_port
