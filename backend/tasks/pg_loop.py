@@ -1,21 +1,22 @@
-"""answer-and-next on PostgreSQL, run on the event loop with asyncpg: the common case only.
+"""The contributor's loop on PostgreSQL (tasks/next, answer, answer-and-next), run on the event
+loop with asyncpg: the common cases only.
 
-Why a second path for one endpoint: answer-and-next is nearly every request an API process
-serves, and on the sync path most of its CPU went to carrying it rather than to its work: the
-thread-pool hand-off and back, and SQLAlchemy executing three statements and a commit on a
-Session (py-spy with ``--gil`` under bench/ingest: about 10 % and 20 % of the process, against
-10 % for the service's own code). Here the service's statements, compiled once from
-backend/tasks/service.py (``PG_LOOP_STATEMENTS``) for asyncpg, run as prepared statements from
-the event loop: the context read, then answer and lease as one statement (two round trips).
+Why a second path: these requests are nearly all an API process serves, and on the sync path
+most of their CPU went to carrying them rather than to their work: the thread-pool hand-off
+and back, and SQLAlchemy executing statements and a commit on a Session (py-spy with ``--gil``
+under bench/ingest: about 10 % and 20 % of the process, against 10 % for the service's own
+code). Here the service's statements, compiled once from backend/tasks/service.py
+(``PG_LOOP_STATEMENTS``) for asyncpg, run as prepared statements from the event loop;
+answer-and-next is two round trips, the context read and one statement that stores the answer
+and takes the next lease.
 
-It decides nothing of its own. It stores an answer only where service.submit_answer_and_next
-would store a fresh one (service.is_fresh_answer, then the same validation, leaf and values),
-and leases only where that function would take the single-statement lease. Every other case is
-handed back, with nothing written, to the sync implementation (``None``): unknown or foreign
-tasks, retries, expired leases, missing consent, a concurrent request of the same contributor.
-Once the answer is committed, a lease the single statement could not give (a gold draw, a due
-reclaim of expired leases, no free item) comes from service.next_after_answer, as the sync
-path's would.
+It decides nothing of its own. It stores an answer only where the service would store a fresh
+one (service.is_fresh_answer, then the same validation, leaf and values), and leases only
+where the service would take the single-statement lease. Every other case goes to the sync
+service, with nothing written here: unknown or foreign tasks, retries, expired leases, missing
+consent, a quality stop, a unique key refused by a concurrent request. A lease the single
+statement cannot give (a gold draw, a due reclaim of expired leases, no free item) comes from
+the service, given the context read here and the gold draw made here: one draw per lease.
 """
 
 import asyncio
@@ -84,7 +85,7 @@ class _Row:
 
 
 class _HandBack(Exception):
-    """Not the common case: roll back (nothing was written) and let the service decide."""
+    """Not the common case: nothing was written, and the service decides."""
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -159,9 +160,8 @@ async def answer_and_next(
         return None
     if stored.lease is not None:
         return service.AnswerAndNextLease(stored.answer, True, stored.lease, None)
-    # The answer is committed; the context was read in its transaction, before it, and is
-    # current: no other request of this contributor stored anything in between (the insert
-    # would have collided).
+    # The answer is stored. The context, read just before it, is as current as the service's
+    # own (read in its transaction, which under READ COMMITTED sees no more than this).
     lease, why_no_next = await run_in_threadpool(
         lambda: service.next_after_answer(
             context=stored.context, contributor=contributor, gold_first=stored.gold_first

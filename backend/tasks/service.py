@@ -9,6 +9,10 @@ next_task and submit_answer run on every loop of every contributor, so they spea
 expressions (SQLAlchemy Core) on the session's connection rather than ORM objects: the ORM
 cost about four times as much CPU per statement on this path, and every check that can ride
 along in one query does (project, consent, quality block and live lease in one SELECT).
+
+On PostgreSQL the API runs the common cases of the loop on its event loop with these same
+statements (backend/tasks/pg_loop.py, through PG_LOOP_STATEMENTS and the helpers marked for
+it below); the rules, and every other case, stay here.
 """
 
 import random
