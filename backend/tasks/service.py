@@ -11,8 +11,8 @@ cost about four times as much CPU per statement on this path, and every check th
 along in one query does (project, consent, quality block and live lease in one SELECT).
 
 On PostgreSQL the API runs the common cases of the loop on its event loop with these same
-statements (backend/tasks/pg_loop.py, through PG_LOOP_STATEMENTS and the helpers marked for
-it below); the rules, and every other case, stay here.
+statements (backend/tasks/pg_loop.py, through PG_LOOP_STATEMENTS and the public helpers
+below); the rules, and every other case, stay here.
 """
 
 import random
