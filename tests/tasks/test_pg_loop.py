@@ -57,12 +57,26 @@ def _fast(task, label="a", key=None, contributor=None):
     )
 
 
-def _written(session) -> tuple[int, int, list[tuple[int, str]]]:
-    """Answers, tasks and every task's status: what a handed-back request must not change."""
+def _written(session) -> tuple[int, list[tuple], list[tuple]]:
+    """Answers, every task's status and every item's counters: what a handed-back request
+    must not change."""
     session.expire_all()
     answers = session.exec(select(func.count()).select_from(Answer)).one()
     tasks = session.exec(select(Task.id, Task.status).order_by(col(Task.id))).all()
-    return answers, len(tasks), [tuple(t) for t in tasks]
+    items = session.exec(
+        select(Item.id, Item.answer_count, Item.slots_taken).order_by(col(Item.id))
+    ).all()
+    return answers, [tuple(t) for t in tasks], [tuple(i) for i in items]
+
+
+def _refuse(monkeypatch, *names: str) -> None:
+    """Make these service functions fail the test if called: the case must be served here."""
+
+    def refuse(**_):
+        raise AssertionError("a common case went to the sync service")
+
+    for name in names:
+        monkeypatch.setattr(service, name, refuse)
 
 
 def test_statements_take_their_values_by_name_with_their_literals_filled_in():
@@ -81,10 +95,13 @@ def test_statements_take_their_values_by_name_with_their_literals_filled_in():
 
 
 @on_postgresql
-def test_a_fresh_answer_is_stored_as_the_service_stores_it_and_the_next_item_leased(session):
+def test_a_fresh_answer_is_stored_as_the_service_stores_it_and_the_next_item_leased(
+    session, monkeypatch
+):
     project = make_project(session, items=3, overlap=1)
     who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
+    _refuse(monkeypatch, "next_after_answer")  # the one statement leased
     done = _fast(task, label="b")
     assert done is not None and done.created and done.next is not None
     assert done.next.item_id != task.item_id
@@ -315,9 +332,6 @@ def test_the_same_answer_sent_twice_at_once_gets_one_answer_and_one_lease(sessio
 
 @on_postgresql
 def test_over_http_the_common_cases_do_not_reach_the_service(client, chain, monkeypatch):
-    def refuse(**_):
-        raise AssertionError("a common case went to the sync service")
-
     requester = sign_in(client, new_account())
     project = create_project(client, requester, overlap=1)
     texts = [{"text": "one"}, {"text": "two"}, {"text": "three"}]
@@ -327,8 +341,14 @@ def test_over_http_the_common_cases_do_not_reach_the_service(client, chain, monk
     # (at most every few seconds per project and process).
     first = client.post(f"/projects/{project['id']}/tasks/next", headers=headers)
     assert first.status_code == 200, first.text
-    for name in ("next_task", "submit_answer", "submit_answer_and_next"):
-        monkeypatch.setattr(service, name, refuse)
+    _refuse(
+        monkeypatch,
+        "next_task",
+        "next_task_in_context",
+        "submit_answer",
+        "submit_answer_and_next",
+        "next_after_answer",
+    )
 
     answer = {"answer": {"label": "positive"}}
     reply = client.post(f"/tasks/{first.json()['task_id']}/answer", json=answer, headers=headers)
@@ -345,38 +365,76 @@ def test_over_http_the_common_cases_do_not_reach_the_service(client, chain, monk
     assert seen == {"one", "two", "three"}
 
 
+def _next(project_id, who):
+    return _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project_id, contributor=who))
+
+
 @on_postgresql
-def test_next_task_leases_here_and_the_service_decides_the_rest(session):
+def test_next_task_leases_here_in_the_common_case(session, monkeypatch):
     project = make_project(session, items=2, overlap=1)
     who = make_contributor(session)
-    lease = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
+    service._reclaim_due(project.id)  # as if this process had just reclaimed expired leases
+    _refuse(monkeypatch, "next_task", "next_task_in_context")
+    lease = _next(project.id, who)
     stored = session.get(Task, lease.id)
     assert (stored.status, stored.item_id, stored.contributor) == ("leased", lease.item_id, who)
     assert session.get(Item, lease.item_id).slots_taken == 1
     assert lease.public.item.text == session.get(Item, lease.item_id).text
 
+
+@on_postgresql
+def test_next_task_hands_the_rest_to_the_service(session, monkeypatch):
+    project = make_project(session, items=2, overlap=1)
+    who = make_contributor(session)
+    # A reclaim of expired leases is due (the project is new to this process): the service.
+    lease = _next(project.id, who)
     # A live lease: the service returns it again.
-    again = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
-    assert again.id == lease.id
+    assert _next(project.id, who).id == lease.id
     with pytest.raises(Forbidden, match="record your consent"):
-        _with_pool(
-            lambda pool: pg_loop.next_task(
-                pool, project_id=project.id, contributor=new_account().address
-            )
-        )
+        _next(project.id, new_account().address)
     with pytest.raises(NotFound, match="no project"):
-        _with_pool(
-            lambda pool: pg_loop.next_task(pool, project_id=project.id + 99, contributor=who)
-        )
-    # A gold draw is leased by the service, from the context and the draw made here.
-    gold = make_project(session, items=1, gold=2, overlap=1, gold_rate=1.0)
-    drawn = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=gold.id, contributor=who))
-    assert session.get(Item, drawn.item_id).is_gold
+        _next(project.id + 99, who)
     # Nothing free: the service looks again (reclaiming expired leases) and says so.
     full = make_project(session, items=1, overlap=1)
     service.next_task(session=session, project_id=full.id, contributor=make_contributor(session))
     with pytest.raises(NotFound, match="no task available"):
-        _with_pool(lambda pool: pg_loop.next_task(pool, project_id=full.id, contributor=who))
+        _next(full.id, who)
+    # A gold draw made here: the service leases with it, from the context read here.
+    gold = make_project(session, items=1, gold=2, overlap=1, gold_rate=1.0)
+    service._reclaim_due(gold.id)
+    _refuse(monkeypatch, "next_task")
+    drawn = _next(gold.id, who)
+    assert session.get(Item, drawn.item_id).is_gold
+
+
+@on_postgresql
+def test_what_the_statement_refuses_is_handed_back_with_nothing_written(session, monkeypatch):
+    """Hand-backs decided by the writing statement itself, with the real statements."""
+    project = make_project(session, items=4, overlap=1)
+    who = make_contributor(session)
+    first = service.next_task(session=session, project_id=project.id, contributor=who)
+    done = _fast(first, key="same")
+    assert done is not None and done.next is not None
+    # The idempotency key, already used for another task: the unique key refuses the answer
+    # (and the lease with it); the service names the task it was used for.
+    before = _written(session)
+    assert _fast(done.next, key="same") is None
+    assert _written(session) == before
+    with pytest.raises(Conflict, match=f"already used for task {first.id}"):
+        _with_pool(
+            lambda pool: pg_loop.submit_answer_and_next(
+                pool, task_id=done.next.id, contributor=who, data=_data(key="same")
+            )
+        )
+    # A lease reclaimed between the context read and the write: the statement finds the task
+    # no longer leased and writes nothing (is_fresh_answer stands for the stale read).
+    _expire(session, done.next)
+    service.reclaim_expired_leases(session=session, project_id=project.id)
+    assert session.get(Task, done.next.id).status == LeaseStatus.expired
+    monkeypatch.setattr(service, "is_fresh_answer", lambda *_: True)
+    before = _written(session)
+    assert _fast(done.next) is None
+    assert _written(session) == before
 
 
 @on_postgresql
