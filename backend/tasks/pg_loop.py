@@ -21,6 +21,7 @@ the service, given the context read here and the gold draw made here: one draw p
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,8 @@ class CompiledStatement:
             raise KeyError(f"no value for {', '.join(sorted(missing))}")
         return [values[name] if name in values else self._literals[name] for name in self._names]
 
+
+log = logging.getLogger("provenant.api")
 
 _STATEMENTS = {name: CompiledStatement(st) for name, st in service.PG_LOOP_STATEMENTS.items()}
 _LOOP_CONTEXT = _STATEMENTS["loop_context"]
@@ -105,12 +108,53 @@ def enabled(settings: Settings) -> bool:
     return settings.pg_async_loop and backend == "postgresql"
 
 
+# libpq (psycopg's) connection parameters that asyncpg does not read from a URL: it would send
+# them to the server as settings, which refuses the connection. connect_timeout is translated;
+# the rest are socket and authentication options of libpq's own, left out with a warning.
+_LIBPQ_ONLY = frozenset(
+    {
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "channel_binding",
+        "gssencmode",
+        "gssdelegation",
+        "requirepeer",
+        "require_auth",
+        "sslcompression",
+        "sslsni",
+        "sslcertmode",
+        "hostaddr",
+        "load_balance_hosts",
+    }
+)
+
+
+def asyncpg_connect_args(database_url: str) -> tuple[str, dict[str, Any], list[str]]:
+    """The asyncpg DSN and keyword arguments for the service's database URL (SQLAlchemy's,
+    for psycopg), and the libpq parameters left out."""
+    url = make_url(database_url).set(drivername="postgresql")
+    query = dict(url.query)
+    kwargs: dict[str, Any] = {}
+    if "connect_timeout" in query:
+        kwargs["timeout"] = float(str(query.pop("connect_timeout")))
+    dropped = sorted(name for name in query if name in _LIBPQ_ONLY)
+    kept = {name: value for name, value in query.items() if name not in _LIBPQ_ONLY}
+    dsn = url.set(query=kept).render_as_string(hide_password=False)
+    return dsn, kwargs, dropped
+
+
 async def open_pool(settings: Settings) -> asyncpg.Pool:
     """The process's pool for this path (settings.pg_loop_connections). Connections open on
     first use, so an API starts while PostgreSQL is down, as with the sync engine."""
-    url = make_url(settings.resolved_database_url).set(drivername="postgresql")
+    dsn, kwargs, dropped = asyncpg_connect_args(settings.resolved_database_url)
+    if dropped:
+        log.warning("asyncpg does not take %s from the database URL; left out", ", ".join(dropped))
     pool = asyncpg.create_pool(
-        url.render_as_string(hide_password=False),
+        dsn,
+        **kwargs,
         min_size=0,
         max_size=settings.pg_loop_connections,
         init=_init_connection,

@@ -530,3 +530,32 @@ def test_answer_and_lease_counts_before_it_picks(session):
     gate = taken.index("One-Time Filter")
     assert "CTE Scan on stored" in taken[:gate] and "LockRows" in taken[:gate], text_plan
     assert "Index Scan using ix_item_open_by_fill" in taken[gate:], text_plan
+
+
+def test_the_database_url_is_translated_for_asyncpg():
+    dsn, kwargs, dropped = pg_loop.asyncpg_connect_args(
+        "postgresql+psycopg://ann:s3cret@db.example:5433/provenant"
+        "?connect_timeout=7&sslmode=require&keepalives_idle=30&application_name=api"
+    )
+    assert dsn.startswith("postgresql://ann:s3cret@db.example:5433/provenant?")
+    assert "sslmode=require" in dsn and "application_name=api" in dsn
+    assert "keepalives" not in dsn and "connect_timeout" not in dsn
+    assert kwargs == {"timeout": 7.0} and dropped == ["keepalives_idle"]
+
+
+@on_postgresql
+def test_a_pool_opened_from_a_url_with_libpq_options_connects():
+    settings = get_settings().model_copy(
+        update={
+            "database_url": get_settings().resolved_database_url + "?keepalives=1&connect_timeout=5"
+        }
+    )
+
+    async def probe():
+        pool = await pg_loop.open_pool(settings)
+        try:
+            return await pool.fetchval("SELECT 1")
+        finally:
+            await pg_loop.close_pool(pool)
+
+    assert asyncio.run(probe()) == 1
