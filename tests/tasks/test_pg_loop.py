@@ -57,6 +57,15 @@ def _fast(task, label="a", key=None, contributor=None):
     )
 
 
+def _leased(session, *, items: int):
+    """A project of ``items`` text items (overlap 1), and a lease in it for a new contributor."""
+    project = make_project(session, items=items, overlap=1)
+    contributor = make_contributor(session)
+    return project, service.next_task(
+        session=session, project_id=project.id, contributor=contributor
+    )
+
+
 def _written(session) -> tuple[int, list[tuple], list[tuple]]:
     """Answers, every task's status and every item's counters: what a handed-back request
     must not change."""
@@ -163,10 +172,7 @@ def _revoke_consent(session, task) -> None:
     "case", ["unknown task", "another's task", "answered already", "expired", "no consent"]
 )
 def test_every_other_case_is_handed_back_with_nothing_written(session, case):
-    project = make_project(session, items=3, overlap=1)
-    task = service.next_task(
-        session=session, project_id=project.id, contributor=make_contributor(session)
-    )
+    project, task = _leased(session, items=3)
     contributor = None
     if case == "unknown task":
         task = service.Lease(**{**task.__dict__, "id": task.id + 1000})
@@ -187,10 +193,7 @@ def test_every_other_case_is_handed_back_with_nothing_written(session, case):
 
 @on_postgresql
 def test_an_invalid_answer_is_refused_naming_the_field_and_nothing_is_written(session):
-    project = make_project(session, items=3, overlap=1)
-    task = service.next_task(
-        session=session, project_id=project.id, contributor=make_contributor(session)
-    )
+    project, task = _leased(session, items=3)
     before = _written(session)
     with pytest.raises(InvalidAnswer) as info:
         _fast(task, label="zebra")
@@ -439,10 +442,7 @@ def test_what_the_statement_refuses_is_handed_back_with_nothing_written(session,
 
 @on_postgresql
 def test_submit_answer_stores_a_fresh_answer_here_and_retries_in_the_service(session):
-    project = make_project(session, items=2, overlap=1)
-    task = service.next_task(
-        session=session, project_id=project.id, contributor=make_contributor(session)
-    )
+    project, task = _leased(session, items=2)
 
     def send(label="a"):
         return _with_pool(
