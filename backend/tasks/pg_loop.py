@@ -229,7 +229,7 @@ async def _fresh_answer(
     if record is None:
         raise _HandBack
     context = _Row(record)
-    if not service.is_fresh_answer(context, contributor, now):
+    if not service.is_fresh_answer(context, task_id, contributor, now):
         raise _HandBack
     payload, digest, key = service.validated_answer(context, task_id, data)
     return context, service.answer_values(context, task_id, contributor, payload, digest, key, now)

@@ -43,7 +43,7 @@ from sqlmodel import Session
 
 from backend.consent.service import active_consent_hash
 from backend.core.db import request_session
-from backend.core.errors import Conflict, Forbidden, NotFound
+from backend.core.errors import AppError, Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import SQL_FALSE, SQL_TRUE, Item, Project
 from backend.projects.schemas import TaskType, validate_answer
@@ -878,10 +878,9 @@ def _submit_answer(
         return stored, False
 
     now = utcnow()
-    if row.status != LeaseStatus.leased or row.expires_at <= now:
-        raise Conflict(f"the lease on task {task_id} has expired; ask for a new task")
-    if row.consent_hash is None:
-        raise Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
+    refusal = _lease_refusal(row, task_id, now)
+    if refusal is not None:
+        raise refusal
 
     values = answer_values(row, task_id, contributor, payload, digest, key, now)
     try:
@@ -905,15 +904,22 @@ def _submit_answer(
     return stored_answer(answer_id, values), True
 
 
-def is_fresh_answer(context: Any, contributor: str, now: datetime) -> bool:
+def _lease_refusal(context: Any, task_id: int, now: datetime) -> AppError | None:
+    """Why the task's lease takes no new answer now (expired, or no consent), or None."""
+    if context.status != LeaseStatus.leased or context.expires_at <= now:
+        return Conflict(f"the lease on task {task_id} has expired; ask for a new task")
+    if context.consent_hash is None:
+        return Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
+    return None
+
+
+def is_fresh_answer(context: Any, task_id: int, contributor: str, now: datetime) -> bool:
     """Whether an answer with this context would be stored anew, short of validation: the
-    caller's live lease, not answered yet, with consent (_submit_answer's checks)."""
+    caller's own task, not answered yet, whose lease takes it (_submit_answer's checks)."""
     return (
         context.contributor == contributor
         and context.answer_id is None
-        and context.status == LeaseStatus.leased
-        and context.expires_at > now
-        and context.consent_hash is not None
+        and _lease_refusal(context, task_id, now) is None
     )
 
 
