@@ -22,8 +22,9 @@ the service, given the context read here and the gold draw made here: one draw p
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import make_url
@@ -62,6 +63,7 @@ class CompiledStatement:
 
 
 log = logging.getLogger("provenant.api")
+T = TypeVar("T")
 
 _STATEMENTS = {name: CompiledStatement(st) for name, st in service.PG_LOOP_STATEMENTS.items()}
 _LOOP_CONTEXT = _STATEMENTS["loop_context"]
@@ -181,16 +183,19 @@ async def submit_answer_and_next(
         done = await answer_and_next(pool, task_id=task_id, contributor=contributor, data=data)
         if done is not None:
             return done
-    return await run_in_threadpool(_in_the_service, task_id, contributor, data)
+    return await _in_the_service(
+        service.submit_answer_and_next, task_id=task_id, contributor=contributor, data=data
+    )
 
 
-def _in_the_service(
-    task_id: int, contributor: str, data: AnswerSubmit
-) -> service.AnswerAndNextLease:
-    with request_session() as session:
-        return service.submit_answer_and_next(
-            session=session, task_id=task_id, contributor=contributor, data=data
-        )
+async def _in_the_service(function: Callable[..., T], **arguments: Any) -> T:
+    """``function`` of the service, in the thread pool, with a session of its own."""
+
+    def call() -> T:
+        with request_session() as session:
+            return function(session=session, **arguments)
+
+    return await run_in_threadpool(call)
 
 
 async def answer_and_next(
@@ -206,10 +211,11 @@ async def answer_and_next(
         return service.AnswerAndNextLease(stored.answer, True, stored.lease, None)
     # The answer is stored. The context, read just before it, is as current as the service's
     # own (read in its transaction, which under READ COMMITTED sees no more than this).
-    lease, why_no_next = await run_in_threadpool(
-        lambda: service.next_after_answer(
-            context=stored.context, contributor=contributor, gold_first=stored.gold_first
-        )
+    lease, why_no_next = await _in_the_service(
+        service.next_after_answer,
+        context=stored.context,
+        contributor=contributor,
+        gold_first=stored.gold_first,
     )
     return service.AnswerAndNextLease(stored.answer, True, lease, why_no_next)
 
@@ -246,7 +252,7 @@ async def _store_answer_and_lease(
         context, values = await _fresh_answer(
             conn, _ANSWER_AND_LOOP_CONTEXT, task_id, contributor, data
         )
-        answer_args = {f"v_{k}": v for k, v in values.items()}
+        answer_args = service.pg_answer_values(values)
         gold_first = service.draw_gold(context)
         lease = None
         try:
@@ -278,7 +284,7 @@ async def submit_answer(
         try:
             async with pool.acquire() as conn:
                 _, values = await _fresh_answer(conn, _ANSWER_CONTEXT, task_id, contributor, data)
-                args = _ANSWER.args({f"v_{k}": v for k, v in values.items()})
+                args = _ANSWER.args(service.pg_answer_values(values))
                 try:
                     answer_id = await conn.fetchval(_ANSWER.sql, *args)
                 except asyncpg.UniqueViolationError:
@@ -288,16 +294,9 @@ async def submit_answer(
             return service.stored_answer(answer_id, values), True
         except _HandBack:
             pass
-    return await run_in_threadpool(_answer_in_the_service, task_id, contributor, data)
-
-
-def _answer_in_the_service(
-    task_id: int, contributor: str, data: AnswerSubmit
-) -> tuple[service.StoredAnswer, bool]:
-    with request_session() as session:
-        return service.submit_answer(
-            session=session, task_id=task_id, contributor=contributor, data=data
-        )
+    return await _in_the_service(
+        service.submit_answer, task_id=task_id, contributor=contributor, data=data
+    )
 
 
 async def next_task(
@@ -314,12 +313,13 @@ async def next_task(
             # A gold draw, or no free item this instant: the service leases from this context
             # with this draw (one draw per lease), reclaiming expired leases if it finds none.
             context, gold_first = outcome
-            return await run_in_threadpool(
-                lambda: service.next_task_in_context(
-                    context=context, contributor=contributor, gold_first=gold_first
-                )
+            return await _in_the_service(
+                service.next_task_in_context,
+                context=context,
+                contributor=contributor,
+                gold_first=gold_first,
             )
-    return await run_in_threadpool(_next_in_the_service, project_id, contributor)
+    return await _in_the_service(service.next_task, project_id=project_id, contributor=contributor)
 
 
 async def _lease_here(
@@ -345,11 +345,6 @@ async def _lease_here(
     if row is None:
         return context, False
     return service.lease_from_row(context, contributor, _Row(row), lease_values)
-
-
-def _next_in_the_service(project_id: int, contributor: str) -> service.Lease:
-    with request_session() as session:
-        return service.next_task(session=session, project_id=project_id, contributor=contributor)
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:

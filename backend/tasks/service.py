@@ -42,7 +42,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from backend.consent.service import active_consent_hash
-from backend.core.db import request_session
 from backend.core.errors import AppError, Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import SQL_FALSE, SQL_TRUE, Item, Project
@@ -745,7 +744,7 @@ def _store_answer(conn: Connection, values: dict[str, Any]) -> int | None:
     """Mark the leased task answered, store the answer and count it on its item; the answer's
     id, or None (nothing written) if the task is no longer leased."""
     if conn.dialect.name == "postgresql":
-        return conn.execute(_PG_ANSWER, {f"v_{k}": v for k, v in values.items()}).scalar()
+        return conn.execute(_PG_ANSWER, pg_answer_values(values)).scalar()
     flipped = conn.execute(
         _MARK_ANSWERED, {"task_id": values["task_id"], "answered_at": values["submitted_at"]}
     )
@@ -809,35 +808,29 @@ def submit_answer_and_next(
         return AnswerAndNextLease(answer, created, lease, None)
     if not context_is_current:
         row = _loop_context(session.connection(), row.id, contributor)
-    lease, why_no_next = _next_or_why(session, row, contributor, gold_first)
+    lease, why_no_next = next_after_answer(
+        session=session, context=row, contributor=contributor, gold_first=gold_first
+    )
     return AnswerAndNextLease(answer, created, lease, why_no_next)
 
 
-def _next_or_why(
-    session: Session, context: _Row, contributor: str, gold_first: bool
+def next_task_in_context(
+    *, session: Session, context: Any, contributor: str, gold_first: bool
+) -> Lease:
+    """next_task from a loop context the caller has just read (see _loop_columns), with the
+    gold draw it made."""
+    return _next_task(session, context, contributor, gold_first=gold_first)
+
+
+def next_after_answer(
+    *, session: Session, context: Any, contributor: str, gold_first: bool
 ) -> tuple[Lease | None, str | None]:
-    """_next_task, with what it would raise as the reason there is no next lease."""
+    """The lease answer-and-next hands out once its answer is committed, from a loop context
+    that is current; or None and what next_task would raise, as the reason there is none."""
     try:
         return _next_task(session, context, contributor, gold_first=gold_first), None
     except (NotFound, Forbidden) as exc:
         return None, exc.detail
-
-
-def next_task_in_context(*, context: Any, contributor: str, gold_first: bool) -> Lease:
-    """next_task from a loop context the caller has just read (see _loop_columns), with the
-    gold draw it made, in a session of its own."""
-    with request_session() as session:
-        return _next_task(session, context, contributor, gold_first=gold_first)
-
-
-def next_after_answer(
-    *, context: Any, contributor: str, gold_first: bool
-) -> tuple[Lease | None, str | None]:
-    """The lease answer-and-next hands out once its answer is committed, from the loop
-    context read before the answer (current: that answer was created by the caller's
-    request); or None and the reason there is none."""
-    with request_session() as session:
-        return _next_or_why(session, context, contributor, gold_first)
 
 
 def may_lease_in_one_statement(context: Any) -> bool:
@@ -969,6 +962,11 @@ def answer_values(
         "leaf_hash": leaf.hash(),
         "status": "pending",
     }
+
+
+def pg_answer_values(values: dict[str, Any]) -> dict[str, Any]:
+    """An answer row (answer_values) as _PG_ANSWER and _PG_ANSWER_AND_LEASE bind it."""
+    return {f"v_{name}": value for name, value in values.items()}
 
 
 def stored_answer(answer_id: int, values: dict[str, Any]) -> StoredAnswer:
