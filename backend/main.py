@@ -55,7 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Sync endpoints run in anyio's thread pool (40 threads by default); size it to match the
     # database pool (see backend/core/db.py).
     to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-    # answer-and-next's connections on PostgreSQL (see backend/tasks/pg_loop.py).
+    # The contributor's loop's connections on PostgreSQL (see backend/tasks/pg_loop.py).
     pool = await pg_loop.open_pool(settings) if pg_loop.enabled(settings) else None
     app.state.pg_loop_pool = pool
     freeze_startup_objects()

@@ -352,13 +352,9 @@ class Config:
         name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.db]
         processes = f"{self.api_workers} API process{'es' if self.api_workers > 1 else ''}"
         label = f"{name}, {processes}, {'1 request' if self.one_request else '2 requests'}/loop"
-        if self.uses_pg_loop_setting:
+        if self.db == "postgres":
             label += ", asyncpg" if self.async_loop else ", sync"
         return label
-
-    @property
-    def uses_pg_loop_setting(self) -> bool:
-        return self.db == "postgres"
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     # Requests one API process serves at once (its thread pool, and its database pool). More
     # threads than this only queue on the same cores, and each costs a database connection.
     api_threads: int = Field(default=16, ge=1, le=200)
-    # On PostgreSQL, answer-and-next's common case runs on the event loop with asyncpg
-    # (backend/tasks/pg_loop.py); false sends every request through the sync service.
+    # On PostgreSQL, the contributor's loop (tasks/next, answer, answer-and-next) runs its
+    # common cases on the event loop with asyncpg (backend/tasks/pg_loop.py); false sends
+    # every request through the sync service.
     pg_async_loop: bool = True
     # Connections each API process holds for it: requests beyond them wait in the process,
     # where waiting costs nothing, rather than as PostgreSQL backends contending for the cores.
