@@ -5,7 +5,6 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from backend.core.config import get_settings
 from backend.core.errors import Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects import service as projects
@@ -14,7 +13,7 @@ from backend.quality import service
 from backend.quality.models import AnswerStatus, FraudFlag, ItemResult
 from backend.tasks import service as tasks
 from backend.tasks.models import Answer, AnswerSubmit, Task
-from tests.factories import new_account, recorded_consent_row
+from tests.tasks.helpers import add_text_rows, make_contributor
 
 OWNER = "0x000000000000000000000000000000000000dEaD"
 
@@ -36,26 +35,6 @@ def _project(session, task_type="text_classification", schema=None, **quality):
         ),
     )
     return project
-
-
-def _texts(session, project, rows):
-    import json
-
-    data = "\n".join(json.dumps(r) for r in rows).encode()
-    projects.add_text_items(
-        session=session,
-        settings=get_settings(),
-        project=project,
-        data=data,
-        filename="x.jsonl",
-        content_type=None,
-    )
-
-
-def _worker(session):
-    address = new_account().address
-    recorded_consent_row(session, address)
-    return address
 
 
 def _work(session, project, who, answer_for, limit=1000):
@@ -95,9 +74,9 @@ def _statuses(session, project_id, who):
 
 def test_classification_accepts_agreement_and_rejects_the_rest(session):
     project = _project(session, min_confidence=0.5)
-    _texts(session, project, [{"text": f"t{i}"} for i in range(4)])
-    good = [_worker(session) for _ in range(2)]
-    odd = _worker(session)
+    add_text_rows(session, project, [{"text": f"t{i}"} for i in range(4)])
+    good = [make_contributor(session) for _ in range(2)]
+    odd = make_contributor(session)
     for who in good:
         _work(session, project, who, lambda item: {"label": "a"})
     _work(session, project, odd, lambda item: {"label": "b"})
@@ -138,9 +117,9 @@ def test_the_first_complete_item_is_decided_for_its_majority(session):
     project = _project(
         session, schema={"classes": ["a", "b"]}, min_confidence=0.0, max_extra_answers=0
     )
-    _texts(session, project, [{"text": "t0"}, {"text": "t1"}])
+    add_text_rows(session, project, [{"text": "t0"}, {"text": "t1"}])
     first, second = session.exec(select(Item).order_by(col(Item.id))).all()
-    dee, ann, bob = (_worker(session) for _ in range(3))
+    dee, ann, bob = (make_contributor(session) for _ in range(3))
     for who, item, label in ((dee, first, "b"), (ann, first, "a"), (bob, first, "a")):
         _answer_item(session, project, who, item, {"label": label})
     _answer_item(session, project, dee, second, {"label": "b"})
@@ -154,10 +133,10 @@ def test_the_first_complete_item_is_decided_for_its_majority(session):
 
 def test_low_confidence_goes_to_review_up_to_the_cap(session):
     project = _project(session, min_confidence=0.99, max_extra_answers=1)
-    _texts(session, project, [{"text": "only"}])
+    add_text_rows(session, project, [{"text": "only"}])
     labels = iter(["a", "b", "c", "a"])
     for _ in range(3):
-        _work(session, project, _worker(session), lambda item: {"label": next(labels)})
+        _work(session, project, make_contributor(session), lambda item: {"label": next(labels)})
     assert service.aggregate_project(session=session, project_id=project.id) == {
         "finalized": 0,
         "review": 1,
@@ -166,7 +145,7 @@ def test_low_confidence_goes_to_review_up_to_the_cap(session):
     item = session.exec(select(Item).where(Item.project_id == project.id)).one()
     assert item.extra_answers == 1 and not item.finalized
     assert service.report(session=session, project=project).items["in_review"] == 1
-    _work(session, project, _worker(session), lambda item: {"label": next(labels)})
+    _work(session, project, make_contributor(session), lambda item: {"label": next(labels)})
     service.aggregate_project(session=session, project_id=project.id)
     result = session.get(ItemResult, item.id)
     assert result.n_answers == 4  # decided at the cap, flagged if still below the bar
@@ -175,12 +154,12 @@ def test_low_confidence_goes_to_review_up_to_the_cap(session):
 
 def test_gold_accuracy_below_the_bar_stops_a_contributor_with_a_reason(session):
     project = _project(session, gold_rate=1.0, min_gold_answers=2, min_gold_accuracy=0.8)
-    _texts(
+    add_text_rows(
         session,
         project,
         [{"text": f"g{i}", "gold_answer": {"label": "a"}} for i in range(3)] + [{"text": "x"}],
     )
-    bad = _worker(session)
+    bad = make_contributor(session)
     _work(session, project, bad, lambda item: {"label": "b"}, limit=2)
     service.aggregate_project(session=session, project_id=project.id)
     mine = service.my_quality(session=session, project_id=project.id, contributor=bad)
@@ -199,7 +178,7 @@ def test_copied_answers_are_held_as_duplicate_accounts(session):
     project = _project(
         session, min_confidence=0.0, gold_rate=0.5, min_gold_answers=3, min_gold_accuracy=0.0
     )
-    _texts(
+    add_text_rows(
         session,
         project,
         [{"text": f"t{i}"} for i in range(12)]
@@ -208,7 +187,7 @@ def test_copied_answers_are_held_as_duplicate_accounts(session):
     import random
 
     rng = random.Random(3)
-    source, copier = _worker(session), _worker(session)
+    source, copier = make_contributor(session), make_contributor(session)
     said: dict[int, str] = {}
 
     def pick(item):
@@ -217,7 +196,7 @@ def test_copied_answers_are_held_as_duplicate_accounts(session):
 
     _work(session, project, source, pick)
     _work(session, project, copier, lambda item: {"label": said[item.id]})
-    honest = _worker(session)
+    honest = make_contributor(session)
     _work(session, project, honest, lambda item: {"label": rng.choice(["a", "b", "c"])})
     service.aggregate_project(session=session, project_id=project.id)
     flags = session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id)).all()
@@ -235,11 +214,11 @@ def test_too_fast_answers_are_held(session):
     project.min_ms_per_task = 10_000
     session.add(project)
     session.commit()
-    _texts(session, project, [{"text": "x"}])
-    who = _worker(session)
+    add_text_rows(session, project, [{"text": "x"}])
+    who = make_contributor(session)
     _work(session, project, who, lambda item: {"label": "a"})  # five seconds: under the floor
     for _ in range(2):
-        _work(session, project, _worker(session), lambda item: {"label": "a"})
+        _work(session, project, make_contributor(session), lambda item: {"label": "a"})
     service.aggregate_project(session=session, project_id=project.id)
     assert _statuses(session, project.id, who) == {AnswerStatus.held}
 
@@ -260,7 +239,7 @@ def test_bounding_boxes_and_transcriptions_are_aggregated(session):
     near = {**car, "x": 12}
     far = {**car, "x": 55}
     for box in (car, near, far):
-        _work(session, boxes, _worker(session), lambda it, b=box: {"boxes": [b]})
+        _work(session, boxes, make_contributor(session), lambda it, b=box: {"boxes": [b]})
     service.aggregate_project(session=session, project_id=boxes.id)
     result = session.get(ItemResult, item.id)
     assert result.method == "boxes" and len(result.consensus["boxes"]) == 1
@@ -271,9 +250,9 @@ def test_bounding_boxes_and_transcriptions_are_aggregated(session):
     assert statuses == [AnswerStatus.accepted, AnswerStatus.accepted, AnswerStatus.rejected]
 
     text = _project(session, "transcription", {"format": "text"}, min_confidence=0.5)
-    _texts(session, text, [{"text": "scan 1"}])
+    add_text_rows(session, text, [{"text": "scan 1"}])
     for said in ("The quick brown fox", "The quick brown fox", "Lorem ipsum dolor"):
-        _work(session, text, _worker(session), lambda it, s=said: {"text": s})
+        _work(session, text, make_contributor(session), lambda it, s=said: {"text": s})
     service.aggregate_project(session=session, project_id=text.id)
     (result,) = service.item_results(session=session, project_id=text.id)
     assert result.consensus == {"text": "The quick brown fox"} and result.method == "text_medoid"
@@ -281,9 +260,9 @@ def test_bounding_boxes_and_transcriptions_are_aggregated(session):
 
 def test_projects_to_aggregate_lists_new_answers_and_undecided_items(session):
     project = _project(session)
-    _texts(session, project, [{"text": "x"}])
+    add_text_rows(session, project, [{"text": "x"}])
     assert project.id not in service.projects_to_aggregate(session=session)
-    _work(session, project, _worker(session), lambda item: {"label": "a"})
+    _work(session, project, make_contributor(session), lambda item: {"label": "a"})
     assert project.id in service.projects_to_aggregate(session=session)
     service.aggregate_project(session=session, project_id=project.id)
     assert project.id not in service.projects_to_aggregate(session=session)
@@ -307,10 +286,10 @@ def test_one_flag_row_per_contributor_and_kind(session):
 
 def test_items_waiting_on_a_newcomer_are_revisited(session):
     project = _project(session, min_gold_answers=1, min_confidence=0.0)
-    _texts(session, project, [{"text": "x"}, {"text": "g", "gold_answer": {"label": "a"}}])
+    add_text_rows(session, project, [{"text": "x"}, {"text": "g", "gold_answer": {"label": "a"}}])
     # Three newcomers answer the regular item; none has a gold record yet.
     for _ in range(3):
-        who = _worker(session)
+        who = make_contributor(session)
         _work(session, project, who, lambda item: {"label": "a"}, limit=1)
     service.aggregate_project(session=session, project_id=project.id)
     assert not service.item_results(session=session, project_id=project.id)

@@ -34,6 +34,12 @@ def make_project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_se
     )
     rows = [{"text": f"item {i}"} for i in range(items)]
     rows += [{"text": f"known {i}", "gold_answer": {"label": "a"}} for i in range(gold)]
+    add_text_rows(session, project, rows)
+    return project
+
+
+def add_text_rows(session, project, rows: list[dict]) -> None:
+    """Upload these JSONL rows to the project as its text items."""
     data = "\n".join(json.dumps(r) for r in rows).encode()
     projects.add_text_items(
         session=session,
@@ -43,7 +49,6 @@ def make_project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_se
         filename="x.jsonl",
         content_type=None,
     )
-    return project
 
 
 def make_contributor(session) -> str:
