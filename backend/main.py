@@ -4,14 +4,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
+from backend.core.asgi import InFlightLimit, RecycleConnections
 from backend.core.config import get_settings
 from backend.core.errors import AppError
 from backend.core.process import freeze_startup_objects
@@ -23,30 +23,6 @@ from backend.tasks import pg_loop
 from backend.tasks.router import router as tasks_router
 
 log = logging.getLogger("provenant.api")
-
-
-class InFlightLimit:
-    """At most ``limit`` requests in progress per process; the rest wait their turn here.
-
-    A request holds its database connection from its endpoint (in a pool thread) until its
-    response is serialized (another pool thread hop, for sync endpoints). With more requests
-    in flight than connections, threads that wait for a connection can take every pool thread
-    while requests holding connections wait for a thread to finish: a deadlock until the
-    pool's timeout. Queuing requests in the event loop, before any of that, rules it out."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self._limiter: CapacityLimiter | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._limiter is None:
-            self._limiter = CapacityLimiter(self.limit)  # inside the running event loop
-        async with self._limiter:
-            await self.app(scope, receive, send)
 
 
 @asynccontextmanager
@@ -106,6 +82,7 @@ def create_app() -> FastAPI:
     app.include_router(rewards_router)
     # Requests in flight, threads and database connections (backend/core/db.py) agree.
     app.add_middleware(InFlightLimit, limit=get_settings().api_threads)
+    app.add_middleware(RecycleConnections, requests=get_settings().api_keepalive_requests)
     return app
 
 

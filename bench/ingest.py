@@ -58,6 +58,7 @@ WARMUP_LOOPS = 3  # per contributor, before the clock starts
 ARRIVAL_GAP_S = 0.02
 ARRIVAL_LOOPS = 40
 CONSENT_TIMEOUT_S = 120.0
+ANCHOR_CATCH_UP_S = 120.0
 DEFAULT_PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_WORKERS = {"sqlite": [1, 2], "postgres": [1, 2, 3]}
 
@@ -364,6 +365,7 @@ class Options:
     pg_server: str
     client: str  # "httpx" or "aiohttp"
     hardhat_pid: int
+    keepalive_requests: int | None  # the API's setting, if not its default
 
 
 @dataclass
@@ -628,7 +630,34 @@ def verify(db_url: str, project_id: int, expected_answers: int) -> list[str]:
     return problems
 
 
+def anchoring_catch_up(db_url: str, project_id: int, timeout: float) -> tuple[int, float | None]:
+    """(answers not yet in an anchored batch now, seconds until every one of them is), with
+    None if the worker has not caught up within ``timeout``. The worker runs at a lower CPU
+    priority than the API: this shows what that costs anchoring under load."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_sqlalchemy_url(db_url))
+    query = text(
+        "SELECT count(*) FROM answer a LEFT JOIN batch b ON b.id = a.batch_id "
+        "WHERE a.project_id = :p AND (b.id IS NULL OR b.status <> 'anchored')"
+    )
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            backlog = pending = conn.execute(query, {"p": project_id}).scalar_one()
+            while pending and time.monotonic() - started < timeout:
+                time.sleep(0.25)
+                conn.rollback()  # a fresh snapshot each time
+                pending = conn.execute(query, {"p": project_id}).scalar_one()
+    finally:
+        engine.dispose()
+    return backlog, (None if pending else time.monotonic() - started)
+
+
 def run_configuration(config: Config, root: Path, options: Options, seed: int) -> Result | None:
+    from backend.chain.client import ChainClient
+    from backend.chain.deploy import deploy_all
+    from backend.core.config import get_settings
     from backend.core.migrate import upgrade
     from backend.stack import free_port, start_api, start_worker, stop_process, wait_until
 
@@ -639,11 +668,19 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
     state_dir.mkdir()
     print(f"\n== {config.label}")
     database = make_database(config, state_dir, options.pg_server)
+    # Contracts of its own: batch ids start at 1 in each configuration's database, and a
+    # registry that already holds those ids from the last configuration refuses them.
+    deployments = state_dir / "deployments"
+    chain = ChainClient(get_settings().model_copy(update={"deployments_dir": deployments}))
+    deploy_all(chain, log=lambda _m: None)
     env = {
         "PROVENANT_STATE_DIR": str(state_dir),
+        "PROVENANT_DEPLOYMENTS_DIR": str(deployments),
         "PROVENANT_DATABASE_URL": database.url,
         "PROVENANT_PG_ASYNC_LOOP": str(config.async_loop).lower(),
     }
+    if options.keepalive_requests is not None:
+        env["PROVENANT_API_KEEPALIVE_REQUESTS"] = str(options.keepalive_requests)
     processes: dict[str, subprocess.Popen] = {}
     try:
         upgrade(_sqlalchemy_url(database.url))
@@ -677,6 +714,16 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
         )
         if load.exhausted:
             print(f"  note: {load.exhausted} contributors ran out of items before the end")
+        backlog, caught_up = anchoring_catch_up(database.url, project_id, ANCHOR_CATCH_UP_S)
+        if caught_up is None:
+            print(
+                f"  FAILED: {backlog} answers not anchored {ANCHOR_CATCH_UP_S:.0f} s after the run"
+            )
+            return None
+        print(
+            f"  anchoring: {backlog} answers not yet anchored when the run ended, all of them "
+            f"{caught_up:.1f} s later"
+        )
         result = Result(
             config=config,
             answers=len(load.loops),
@@ -825,6 +872,13 @@ def main(argv: list[str] | None = None) -> None:
         help="on PostgreSQL, the loop's common cases on the event loop with asyncpg (the "
         "default setting), everything in the sync service, or each in turn, side by side",
     )
+    parser.add_argument(
+        "--keepalive-requests",
+        type=int,
+        default=None,
+        help="requests per client connection before the API closes it "
+        "(PROVENANT_API_KEEPALIVE_REQUESTS; default: the service's own, 0: never)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     answers = args.answers or (1_500 if args.quick else 10_000)
@@ -858,18 +912,16 @@ def main(argv: list[str] | None = None) -> None:
         "load generator, API, worker, Hardhat and PostgreSQL share this machine's cores"
     )
 
-    from backend.chain.client import ChainClient
-    from backend.chain.deploy import deploy_all
-    from backend.core.config import get_settings
     from backend.stack import compile_contracts, start_hardhat_node, stop_process
 
     compile_contracts()
     node = start_hardhat_node(rpc_port, root / "logs" / "hardhat.log")
-    options = Options(args.contributors, answers, args.pg_server, args.client, node.pid)
+    options = Options(
+        args.contributors, answers, args.pg_server, args.client, node.pid, args.keepalive_requests
+    )
     results: list[Result] = []
     failed = False
     try:
-        deploy_all(ChainClient(get_settings()), log=lambda _m: None)
         for i, config in enumerate(configs):
             result = run_configuration(config, root, options, args.seed + i)
             if result is None:

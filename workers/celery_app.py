@@ -4,7 +4,6 @@ By default both are embedded SQLite files (kombu's SQLAlchemy transport), so a f
 needs no Redis or RabbitMQ; PROVENANT_BROKER_URL / PROVENANT_RESULT_BACKEND select a real one.
 """
 
-import os
 from typing import Any
 
 from celery import Celery
@@ -12,7 +11,7 @@ from celery.signals import worker_ready
 from kombu import Connection
 
 from backend.core.config import get_settings
-from backend.core.process import freeze_startup_objects
+from backend.core.process import freeze_startup_objects, yield_cpu
 
 settings = get_settings()
 
@@ -86,5 +85,5 @@ def _settle_worker(**_: Any) -> None:
     batch work: aggregation, anchoring, epochs), and leave the objects of startup out of
     garbage collection, as the API does."""
     if settings.worker_niceness:
-        os.nice(settings.worker_niceness)
+        yield_cpu(settings.worker_niceness)
     freeze_startup_objects()

@@ -123,6 +123,31 @@ def test_anchored_root_is_on_chain_and_proofs_verify_there(session, chain):
         ).call()
 
 
+def test_each_batch_is_on_chain_before_the_next_is_built(session, chain, monkeypatch):
+    _answers(session, 6)
+    storage = get_storage()
+    build = service.build_batch
+    seen_before_each_build = []
+
+    def build_and_look(**kwargs):
+        seen_before_each_build.append(
+            [b.status for b in session.exec(select(Batch).order_by(Batch.id)).all()]
+        )
+        return build(**kwargs)
+
+    monkeypatch.setattr(service, "build_batch", build_and_look)
+    result = service.anchor_pending(
+        session=session,
+        chain=chain,
+        storage=storage,
+        settings=_settings(anchor_window_s=0, anchor_batch_size=2),
+    )
+    assert result == {"built": 3, "anchored": 3}
+    # A steady stream of answers keeps batches due: each is anchored before the next is cut.
+    anchored = BatchStatus.anchored
+    assert seen_before_each_build == [[], [anchored], [anchored] * 2, [anchored] * 3]
+
+
 def test_dump_is_standard_v1_and_reloads(session, chain):
     _answers(session, 4)
     storage = get_storage()
