@@ -1,6 +1,5 @@
 """The FastAPI application factory."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,16 +12,15 @@ from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
 from backend.core.asgi import InFlightLimit, RecycleConnections
 from backend.core.config import get_settings
-from backend.core.errors import AppError
+from backend.core.errors import AppError, error_response
 from backend.core.process import freeze_startup_objects
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.quality.router import router as quality_router
 from backend.rewards.router import router as rewards_router
 from backend.tasks import pg_loop
+from backend.tasks.fast_lane import LoopFastLane
 from backend.tasks.router import router as tasks_router
-
-log = logging.getLogger("provenant.api")
 
 
 @asynccontextmanager
@@ -52,9 +50,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("%s: %s", exc.type, exc.detail)
-        return JSONResponse(status_code=exc.status_code, content=exc.to_body())
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,9 +76,14 @@ def create_app() -> FastAPI:
     app.include_router(provenance_router)
     app.include_router(quality_router)
     app.include_router(rewards_router)
+    settings = get_settings()
+    # Added innermost first. The loop's fast lane (PostgreSQL only) serves its requests before
+    # FastAPI's routing and dependencies, and hands every other request on.
+    if settings.api_loop_fast_lane:
+        app.add_middleware(LoopFastLane)
     # Requests in flight, threads and database connections (backend/core/db.py) agree.
-    app.add_middleware(InFlightLimit, limit=get_settings().api_threads)
-    app.add_middleware(RecycleConnections, requests=get_settings().api_keepalive_requests)
+    app.add_middleware(InFlightLimit, limit=settings.api_threads)
+    app.add_middleware(RecycleConnections, requests=settings.api_keepalive_requests)
     return app
 
 

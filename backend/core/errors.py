@@ -4,7 +4,12 @@ Every error body is ``{"type": <class name>, "detail": <human sentence>}`` so cl
 branch on ``type`` and show ``detail``.
 """
 
+import logging
 from typing import Any
+
+from starlette.responses import JSONResponse
+
+log = logging.getLogger("provenant.api")
 
 
 class AppError(Exception):
@@ -73,3 +78,11 @@ class ChainRevert(AppError):
 
 class ConfigurationError(AppError):
     status_code = 500
+
+
+def error_response(exc: AppError) -> JSONResponse:
+    """The reply to a request that raised ``exc`` (the app's handler, and the contributor's
+    loop's fast lane, backend/tasks/fast_lane.py)."""
+    if exc.status_code >= 500:
+        log.error("%s: %s", exc.type, exc.detail)
+    return JSONResponse(status_code=exc.status_code, content=exc.to_body())

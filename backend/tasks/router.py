@@ -26,13 +26,41 @@ def _pg_loop_pool(request: Request) -> Any:
     return getattr(request.app.state, "pg_loop_pool", None)
 
 
+# The loop's replies, given the caller and the parsed request: the endpoints below and the fast
+# lane (backend/tasks/fast_lane.py) both answer with these. ``pool`` is the asyncpg pool on
+# PostgreSQL, None elsewhere.
+
+
+async def next_task_reply(pool: Any, project_id: int, contributor: str) -> Response:
+    lease = await pg_loop.next_task(pool, project_id=project_id, contributor=contributor)
+    return _json(lease.public)
+
+
+async def answer_reply(pool: Any, task_id: int, contributor: str, body: AnswerSubmit) -> Response:
+    answer, created = await pg_loop.submit_answer(
+        pool, task_id=task_id, contributor=contributor, data=body
+    )
+    return _json(service.to_answer_public(answer), 201 if created else 200)
+
+
+async def answer_and_next_reply(
+    pool: Any, task_id: int, contributor: str, body: AnswerSubmit
+) -> Response:
+    done = await pg_loop.submit_answer_and_next(
+        pool, task_id=task_id, contributor=contributor, data=body
+    )
+    result = AnswerAndNext(
+        answer=service.to_answer_public(done.answer),
+        next=done.next.public if done.next is not None else None,
+        next_detail=done.why_no_next,
+    )
+    return _json(result, 201 if done.created else 200)
+
+
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
 async def next_task(project_id: int, contributor: CurrentUser, request: Request) -> Response:
     """Lease the caller the next item to label in this project."""
-    lease = await pg_loop.next_task(
-        _pg_loop_pool(request), project_id=project_id, contributor=contributor
-    )
-    return _json(lease.public)
+    return await next_task_reply(_pg_loop_pool(request), project_id, contributor)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
@@ -77,10 +105,7 @@ async def submit_answer(
     task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
 ) -> Response:
     """Answer a leased task; retrying the same answer returns the stored one (200)."""
-    answer, created = await pg_loop.submit_answer(
-        _pg_loop_pool(request), task_id=task_id, contributor=contributor, data=body
-    )
-    return _json(service.to_answer_public(answer), 201 if created else 200)
+    return await answer_reply(_pg_loop_pool(request), task_id, contributor, body)
 
 
 @router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
@@ -91,15 +116,4 @@ async def submit_answer_and_next(
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    done = await pg_loop.submit_answer_and_next(
-        _pg_loop_pool(request),
-        task_id=task_id,
-        contributor=contributor,
-        data=body,
-    )
-    result = AnswerAndNext(
-        answer=service.to_answer_public(done.answer),
-        next=done.next.public if done.next is not None else None,
-        next_detail=done.why_no_next,
-    )
-    return _json(result, 201 if done.created else 200)
+    return await answer_and_next_reply(_pg_loop_pool(request), task_id, contributor, body)

@@ -1,0 +1,151 @@
+"""The contributor's loop on PostgreSQL, served before FastAPI's request machinery.
+
+``tasks/next``, ``answer`` and ``answer-and-next`` are most of the API's requests. On
+PostgreSQL their own work (backend/tasks/pg_loop.py) costs the API process about as much CPU
+as what FastAPI adds around it per request: its middleware, routing, dependency solving, body
+parsing. This ASGI middleware serves the loop's well-formed requests directly, with the same
+pieces the endpoints use (the session cache, ``AnswerSubmit``, the replies in
+backend/tasks/router.py, the error body of backend/core/errors.py), so a reply is the same
+either way.
+
+It serves only what it can serve exactly as the endpoint would; everything else goes on to
+FastAPI untouched, with the body it read replayed: any other route or method, SQLite (no
+pool), a missing or refused token, a body that is not small JSON, a body that ``AnswerSubmit``
+refuses. FastAPI then gives its own reply, with its own error bodies (401, 422 naming the
+field). The FastAPI routes stay the API's documented ones (OpenAPI, /docs).
+"""
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.core.errors import AppError, Unauthorized, error_response
+from backend.deps import bearer_token, current_address
+from backend.tasks.models import AnswerSubmit
+from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
+
+# The loop's three routes; ids as FastAPI's int path parameters take them (ASCII digits).
+_ROUTE = re.compile(
+    r"/(?:tasks/(?P<task>[0-9]{1,18})/(?P<action>answer-and-next|answer)"
+    r"|projects/(?P<project>[0-9]{1,18})/tasks/next)"
+)
+# An answer is a few hundred bytes; anything larger, or of unknown length, goes to FastAPI.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class LoopFastLane:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = (
+            _ROUTE.fullmatch(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        pool = _pool(scope) if route is not None else None
+        if route is None or pool is None:
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        contributor = await _contributor(headers.get(b"authorization"))
+        if contributor is None:
+            await self.app(scope, receive, send)
+            return
+
+        if route["project"] is not None:
+            await self._reply(
+                scope, receive, send, next_task_reply(pool, int(route["project"]), contributor)
+            )
+            return
+
+        if not _small_json(headers):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:  # the client went away
+            return
+        try:
+            data = AnswerSubmit.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        answer = answer_and_next_reply if route["action"] == "answer-and-next" else answer_reply
+        await self._reply(scope, receive, send, answer(pool, int(route["task"]), contributor, data))
+
+    @staticmethod
+    async def _reply(scope: Scope, receive: Receive, send: Send, reply: Any) -> None:
+        try:
+            response: Response = await reply
+        except AppError as exc:
+            response = error_response(exc)
+        await response(scope, receive, send)
+
+
+def _pool(scope: Scope) -> Any:
+    """The app's asyncpg pool (PostgreSQL), or None: SQLite, the asyncpg path turned off, or
+    dependencies overridden (tests swap them through FastAPI, which this lane would skip)."""
+    app = scope.get("app")
+    if app is None or getattr(app, "dependency_overrides", None):
+        return None
+    return getattr(app.state, "pg_loop_pool", None)
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    # ASGI header names are lower-case; with a header repeated, the first one counts, as in
+    # Starlette's Headers.get.
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name, value)
+    return headers
+
+
+async def _contributor(authorization: bytes | None) -> str | None:
+    """The caller's address, as the endpoints' CurrentUser resolves it; None for anything
+    FastAPI should refuse itself (it names the problem)."""
+    if authorization is None:
+        return None
+    try:
+        token = bearer_token.parse(authorization.decode("latin-1"))
+        return await current_address(token)
+    except Unauthorized:
+        return None
+
+
+def _small_json(headers: dict[bytes, bytes]) -> bool:
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    length = headers.get(b"content-length", b"")
+    return (
+        content_type == b"application/json"
+        and length.isdigit()
+        and int(length) <= MAX_BODY_BYTES
+        and b"transfer-encoding" not in headers
+    )
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app behind, with the body already read given back first."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
