@@ -78,7 +78,8 @@ def create_app() -> FastAPI:
     app.include_router(rewards_router)
     settings = get_settings()
     # Added innermost first. The loop's fast lane (PostgreSQL only) serves its requests before
-    # FastAPI's routing and dependencies, and hands every other request on.
+    # FastAPI's routing and dependencies, and hands every other request on: middleware that
+    # the loop's requests must pass through (CORS, say) has to be added after it.
     if settings.api_loop_fast_lane:
         app.add_middleware(LoopFastLane)
     # Requests in flight, threads and database connections (backend/core/db.py) agree.

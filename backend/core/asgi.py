@@ -52,7 +52,8 @@ class RecycleConnections:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if scope["type"] != "http" or not self.requests or client is None:
+        # Port 0: uvicorn put a proxy's X-Forwarded-For address there, not a connection's.
+        if scope["type"] != "http" or not self.requests or client is None or not client[1]:
             await self.app(scope, receive, send)
             return
         key = (client[0], client[1])

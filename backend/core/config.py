@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     # Connections each API process holds for it: requests beyond them wait in the process,
     # where waiting costs nothing, rather than as PostgreSQL backends contending for the cores.
     pg_loop_connections: int = Field(default=8, ge=1, le=200)
-    # ...and is served before FastAPI's routing, middleware and dependencies, which cost it as
-    # much CPU as its own work (backend/tasks/fast_lane.py); false serves it through FastAPI.
+    # On PostgreSQL, the loop's requests are served before FastAPI's routing, middleware and
+    # dependencies, which cost about as much CPU as the loop's own work
+    # (backend/tasks/fast_lane.py); false serves them through FastAPI.
     api_loop_fast_lane: bool = True
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
 import gc
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger("provenant.process")
@@ -21,17 +22,27 @@ def yield_cpu(niceness: int) -> None:
     """Lower this process's CPU priority by ``niceness``, for batch work that should wait
     while requests are being served on the same cores.
 
-    On Linux with autogroup scheduling (the default on desktop and many server kernels), the
-    cores are shared first between sessions and only then between the processes of a session,
-    by their nice values. The worker runs in a session of its own (``provenant up`` starts
-    each service that way), so ``nice`` alone changes nothing against the API or PostgreSQL:
-    the session's own nice value, in ``/proc/self/autogroup``, is the one that counts."""
+    On Linux with autogroup scheduling (the default of many kernels), the cores are shared
+    first between sessions and only then between the processes of a session, by their nice
+    values; this applies where processes are not placed in CPU cgroups of their own (systemd
+    units with CPU settings, containers). ``provenant up`` starts the worker as the leader of
+    a session of its own, so ``nice`` alone changes nothing against the API or PostgreSQL:
+    the session's nice value, in ``/proc/self/autogroup``, is the one that counts. It is set
+    only by a session leader (a worker started from a shell would lower the shell's session)
+    and to at least ``niceness``, never further down on a restart."""
     os.nice(niceness)
     autogroup = Path("/proc/self/autogroup")
-    if not autogroup.exists():  # not Linux, or a kernel without autogroup
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
         return
-    try:
-        current = int(autogroup.read_text().rsplit("nice", 1)[1])
-        autogroup.write_text(str(min(19, current + niceness)))
-    except (OSError, ValueError, IndexError) as exc:
-        log.warning("could not lower the session's CPU priority (%s): nice only", exc)
+    for attempt in range(2):
+        try:
+            current = int(autogroup.read_text().split()[-1])  # "/autogroup-85 nice 0"
+            if current < niceness:
+                autogroup.write_text(str(niceness))
+            return
+        except BlockingIOError:  # EAGAIN: the kernel rate-limits these writes machine-wide
+            time.sleep(0.1 * (attempt + 1))
+        except (OSError, ValueError, IndexError) as exc:
+            log.warning("could not lower the session's CPU priority (%s): nice only", exc)
+            return
+    log.warning("could not lower the session's CPU priority (busy): nice only")

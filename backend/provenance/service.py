@@ -14,6 +14,7 @@ A chain that is down leaves batches built; answers keep arriving and are batched
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlmodel import Session, col, func, select
 
 from backend.chain.client import ChainClient
 from backend.core.config import Settings
-from backend.core.errors import ChainRevert, ChainUnavailable, NotFound
+from backend.core.errors import AppError, ChainRevert, ChainUnavailable, NotFound
 from backend.core.failpoints import failpoint
 from backend.core.time import utcnow
 from backend.projects.models import Item
@@ -40,6 +41,9 @@ from backend.tasks.models import Answer
 
 REGISTRY = "ProvenanceRegistry"
 log = logging.getLogger("provenant.provenance")
+# How long one anchoring run goes on cutting batches before it leaves the rest to the next run:
+# the worker runs one task at a time, and consent relays and quality runs wait meanwhile.
+ANCHOR_RUN_BUDGET_S = 5.0
 
 
 def leaf_of(answer: Answer, item_hash: str) -> ContributionLeaf:
@@ -196,19 +200,29 @@ def anchor_pending(
 
     Each batch goes on chain before the next is cut: under a steady stream of answers, where a
     new batch is due again by the time one is built, building them all first kept every one of
-    them off chain until the stream slowed (a 22 s run of 20 batches seen under load). With
-    the chain unreachable, building goes on and the built batches wait for the next run
-    ("postponed": 1); the counts still say what this run did."""
+    them off chain until the stream slowed (a 22 s run of 20 batches seen under load). A run
+    stops cutting batches after ``ANCHOR_RUN_BUDGET_S`` ("more": 1) so that the worker's other
+    tasks get their turn; the next run goes on. With the chain unreachable, building goes on
+    and the built batches wait for the next run ("postponed": 1). A batch the chain refuses
+    otherwise does not stop building either: the error is raised once the run has built what
+    was due."""
+    started = time.monotonic()
     built = anchored = 0
     chain_down = False
+    refused: AppError | None = None
 
     def anchor(batch_id: int) -> None:
-        nonlocal anchored, chain_down
+        nonlocal anchored, chain_down, refused
         try:
             status = anchor_batch(session=session, chain=chain, batch_id=batch_id)
         except ChainUnavailable as exc:
             log.warning("anchoring postponed: %s", exc.detail)
             chain_down = True
+            return
+        except AppError as exc:
+            session.rollback()
+            log.error("batch %s not anchored: %s", batch_id, exc.detail)
+            refused = exc
             return
         if status == BatchStatus.anchored:
             anchored += 1
@@ -218,15 +232,22 @@ def anchor_pending(
     ).all()
     for batch_id in left_built:
         assert batch_id is not None
-        if chain_down:
+        if chain_down or refused:
             break
         anchor(batch_id)
+    more = False
     while (batch := build_batch(session=session, storage=storage, settings=settings)) is not None:
         built += 1
         assert batch.id is not None
-        if not chain_down:
+        if not (chain_down or refused):
             anchor(batch.id)
-    return {"built": built, "anchored": anchored} | ({"postponed": 1} if chain_down else {})
+        if time.monotonic() - started > ANCHOR_RUN_BUDGET_S:
+            more = True
+            break
+    if refused is not None:
+        raise refused
+    result = {"built": built, "anchored": anchored}
+    return result | ({"postponed": 1} if chain_down else {}) | ({"more": 1} if more else {})
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from backend.deps import bearer_token, current_address
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
 
-# The loop's three routes; ids as FastAPI's int path parameters take them (ASCII digits).
+# The loop's three routes, with ids of plain ASCII digits (at most 18: within a bigint);
+# FastAPI's int parameters take more spellings ("+7", "7.0"), which go on to FastAPI.
 _ROUTE = re.compile(
     r"/(?:tasks/(?P<task>[0-9]{1,18})/(?P<action>answer-and-next|answer)"
     r"|projects/(?P<project>[0-9]{1,18})/tasks/next)"
@@ -42,7 +43,7 @@ class LoopFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (
-            _ROUTE.fullmatch(scope["path"])
+            _ROUTE.fullmatch(_route_path(scope))
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )
@@ -83,6 +84,13 @@ class LoopFastLane:
         except AppError as exc:
             response = error_response(exc)
         await response(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point (``--root-path``), as Starlette's router sees it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _pool(scope: Scope) -> Any:

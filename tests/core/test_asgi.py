@@ -78,7 +78,11 @@ def test_every_nth_request_of_a_client_connection_closes_it():
 def test_zero_keeps_connections_and_unknown_clients_pass_through():
     forever = RecycleConnections(_reply, requests=0)
     assert all(_served(forever, ("10.0.0.1", 5000)) == [(b"x", b"1")] for _ in range(5))
-    assert _served(RecycleConnections(_reply, requests=1), None) == [(b"x", b"1")]
+    once = RecycleConnections(_reply, requests=1)
+    assert _served(once, None) == [(b"x", b"1")]
+    # An address a proxy forwarded (port 0) may be many connections: none of them is closed.
+    assert _served(once, ("203.0.113.9", 0)) == [(b"x", b"1")]
+    assert _served(once, ("10.0.0.1", 5000)) == [(b"x", b"1"), (b"connection", b"close")]
 
 
 def test_counts_of_connections_gone_quiet_are_dropped_oldest_first(monkeypatch):

@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
 from sqlmodel import Session, select
 
 from backend.core.config import get_settings
 from backend.core.db import get_engine
+from backend.core.errors import ChainRevert
 from backend.deps import get_storage
 from backend.provenance import service
 from backend.provenance.merkle import StandardMerkleTree, verify
@@ -146,6 +148,44 @@ def test_each_batch_is_on_chain_before_the_next_is_built(session, chain, monkeyp
     # A steady stream of answers keeps batches due: each is anchored before the next is cut.
     anchored = BatchStatus.anchored
     assert seen_before_each_build == [[], [anchored], [anchored] * 2, [anchored] * 3]
+
+
+def test_a_run_leaves_batches_past_its_time_budget_to_the_next(session, chain, monkeypatch):
+    _answers(session, 6)
+    storage = get_storage()
+    monkeypatch.setattr(service, "ANCHOR_RUN_BUDGET_S", -1.0)  # spent after the first batch
+    settings = _settings(anchor_window_s=0, anchor_batch_size=2)
+    run = lambda: service.anchor_pending(  # noqa: E731
+        session=session, chain=chain, storage=storage, settings=settings
+    )
+    assert run() == {"built": 1, "anchored": 1, "more": 1}
+    assert run() == {"built": 1, "anchored": 1, "more": 1}
+    assert run() == {"built": 1, "anchored": 1, "more": 1}
+    assert run() == {"built": 0, "anchored": 0}
+
+
+def test_a_batch_the_chain_refuses_does_not_stop_new_batches(session, chain, monkeypatch):
+    _answers(session, 2)
+    storage = get_storage()
+    settings = _settings(anchor_window_s=0, anchor_batch_size=1)
+    stuck = service.build_batch(session=session, storage=storage, settings=settings)
+    anchor = service.anchor_batch
+
+    def refuse_the_stuck_one(*, session, chain, batch_id):
+        if batch_id == stuck.id:
+            raise ChainRevert("AccessControlUnauthorizedAccount", {})
+        return anchor(session=session, chain=chain, batch_id=batch_id)
+
+    monkeypatch.setattr(service, "anchor_batch", refuse_the_stuck_one)
+    with pytest.raises(ChainRevert):
+        service.anchor_pending(session=session, chain=chain, storage=storage, settings=settings)
+    # The second answer's batch was still cut; the refused one waits, built, for a later run.
+    statuses = [b.status for b in session.exec(select(Batch).order_by(Batch.id)).all()]
+    assert statuses == [BatchStatus.built, BatchStatus.built]
+    monkeypatch.setattr(service, "anchor_batch", anchor)
+    assert service.anchor_pending(
+        session=session, chain=chain, storage=storage, settings=settings
+    ) == {"built": 0, "anchored": 2}
 
 
 def test_dump_is_standard_v1_and_reloads(session, chain):

@@ -2,6 +2,8 @@
 well-formed requests before FastAPI's routing, with the replies FastAPI would give; every other
 request reaches FastAPI with its body intact. On SQLite it serves nothing."""
 
+import asyncio
+
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -9,7 +11,14 @@ from fastapi.testclient import TestClient
 from backend.core.config import get_settings
 from backend.main import create_app
 from backend.tasks import pg_loop
-from backend.tasks.fast_lane import MAX_BODY_BYTES, LoopFastLane
+from backend.tasks.fast_lane import (
+    _ROUTE,
+    MAX_BODY_BYTES,
+    LoopFastLane,
+    _read_body,
+    _replay,
+    _route_path,
+)
 from tests.factories import consenting_contributor, create_project, new_account, sign_in
 from tests.factories import upload_text as upload_text_items
 
@@ -138,3 +147,39 @@ def test_refusals_are_the_replies_fastapi_gives(client, chain, routed):
         fast, slow = both(f"/tasks/{mine['task_id']}/answer", keyed)
         assert fast.status_code == slow.status_code == 200
         assert fast.json() == slow.json() == stored.json()
+
+
+def _receiving(*messages):
+    queue = list(messages)
+
+    async def receive():
+        return queue.pop(0)
+
+    return receive
+
+
+def test_a_body_in_several_chunks_is_read_whole_and_a_disconnect_ends_the_read():
+    chunks = _receiving(
+        {"type": "http.request", "body": b'{"answer": ', "more_body": True},
+        {"type": "http.request", "body": b'{"label": "a"}}', "more_body": False},
+    )
+    assert asyncio.run(_read_body(chunks)) == b'{"answer": {"label": "a"}}'
+    gone = _receiving(
+        {"type": "http.request", "body": b'{"answer": ', "more_body": True},
+        {"type": "http.disconnect"},
+    )
+    assert asyncio.run(_read_body(gone)) is None
+
+
+def test_the_replay_gives_the_body_back_then_hands_on_to_the_server():
+    replay = _replay(b"{}", _receiving({"type": "http.disconnect"}))
+    first, then = asyncio.run(replay()), asyncio.run(replay())
+    assert first == {"type": "http.request", "body": b"{}", "more_body": False}
+    assert then == {"type": "http.disconnect"}
+
+
+def test_routes_are_matched_below_the_root_path():
+    mounted = {"path": "/api/tasks/7/answer", "root_path": "/api"}
+    assert _ROUTE.fullmatch(_route_path(mounted))["task"] == "7"
+    assert _ROUTE.fullmatch(_route_path({"path": "/tasks/7/answer/"})) is None
+    assert _ROUTE.fullmatch(_route_path({"path": "/tasks/+7/answer"})) is None
