@@ -90,6 +90,25 @@ def test_classification_accepts_agreement_and_rejects_the_rest(session):
     assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 0
 
 
+def test_the_computation_runs_outside_a_transaction(session, monkeypatch):
+    """An open transaction keeps PostgreSQL from reclaiming row versions made meanwhile; a
+    run's reads end theirs before the (long) computation starts."""
+    project = _project(session, min_confidence=0.5)
+    add_text_rows(session, project, [{"text": f"t{i}"} for i in range(2)])
+    for who in [make_contributor(session) for _ in range(3)]:
+        _work(session, project, who, lambda item: {"label": "a"})
+    detect, seen = service._detect_fraud, []
+
+    def look_then_detect(project, answers):
+        seen.append((session.in_transaction(), {a.status for a in answers}))
+        return detect(project, answers)
+
+    monkeypatch.setattr(service, "_detect_fraud", look_then_detect)
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 2
+    assert seen == [(False, {AnswerStatus.pending})]  # loaded values kept, no transaction open
+    assert _statuses(session, project.id, who) == {AnswerStatus.accepted}
+
+
 def _answer_item(session, project, who, item, answer):
     """The contributor answers this item (assignment's choice would vary from run to run)."""
     now = utcnow()
