@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.errors import AppError, Unauthorized, error_response
 from backend.deps import bearer_token, current_address
+from backend.tasks import pg_loop
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
 
@@ -99,7 +100,7 @@ def _pool(scope: Scope) -> Any:
     app = scope.get("app")
     if app is None or getattr(app, "dependency_overrides", None):
         return None
-    return getattr(app.state, "pg_loop_pool", None)
+    return pg_loop.app_pool(app)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

@@ -347,6 +347,12 @@ async def _lease_here(
     return service.lease_from_row(context, contributor, _Row(row), lease_values)
 
 
+def app_pool(app: Any) -> asyncpg.Pool | None:
+    """The pool the app's lifespan opened (backend/main.py), or None: SQLite, or this path
+    turned off."""
+    return getattr(app.state, "pg_loop_pool", None)
+
+
 async def close_pool(pool: asyncpg.Pool) -> None:
     try:
         await asyncio.wait_for(pool.close(), timeout=10)

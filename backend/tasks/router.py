@@ -22,10 +22,6 @@ def _json(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code, media_type="application/json")
 
 
-def _pg_loop_pool(request: Request) -> Any:
-    return getattr(request.app.state, "pg_loop_pool", None)
-
-
 # The loop's replies, given the caller and the parsed request: the endpoints below and the fast
 # lane (backend/tasks/fast_lane.py) both answer with these. ``pool`` is the asyncpg pool on
 # PostgreSQL, None elsewhere.
@@ -60,7 +56,7 @@ async def answer_and_next_reply(
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
 async def next_task(project_id: int, contributor: CurrentUser, request: Request) -> Response:
     """Lease the caller the next item to label in this project."""
-    return await next_task_reply(_pg_loop_pool(request), project_id, contributor)
+    return await next_task_reply(pg_loop.app_pool(request.app), project_id, contributor)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
@@ -105,7 +101,7 @@ async def submit_answer(
     task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
 ) -> Response:
     """Answer a leased task; retrying the same answer returns the stored one (200)."""
-    return await answer_reply(_pg_loop_pool(request), task_id, contributor, body)
+    return await answer_reply(pg_loop.app_pool(request.app), task_id, contributor, body)
 
 
 @router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
@@ -116,4 +112,4 @@ async def submit_answer_and_next(
 
     ``next`` is null when no task is left for the caller, with the reason in ``next_detail``
     (the same reason ``tasks/next`` would give as an error). The answer is stored either way."""
-    return await answer_and_next_reply(_pg_loop_pool(request), task_id, contributor, body)
+    return await answer_and_next_reply(pg_loop.app_pool(request.app), task_id, contributor, body)
