@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # threads than this only queue on the same cores, and each costs a database connection.
     api_threads: int = Field(default=16, ge=1, le=200)
     # Requests a client's keep-alive connection serves before the API closes it, so that
-    # connections spread again across API processes (backend/main.py, RecycleConnections);
+    # connections spread again across API processes (backend/core/asgi.py, RecycleConnections);
     # 0 keeps connections open for as long as clients do.
     api_keepalive_requests: int = Field(default=100, ge=0)
     # On PostgreSQL, the contributor's loop (tasks/next, answer, answer-and-next) runs its

@@ -333,12 +333,12 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
         return {"finalized": 0, "review": 0}
     task_type, schema = project.task_type, project.label_schema
     # End the reads' transaction before computing, which takes seconds on a big project (more
-    # on a worker that yields the CPU). While a transaction is open, PostgreSQL can reclaim no
-    # row version made since it began, by vacuum or by index scans: under load the open-items
-    # index then fills with dead entries that every lease walks over (a lease's reads grew
-    # through a run with this transaction open for 8-16 s). The loaded objects keep their
-    # values, as they would within the transaction (READ COMMITTED takes no locks on reads);
-    # the writes below start a transaction of their own.
+    # on a worker that yields the CPU; 8-16 s seen under load). While a transaction is open,
+    # PostgreSQL can reclaim no row version made since it began, by vacuum or by index scans,
+    # and the open-items index, which every lease reads, fills with dead entries until a
+    # vacuum. The loaded objects keep their values, as they would within the transaction
+    # (READ COMMITTED takes no locks on reads); the writes below start a transaction of their
+    # own.
     _end_reads(session)
 
     flags = _detect_fraud(project, answers)
