@@ -31,6 +31,7 @@ celery_app = Celery(
         "workers.provenance_tasks",
         "workers.quality_tasks",
         "workers.reward_tasks",
+        "workers.maintenance_tasks",
     ],
 )
 celery_app.conf.update(
@@ -66,6 +67,12 @@ celery_app.conf.update(
         },
     },
 )
+if settings.vacuum_interval_s and settings.resolved_database_url.startswith("postgresql"):
+    celery_app.conf.beat_schedule["db-vacuum-hot-tables"] = {
+        "task": "db.vacuum_hot_tables",
+        "schedule": settings.vacuum_interval_s,
+        "options": {"expires": settings.vacuum_interval_s},  # the next one will look again
+    }
 
 
 def create_queue_rows() -> None:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     worker_niceness: int = Field(default=10, ge=0, le=19)
     # Escrow events are mirrored, and reward epochs built and posted, this often.
     reward_interval_s: float = 5.0
+    # On PostgreSQL, the worker checks this often whether the tables leases rewrite need a
+    # vacuum (backend/core/maintenance.py); 0 leaves it to the server's autovacuum.
+    vacuum_interval_s: float = Field(default=5.0, ge=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -1,0 +1,57 @@
+"""Vacuuming the tables leases rewrite: on PostgreSQL, once enough of a table is dead."""
+
+import time
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from backend.core import maintenance
+from backend.core.db import get_engine
+from backend.projects.models import Item
+from tests.tasks.helpers import make_project
+
+ON_POSTGRESQL = get_engine().dialect.name == "postgresql"
+
+
+def make_dead_item_rows(session, n_items: int, rounds: int) -> None:
+    """Take a slot on every item of a new project, one committed update per round: each
+    leaves a dead row version behind (and a dead entry in the open-items index)."""
+    project = make_project(session, items=n_items)
+    for _ in range(rounds):
+        session.execute(
+            update(Item)
+            .where(col(Item.project_id) == project.id)
+            .values(slots_taken=Item.slots_taken + 1)
+        )
+        session.commit()
+
+
+def wait_for_dead_rows(table: str, at_least: int) -> int:
+    """PostgreSQL's statistics reach other sessions within about a second."""
+    deadline = time.monotonic() + 10
+    while (dead := maintenance.dead_rows(get_engine()).get(table, 0)) < at_least:
+        assert time.monotonic() < deadline, f"{table}: {dead} dead rows seen, {at_least} made"
+        time.sleep(0.1)
+    return dead
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's case")
+def test_sqlite_has_nothing_to_vacuum(session):
+    make_dead_item_rows(session, n_items=5, rounds=3)
+    assert maintenance.dead_rows(get_engine()) == {}
+    assert maintenance.vacuum_hot_tables(get_engine(), min_dead_rows=0) == {}
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="vacuum is PostgreSQL's")
+def test_a_table_is_vacuumed_once_enough_of_it_is_dead(session):
+    make_dead_item_rows(session, n_items=50, rounds=30)
+    dead = wait_for_dead_rows("item", 1500)
+
+    engine = get_engine()
+    assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=dead + 1)
+    assert maintenance.dead_rows(engine)["item"] >= dead  # below the bound: left alone
+
+    assert maintenance.vacuum_hot_tables(engine, min_dead_rows=1000)["item"] >= dead
+    assert maintenance.dead_rows(engine)["item"] == 0  # no transaction held any of them back
+    assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=1)
