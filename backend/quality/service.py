@@ -164,12 +164,26 @@ def _held_ids(flags: list[fraud.Flag]) -> set[int]:
     return {i for f in flags for i in f.answer_ids}
 
 
-def _save_flags(session: Session, project: Project, flags: list[fraud.Flag]) -> None:
+def _flag_rows(session: Session, project_id: int) -> dict[tuple[str, str], FraudFlag]:
+    rows = session.exec(select(FraudFlag).where(FraudFlag.project_id == project_id))
+    return {(f.contributor, f.kind): f for f in rows}
+
+
+def _quality_rows(session: Session, project_id: int) -> dict[str, ContributorQuality]:
+    rows = session.exec(
+        select(ContributorQuality).where(ContributorQuality.project_id == project_id)
+    )
+    return {q.contributor: q for q in rows}
+
+
+def _save_flags(
+    session: Session,
+    project: Project,
+    flags: list[fraud.Flag],
+    existing: dict[tuple[str, str], FraudFlag],
+) -> None:
+    """Add or update one row per (contributor, kind); `existing` is _flag_rows' answer."""
     now = utcnow()
-    existing = {
-        (f.contributor, f.kind): f
-        for f in session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id))
-    }
     # One row per (contributor, kind): a contributor paired with several accounts gets one
     # duplicate_accounts flag whose detail names every pairing.
     merged: dict[tuple[str, str], tuple[list[str], set[int]]] = {}
@@ -202,7 +216,9 @@ def _contributor_standing(
     answers: list[Answer],
     result: Any,
     flags: list[fraud.Flag],
+    existing: dict[str, ContributorQuality],
 ) -> dict[str, ContributorQuality]:
+    """Update each contributor's standing; `existing` is _quality_rows' answer (updated)."""
     task_type, schema = project.task_type, project.label_schema
     counts = Counter(a.contributor for a in answers)
     gold_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -227,12 +243,6 @@ def _contributor_standing(
         if f.kind in BLOCKING_FLAGS or len(f.answer_ids) * 2 >= counts[f.contributor]:
             flag_reasons[f.contributor].append(f"flagged {f.kind}: {f.detail}")
 
-    existing = {
-        q.contributor: q
-        for q in session.exec(
-            select(ContributorQuality).where(ContributorQuality.project_id == project.id)
-        )
-    }
     now = utcnow()
     gold_needed = min(project.min_gold_answers, sum(1 for i in items.values() if i.is_gold))
     for who in sorted(counts):
@@ -331,16 +341,35 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     )
     if not answers:
         return {"finalized": 0, "review": 0}
-    task_type, schema = project.task_type, project.label_schema
-    # End the reads' transaction before computing, which takes seconds on a big project (more
-    # on a worker that yields the CPU; 8-16 s seen under load). While a transaction is open,
-    # PostgreSQL can reclaim no row version made since it began, by vacuum or by index scans,
-    # and the open-items index, which every lease reads, fills with dead entries until a
-    # vacuum. The loaded objects keep their values, as they would within the transaction
-    # (READ COMMITTED takes no locks on reads); the writes below start a transaction of their
-    # own.
+    quality_rows, flag_rows = _quality_rows(session, project_id), _flag_rows(session, project_id)
+    # Everything is read by now: end the reads' transaction before computing, which takes
+    # seconds on a big project (more on a worker that yields the CPU; 8-16 s seen under
+    # load), and compute without autoflush, so that the one writing transaction is the
+    # commit's flush at the end. While a transaction is open (or, in READ COMMITTED, holds a
+    # transaction id), PostgreSQL reclaims no row version made since it began, by vacuum or
+    # by index scans, and the open-items index, which every lease reads, fills with dead
+    # entries. The loaded objects keep their values, as they would within the transaction
+    # (READ COMMITTED takes no locks on reads), and the flush writes only changed columns.
     _end_reads(session)
+    with session.no_autoflush:
+        changed = _decide_project(session, project, items, answers, quality_rows, flag_rows)
+    project.aggregated_through = max(a.id or 0 for a in answers)
+    session.add(project)
+    session.commit()
+    return changed
 
+
+def _decide_project(
+    session: Session,
+    project: Project,
+    items: dict[int, Item],
+    answers: list[Answer],
+    quality_rows: dict[str, ContributorQuality],
+    flag_rows: dict[tuple[str, str], FraudFlag],
+) -> dict[str, int]:
+    """Flag, score and decide from what aggregate_project read; changes are added to the
+    session, never queried for."""
+    project_id, task_type, schema = project.id, project.task_type, project.label_schema
     flags = _detect_fraud(project, answers)
     held = _held_ids(flags)
     result = _aggregate(project, items, [a for a in answers if a.id not in held])
@@ -361,14 +390,14 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
             flags += duplicates
             held = _held_ids(flags)
             result = _aggregate(project, items, [a for a in answers if a.id not in held])
-    _save_flags(session, project, flags)
+    _save_flags(session, project, flags, flag_rows)
     for a in answers:
         # Flagged work is held at once, whether or not its item is decided yet (payment
         # comes later and only ever for accepted answers).
         if a.id in held and a.status in (AnswerStatus.pending, AnswerStatus.accepted):
             a.status, a.status_reason = AnswerStatus.held, "flagged as likely fraud"
             session.add(a)
-    standing = _contributor_standing(session, project, items, answers, result, flags)
+    standing = _contributor_standing(session, project, items, answers, result, flags, quality_rows)
     blocked = {who for who, q in standing.items() if q.blocked}
     if blocked:  # the consensus is built only from contributors above the bar
         result = _aggregate(
@@ -427,9 +456,6 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
             _decide(a, task_type, schema, value, held, blocked, "consensus")
             session.add(a)
         finalized += 1
-    project.aggregated_through = max(a.id or 0 for a in answers)
-    session.add(project)
-    session.commit()
     return {"finalized": finalized, "review": review, "flags": len(flags)}
 
 

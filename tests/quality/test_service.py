@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import col, select
 
 from backend.core.errors import Forbidden, NotFound
@@ -90,22 +90,38 @@ def test_classification_accepts_agreement_and_rejects_the_rest(session):
     assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 0
 
 
-def test_the_computation_runs_outside_a_transaction(session, monkeypatch):
-    """An open transaction keeps PostgreSQL from reclaiming row versions made meanwhile; a
-    run's reads end theirs before the (long) computation starts."""
+def test_the_computation_reads_nothing_and_runs_outside_a_transaction(session, monkeypatch):
+    """An open transaction (or one holding a transaction id) keeps PostgreSQL from reclaiming
+    row versions made meanwhile: a run reads everything first, ends that transaction, and
+    computes with no query and no write until the commit at the end."""
     project = _project(session, min_confidence=0.5)
     add_text_rows(session, project, [{"text": f"t{i}"} for i in range(2)])
     for who in [make_contributor(session) for _ in range(3)]:
         _work(session, project, who, lambda item: {"label": "a"})
-    detect, seen = service._detect_fraud, []
+    detect, settle = service._detect_fraud, service._settled_contributors
+    seen, statements = [], []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split(None, 1)[0].upper())
 
     def look_then_detect(project, answers):
         seen.append((session.in_transaction(), {a.status for a in answers}))
+        event.listen(session.get_bind(), "before_cursor_execute", record)
         return detect(project, answers)
 
+    def look_then_settle(*args):
+        seen.append(("statements so far", len(statements)))
+        return settle(*args)
+
     monkeypatch.setattr(service, "_detect_fraud", look_then_detect)
-    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 2
-    assert seen == [(False, {AnswerStatus.pending})]  # loaded values kept, no transaction open
+    monkeypatch.setattr(service, "_settled_contributors", look_then_settle)
+    try:
+        assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 2
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", record)
+    # Loaded values kept, no transaction open, and nothing sent from the first step to the last.
+    assert seen == [(False, {AnswerStatus.pending}), ("statements so far", 0)]
+    assert statements and set(statements) <= {"INSERT", "UPDATE"}  # the commit's flush only
     assert _statuses(session, project.id, who) == {AnswerStatus.accepted}
 
 
@@ -295,9 +311,9 @@ def test_one_flag_row_per_contributor_and_kind(session):
         Flag("0xA", "duplicate_accounts", "agrees with 0xB", (1, 2)),
         Flag("0xA", "duplicate_accounts", "agrees with 0xC", (2, 3)),
     ]
-    service._save_flags(session, project, flags)
+    service._save_flags(session, project, flags, service._flag_rows(session, project.id))
     session.commit()
-    service._save_flags(session, project, flags)  # a later run updates, never duplicates
+    service._save_flags(session, project, flags, service._flag_rows(session, project.id))  # updates
     session.commit()
     (row,) = session.exec(select(FraudFlag).where(FraudFlag.project_id == project.id)).all()
     assert row.answers_held == 3 and "0xB" in row.detail and "0xC" in row.detail
