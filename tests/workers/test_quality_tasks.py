@@ -93,14 +93,21 @@ def test_quality_control_end_to_end(client, chain, worker):
         name: consenting_contributor(client, chain)
         for name in ("good1", "good2", "good3", "good4", "good5", "random", "copier", "fast")
     }
-    said_by_random: dict[str, str] = {}
+
+    # The clicker labels without reading: a fixed draw per item, so that what it says does
+    # not depend on the order the tasks happen to come in. With these seeds it is right on 1
+    # of the 6 gold items and 7 of the 24 others: chance level (1 in 3), and below the gold
+    # bar (60 %) whichever three gold items it meets first. The copier is a second account of
+    # the same clicker: the same answers.
+    def clicked(text: str) -> str:
+        return random.Random(f"random clicker {text}").choice(CLASSES)
+
+    assert sum(clicked(t) == g for t, g in gold.items()) == 1
+    assert sum(clicked(t) == v for t, v in truth.items()) == 7
 
     def label_for(name: str, text: str) -> str:
-        if name == "random":
-            said_by_random[text] = rng.choice(CLASSES)
-            return said_by_random[text]
-        if name == "copier":  # copies the random clicker whenever it can
-            return said_by_random.get(text, rng.choice(CLASSES))
+        if name in ("random", "copier"):
+            return clicked(text)
         return answer_of[text]  # good and fast contributors know the answer
 
     def one_round() -> int:
@@ -109,8 +116,6 @@ def test_quality_control_end_to_end(client, chain, worker):
         while True:
             progressed = False
             rng.shuffle(order)
-            order.remove("copier")
-            order.insert(order.index("random") + 1, "copier")  # the copier follows its source
             for name in order:
                 headers = people[name][1]
                 reply = client.post(f"/projects/{project['id']}/tasks/next", headers=headers)
@@ -197,6 +202,6 @@ def test_quality_control_end_to_end(client, chain, worker):
     # shared enough items first, as duplicate accounts), and can see why.
     for name in ("random", "copier"):
         me = client.get(f"/projects/{project['id']}/quality/me", headers=people[name][1]).json()
-        assert me["blocked"] and me["blocked_reason"], name
+        assert me["blocked"] and me["blocked_reason"], (name, me, standing, sorted(kinds))
         denied = client.post(f"/projects/{project['id']}/tasks/next", headers=people[name][1])
         assert denied.status_code == 403 and "no longer receive tasks" in denied.json()["detail"]
