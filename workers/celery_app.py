@@ -11,6 +11,8 @@ from celery.signals import worker_ready
 from kombu import Connection
 
 from backend.core.config import get_settings
+from backend.core.db import get_engine
+from backend.core.maintenance import VacuumLoop
 from backend.core.process import freeze_startup_objects, yield_cpu
 
 settings = get_settings()
@@ -31,7 +33,6 @@ celery_app = Celery(
         "workers.provenance_tasks",
         "workers.quality_tasks",
         "workers.reward_tasks",
-        "workers.maintenance_tasks",
     ],
 )
 celery_app.conf.update(
@@ -67,12 +68,6 @@ celery_app.conf.update(
         },
     },
 )
-if settings.vacuum_interval_s and settings.resolved_database_url.startswith("postgresql"):
-    celery_app.conf.beat_schedule["db-vacuum-hot-tables"] = {
-        "task": "db.vacuum_hot_tables",
-        "schedule": settings.vacuum_interval_s,
-        "options": {"expires": settings.vacuum_interval_s},  # the next one will look again
-    }
 
 
 def create_queue_rows() -> None:
@@ -86,11 +81,20 @@ def create_queue_rows() -> None:
             conn.default_channel.queue_declare(queue=celery_app.conf.task_default_queue)
 
 
+_vacuum_loop: VacuumLoop | None = None  # started once the worker is ready
+
+
 @worker_ready.connect
 def _settle_worker(**_: Any) -> None:
     """Once the worker is up: yield the CPU to request handling on a shared host (its work is
     batch work: aggregation, anchoring, epochs), and leave the objects of startup out of
-    garbage collection, as the API does."""
+    garbage collection, as the API does. On PostgreSQL, start vacuuming the tables leases
+    rewrite (backend/core/maintenance.py says why on a thread, not as a task)."""
+    global _vacuum_loop
     if settings.worker_niceness:
         yield_cpu(settings.worker_niceness)
+    engine = get_engine()
+    if settings.vacuum_interval_s and engine.dialect.name == "postgresql":
+        _vacuum_loop = VacuumLoop(engine, settings.vacuum_interval_s).start()
     freeze_startup_objects()
+

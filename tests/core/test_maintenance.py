@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, update
 from sqlmodel import col
 
 from backend.core import maintenance
@@ -55,3 +55,32 @@ def test_a_table_is_vacuumed_once_enough_of_it_is_dead(session):
     assert maintenance.vacuum_hot_tables(engine, min_dead_rows=1000)["item"] >= dead
     assert maintenance.dead_rows(engine)["item"] == 0  # no transaction held any of them back
     assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=1)
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="vacuum is PostgreSQL's")
+def test_the_loop_vacuums_on_its_own_thread_until_stopped(session):
+    loop = maintenance.VacuumLoop(get_engine(), interval_s=0.1).start()
+    try:
+        make_dead_item_rows(session, n_items=50, rounds=30)
+        deadline = time.monotonic() + 20
+        while loop.vacuums == 0 or maintenance.dead_rows(get_engine())["item"] >= 1000:
+            assert time.monotonic() < deadline, "no vacuum within 20 s"
+            time.sleep(0.1)
+    finally:
+        loop.stop()
+    assert not loop._thread.is_alive()
+
+
+def test_the_loop_outlives_an_unreachable_database(caplog):
+    from backend.stack import free_port
+
+    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x")
+    loop = maintenance.VacuumLoop(engine, interval_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while "vacuum of item, task skipped" not in caplog.text:
+            assert time.monotonic() < deadline, "the failure was not logged"
+            time.sleep(0.05)
+        assert loop._thread.is_alive()  # the next round tries again
+    finally:
+        loop.stop()
