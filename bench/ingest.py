@@ -366,6 +366,7 @@ class Options:
     client: str  # "httpx" or "aiohttp"
     hardhat_pid: int
     keepalive_requests: int | None  # the API's setting, if not its default
+    vacuum_interval_s: float | None  # the worker's setting, if not its default
 
 
 @dataclass
@@ -681,6 +682,8 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
     }
     if options.keepalive_requests is not None:
         env["PROVENANT_API_KEEPALIVE_REQUESTS"] = str(options.keepalive_requests)
+    if options.vacuum_interval_s is not None:
+        env["PROVENANT_VACUUM_INTERVAL_S"] = str(options.vacuum_interval_s)
     processes: dict[str, subprocess.Popen] = {}
     try:
         upgrade(_sqlalchemy_url(database.url))
@@ -879,6 +882,13 @@ def main(argv: list[str] | None = None) -> None:
         help="requests per client connection before the API closes it "
         "(PROVENANT_API_KEEPALIVE_REQUESTS; default: the service's own, 0: never)",
     )
+    parser.add_argument(
+        "--vacuum-interval",
+        type=float,
+        default=None,
+        help="on PostgreSQL, how often the worker looks for tables leases rewrite to vacuum "
+        "(PROVENANT_VACUUM_INTERVAL_S; default: the service's own, 0: never)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     answers = args.answers or (1_500 if args.quick else 10_000)
@@ -917,7 +927,13 @@ def main(argv: list[str] | None = None) -> None:
     compile_contracts()
     node = start_hardhat_node(rpc_port, root / "logs" / "hardhat.log")
     options = Options(
-        args.contributors, answers, args.pg_server, args.client, node.pid, args.keepalive_requests
+        args.contributors,
+        answers,
+        args.pg_server,
+        args.client,
+        node.pid,
+        args.keepalive_requests,
+        args.vacuum_interval,
     )
     results: list[Result] = []
     failed = False
