@@ -45,23 +45,24 @@ def test_sqlite_has_nothing_to_vacuum(session):
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="vacuum is PostgreSQL's")
 def test_a_table_is_vacuumed_once_enough_of_it_is_dead(session):
-    make_dead_item_rows(session, n_items=50, rounds=30)
-    dead = wait_for_dead_rows("item", 1500)
+    make_dead_item_rows(session, n_items=50, rounds=40)  # 2,000 dead row versions
+    # At least the bound: page pruning and statistics flushed in parts make the count seen
+    # lower than the count made, for a while or for good.
+    wait_for_dead_rows("item", maintenance.MIN_DEAD_ROWS)
 
     engine = get_engine()
-    assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=dead + 1)
-    assert maintenance.dead_rows(engine)["item"] >= dead  # below the bound: left alone
+    assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=10**9)
+    assert maintenance.dead_rows(engine)["item"] >= maintenance.MIN_DEAD_ROWS  # left alone
 
-    assert maintenance.vacuum_hot_tables(engine, min_dead_rows=1000)["item"] >= dead
-    assert maintenance.dead_rows(engine)["item"] == 0  # no transaction held any of them back
-    assert "item" not in maintenance.vacuum_hot_tables(engine, min_dead_rows=1)
+    assert maintenance.vacuum_hot_tables(engine)["item"] >= maintenance.MIN_DEAD_ROWS
+    assert maintenance.dead_rows(engine)["item"] < maintenance.MIN_DEAD_ROWS  # removed
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="vacuum is PostgreSQL's")
 def test_the_loop_vacuums_on_its_own_thread_until_stopped(session):
     loop = maintenance.VacuumLoop(get_engine(), interval_s=0.1).start()
     try:
-        make_dead_item_rows(session, n_items=50, rounds=30)
+        make_dead_item_rows(session, n_items=50, rounds=40)
         deadline = time.monotonic() + 20
         while loop.vacuums == 0 or maintenance.dead_rows(get_engine())["item"] >= 1000:
             assert time.monotonic() < deadline, "no vacuum within 20 s"

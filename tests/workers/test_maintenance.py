@@ -10,8 +10,8 @@ from tests.workers.conftest import poll
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="vacuum is PostgreSQL's")
 def test_the_worker_vacuums_dead_rows_away(session, worker):
-    make_dead_item_rows(session, n_items=50, rounds=30)
-    wait_for_dead_rows("item", 1500)
+    make_dead_item_rows(session, n_items=50, rounds=40)
+    wait_for_dead_rows("item", maintenance.MIN_DEAD_ROWS)
     with worker(PROVENANT_VACUUM_INTERVAL_S="0.5"):  # no beat: nothing is queued for it
         poll(
             lambda: maintenance.dead_rows(get_engine())["item"] < maintenance.MIN_DEAD_ROWS,
