@@ -369,7 +369,8 @@ def _decide_project(
 ) -> dict[str, int]:
     """Flag, score and decide from what aggregate_project read; changes are added to the
     session, never queried for."""
-    project_id, task_type, schema = project.id, project.task_type, project.label_schema
+    task_type, schema = project.task_type, project.label_schema
+    project_id: int = project.id  # type: ignore[assignment]  # a stored project's
     flags = _detect_fraud(project, answers)
     held = _held_ids(flags)
     result = _aggregate(project, items, [a for a in answers if a.id not in held])
