@@ -7,11 +7,12 @@ needs no Redis or RabbitMQ; PROVENANT_BROKER_URL / PROVENANT_RESULT_BACKEND sele
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from kombu import Connection
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
 
 from backend.core.config import get_settings
-from backend.core.db import get_engine
 from backend.core.maintenance import VacuumLoop
 from backend.core.process import freeze_startup_objects, yield_cpu
 
@@ -93,8 +94,16 @@ def _settle_worker(**_: Any) -> None:
     global _vacuum_loop
     if settings.worker_niceness:
         yield_cpu(settings.worker_niceness)
-    engine = get_engine()
-    if settings.vacuum_interval_s and engine.dialect.name == "postgresql":
+    url = make_url(settings.resolved_database_url)
+    if settings.vacuum_interval_s and url.get_backend_name() == "postgresql":
+        # An engine of its own, holding no connection between rounds: nothing shared with the
+        # tasks' pool, and nothing for a forked pool process to inherit.
+        engine = create_engine(url, poolclass=NullPool)
         _vacuum_loop = VacuumLoop(engine, settings.vacuum_interval_s).start()
     freeze_startup_objects()
 
+
+@worker_shutdown.connect
+def _stop_vacuuming(**_: Any) -> None:
+    if _vacuum_loop is not None:
+        _vacuum_loop.stop(timeout_s=5)  # a VACUUM under way is the server's to finish
