@@ -462,11 +462,11 @@ def _decide_project(
 
 def _end_reads(session: Session) -> None:
     """Commit the session's read-only transaction without expiring what it loaded."""
-    session.expire_on_commit = False
+    expire, session.expire_on_commit = session.expire_on_commit, False
     try:
         session.commit()
     finally:
-        session.expire_on_commit = True
+        session.expire_on_commit = expire
 
 
 def _decide(
