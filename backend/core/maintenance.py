@@ -15,8 +15,8 @@ It does so on a thread of its own (VacuumLoop), not as a Celery task: the worker
 at a time and yields the CPU, so under load its queue runs seconds behind (measured: nearly
 every vacuum task sent at a 5 s interval had expired by the time the worker took it, and the
 item table was vacuumed once in a minute-long run), while the vacuum must come every few
-seconds. The thread itself does little: a statistics query, and a
-VACUUM statement that the server runs.
+seconds. The thread itself does little: a statistics query, and a VACUUM statement that the
+server runs.
 """
 
 import logging

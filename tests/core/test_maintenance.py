@@ -1,7 +1,5 @@
 """Vacuuming the tables leases rewrite: on PostgreSQL, once enough of a table is dead."""
 
-import time
-
 import pytest
 from sqlalchemy import create_engine, update
 from sqlmodel import col
@@ -10,6 +8,7 @@ from backend.core import maintenance
 from backend.core.db import get_engine
 from backend.projects.models import Item
 from tests.tasks.helpers import make_project
+from tests.workers.conftest import poll
 
 ON_POSTGRESQL = get_engine().dialect.name == "postgresql"
 
@@ -27,13 +26,13 @@ def make_dead_item_rows(session, n_items: int, rounds: int) -> None:
         session.commit()
 
 
-def wait_for_dead_rows(table: str, at_least: int) -> int:
+def wait_for_dead_rows(table: str, at_least: int) -> None:
     """PostgreSQL's statistics reach other sessions within about a second."""
-    deadline = time.monotonic() + 10
-    while (dead := maintenance.dead_rows(get_engine()).get(table, 0)) < at_least:
-        assert time.monotonic() < deadline, f"{table}: {dead} dead rows seen, {at_least} made"
-        time.sleep(0.1)
-    return dead
+    poll(
+        lambda: maintenance.dead_rows(get_engine()).get(table, 0) >= at_least,
+        timeout=10,
+        what=f"PostgreSQL's statistics to count {at_least} dead rows in {table}",
+    )
 
 
 @pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's case")
@@ -66,10 +65,14 @@ def test_the_loop_vacuums_on_its_own_thread_until_stopped(session):
     loop = maintenance.VacuumLoop(get_engine(), interval_s=0.1).start()
     try:
         make_dead_item_rows(session, n_items=50, rounds=40)
-        deadline = time.monotonic() + 20
-        while loop.vacuums == 0 or maintenance.dead_rows(get_engine())["item"] >= 1000:
-            assert time.monotonic() < deadline, "no vacuum within 20 s"
-            time.sleep(0.1)
+        poll(
+            lambda: (
+                loop.vacuums
+                and maintenance.dead_rows(get_engine())["item"] < maintenance.MIN_DEAD_ROWS
+            ),
+            timeout=20,
+            what="the loop's vacuum of the item table",
+        )
     finally:
         loop.stop()
     assert not loop._thread.is_alive()
@@ -82,10 +85,11 @@ def test_the_loop_outlives_an_unreachable_database(caplog):
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x")
     loop = maintenance.VacuumLoop(engine, interval_s=0.05).start()
     try:
-        deadline = time.monotonic() + 10
-        while "vacuum of item, task skipped" not in caplog.text:
-            assert time.monotonic() < deadline, "the failure was not logged"
-            time.sleep(0.05)
+        poll(
+            lambda: "vacuum of item, task skipped" in caplog.text,
+            timeout=10,
+            what="the failure to be logged",
+        )
         assert loop._thread.is_alive()  # the next round tries again
     finally:
         loop.stop()
