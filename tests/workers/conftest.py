@@ -28,12 +28,30 @@ def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterato
         stop_process(proc, graceful=False)
 
 
+_WORKER_LOGS = pytest.StashKey[list[Path]]()
+
+
 @pytest.fixture
-def worker(tmp_path: Path, db: None, hardhat_node: str) -> Callable:
+def worker(request: pytest.FixtureRequest, tmp_path: Path, db: None, hardhat_node: str) -> Callable:
+    logs = request.node.stash.setdefault(_WORKER_LOGS, [])
+
     def _start(**env: str):
-        return running_worker(tmp_path / f"worker-{len(os.listdir(tmp_path))}.log", **env)
+        logs.append(tmp_path / f"worker-{len(os.listdir(tmp_path))}.log")
+        return running_worker(logs[-1], **env)
 
     return _start
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test shows the end of each worker's log (worker and beat), which lives in a
+    temporary directory a CI run does not keep."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for path in item.stash.get(_WORKER_LOGS, []):
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            report.sections.append((f"{path.name}, last 80 lines", "\n".join(lines[-80:])))
 
 
 def poll(check: Callable[[], object], *, timeout: float, what: str) -> object:
