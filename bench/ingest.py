@@ -21,7 +21,11 @@ so consent is really relayed and answers are anchored while the load runs) and t
 2. Timed: ``--contributors`` concurrent contributors (asyncio, one keep-alive
    ``httpx.AsyncClient`` each, or aiohttp with ``--client aiohttp``) loop
    ``POST /projects/{id}/tasks/next`` then ``POST /tasks/{id}/answer`` until ``--answers``
-   answers are accepted.
+   answers are accepted: flat out by default, which measures capacity (each contributor
+   starts its next loop the moment the last one ends, so the latency is mostly the queue 32
+   clients build at a saturated server), or paced with ``--rate`` at a given number of
+   answers per second in all, which measures the latency at that rate. A paced loop counts
+   from its slot in the schedule, not from when a free contributor got to it.
 3. Checks the database: every accepted answer stored once, no item above the overlap, no
    (item, contributor) twice, no lease left behind. A configuration that fails a check
    reports no figure.
@@ -226,6 +230,10 @@ class Load:
     was measured."""
 
     remaining: int
+    # Paced runs (--rate): loop k of the phase is due at started + k / rate, whoever starts it.
+    rate: float | None = None
+    started: float = 0.0
+    slot: int = 0
     loops: list[float] = field(default_factory=list)
     nexts: list[float] = field(default_factory=list)
     answers: list[float] = field(default_factory=list)
@@ -240,6 +248,22 @@ class Load:
         self.remaining -= 1
         return True
 
+    async def start_loop(self) -> float:
+        """The time a loop's latency counts from: now, or in a paced run the loop's slot in
+        the schedule, once it has come. A slot that finds every contributor busy starts late
+        and still counts from the slot, so a server that falls behind the rate shows it in
+        the latency instead of slowing the clients down (no coordinated omission)."""
+        from time import perf_counter
+
+        now = perf_counter()
+        if self.rate is None:
+            return now
+        due = self.started + self.slot / self.rate
+        self.slot += 1
+        if due > now:
+            await asyncio.sleep(due - now)
+        return due
+
 
 async def contributor_loop(
     client: LoadClient, project_id: int, load: Load, rng: random.Random, one_request: bool
@@ -253,7 +277,8 @@ async def contributor_loop(
     from time import perf_counter
 
     while load.claim():
-        t0 = perf_counter()
+        t0 = await load.start_loop()
+        sent = perf_counter()
         status, task = await client.request("POST", f"/projects/{project_id}/tasks/next")
         t1 = perf_counter()
         if status == 404:
@@ -272,7 +297,7 @@ async def contributor_loop(
             load.errors.append(f"answer -> {status}: {str(answer)[:300]}")
             return
         load.accepted += 1
-        load.nexts.append(t1 - t0)
+        load.nexts.append(t1 - sent)
         load.answers.append(t2 - t1)
         load.loops.append(t2 - t0)
 
@@ -287,7 +312,7 @@ async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: i
 
     task: dict[str, Any] | None = None
     while load.claim():
-        t0 = perf_counter()
+        t0 = await load.start_loop()
         if task is None:
             status, task = await client.request("POST", f"/projects/{project_id}/tasks/next")
             if status == 404:
@@ -324,9 +349,16 @@ async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: i
 
 
 async def run_phase(
-    clients: list[LoadClient], project_id: int, loops: int, seed: int, one_request: bool
+    clients: list[LoadClient],
+    project_id: int,
+    loops: int,
+    seed: int,
+    one_request: bool,
+    rate: float | None = None,
 ) -> Load:
-    load = Load(remaining=loops)
+    from time import perf_counter
+
+    load = Load(remaining=loops, rate=rate, started=perf_counter())
     await asyncio.gather(
         *(
             contributor_loop(c, project_id, load, random.Random(seed * 1000 + i), one_request)
@@ -367,6 +399,7 @@ class Options:
     hardhat_pid: int
     keepalive_requests: int | None  # the API's setting, if not its default
     vacuum_interval_s: float | None  # the worker's setting, if not its default
+    rate: float | None  # answers per second offered by the whole crowd, or None: flat out
 
 
 @dataclass
@@ -379,10 +412,17 @@ class Result:
     answer_ms: tuple[float, float]
     cpu: dict[str, float]
     connections: list[int]  # the contributors' connections held by each API process
+    offered: float | None = None  # the paced rate, if the run was paced
 
     @property
     def rate(self) -> float:
         return self.answers / self.seconds
+
+    @property
+    def label(self) -> str:
+        if self.offered is None:
+            return self.config.label
+        return f"{self.config.label}, paced at {self.offered:g}/s"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -576,7 +616,7 @@ async def setup_and_run(
         groups |= {"worker": pids["worker"], "hardhat": pids["hardhat"]}
         before = cpu_snapshot(groups)
         t0 = time.perf_counter()
-        load = await run_phase(clients, project["id"], answers, seed + 1, one_request)
+        load = await run_phase(clients, project["id"], answers, seed + 1, one_request, options.rate)
         seconds = time.perf_counter() - t0
         after = cpu_snapshot(groups)
     finally:
@@ -736,6 +776,7 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
             answer_ms=(percentile(load.answers, 50), percentile(load.answers, 99)),
             cpu=cpu,
             connections=spread,
+            offered=options.rate,
         )
         print_result(result, options.contributors)
         return result
@@ -783,6 +824,7 @@ def print_result(r: Result, contributors: int) -> None:
     print(
         f"  {r.answers} answers in {r.seconds:.2f} s by {contributors} contributors: "
         f"{r.rate:.0f} answers/s"
+        + ("" if r.offered is None else f" (paced: {r.offered:g} offered per second)")
     )
     print_table(
         ["latency (ms)", "p50", "p99"],
@@ -889,6 +931,14 @@ def main(argv: list[str] | None = None) -> None:
         help="on PostgreSQL, how often the worker looks for tables leases rewrite to vacuum "
         "(PROVENANT_VACUUM_INTERVAL_S; default: the service's own, 0: never)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="pace the crowd at this many answers per second in all (loop k is due k / RATE "
+        "after the start, and its latency counts from then even when it starts late); "
+        "default: every contributor loops flat out",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     answers = args.answers or (1_500 if args.quick else 10_000)
@@ -934,6 +984,7 @@ def main(argv: list[str] | None = None) -> None:
         node.pid,
         args.keepalive_requests,
         args.vacuum_interval,
+        args.rate,
     )
     results: list[Result] = []
     failed = False
@@ -947,7 +998,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         stop_process(node)
 
-    print(f"\nsummary ({args.contributors} contributors, {answers} timed answers each)")
+    pacing = "flat out" if args.rate is None else f"paced at {args.rate:g} answers/s in all"
+    print(f"\nsummary ({args.contributors} contributors, {answers} timed answers each, {pacing})")
     print_table(
         [
             "configuration",
@@ -963,7 +1015,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
         [
             [
-                r.config.label,
+                r.label,
                 f"{r.rate:.0f}",
                 f"{r.loop_ms[0]:.1f}",
                 f"{r.loop_ms[1]:.1f}",
