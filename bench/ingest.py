@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -175,15 +176,90 @@ async def wait_recorded(client: Any, consent_hash: str, deadline: float) -> None
 # --- the load ----------------------------------------------------------------------------------
 
 
+class _HttpConnection(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection, one request at a time, parsed by httptools (the
+    parser uvicorn serves with). Written here, not taken from a client library, because the
+    load generator shares the cores it measures: aiohttp cost it about 0.5 ms of CPU per
+    request on this machine, a tenth of the machine at 500 requests/s."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: Any = None
+        self.reply: asyncio.Future[tuple[int, bytes]] | None = None
+        self.body: list[bytes] = []
+        self.open = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
+        self.transport, self.open = transport, True
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if self.reply is not None and not self.reply.done():
+            self.reply.set_exception(ConnectionError(f"the server closed the connection ({exc})"))
+
+    # httptools callbacks
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body, self.body = b"".join(self.body), []
+        if not self.parser.should_keep_alive():  # "Connection: close": the API moves clients
+            self.open = False  # between its processes this way (keepalive_requests)
+            assert self.transport is not None
+            self.transport.close()
+        assert self.reply is not None
+        self.reply.set_result((self.parser.get_status_code(), body))
+
+
+class RawClient:
+    """A contributor's connection through _HttpConnection, reconnecting when the server has
+    closed it."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        host_port = base_url.split("://", 1)[1].rstrip("/")
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.head = f"Host: {host_port}\r\nAuthorization: Bearer {token}\r\n"
+        self.connection: _HttpConnection | None = None
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        if self.connection is None or not self.connection.open:
+            loop = asyncio.get_running_loop()
+            _, self.connection = await loop.create_connection(_HttpConnection, self.host, self.port)
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\n{self.head}Content-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        )
+        connection = self.connection
+        connection.reply = asyncio.get_running_loop().create_future()
+        assert connection.transport is not None
+        connection.transport.write(head.encode() + payload)
+        return await asyncio.wait_for(connection.reply, timeout=60)
+
+    async def aclose(self) -> None:
+        if self.connection is not None and self.connection.transport is not None:
+            self.connection.transport.close()
+
+
 class LoadClient:
-    """One contributor's keep-alive connection for the timed loop: an httpx.AsyncClient, or an
-    aiohttp session (``--client aiohttp``), which costs the shared CPU about a third as much
-    per request (the load generator runs on the same cores as the system it measures)."""
+    """One contributor's keep-alive connection for the timed loop: a minimal client of the
+    bench's own (RawClient, the default), an httpx.AsyncClient, or an aiohttp session. Their
+    CPU per request differs several times over, and the load generator runs on the same
+    cores as the system it measures."""
 
     def __init__(self, kind: str, base_url: str, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         self.kind = kind
-        if kind == "httpx":
+        if kind == "raw":
+            self._raw = RawClient(base_url, token)
+        elif kind == "httpx":
             import httpx
 
             self._httpx = httpx.AsyncClient(
@@ -204,6 +280,12 @@ class LoadClient:
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """(status, decoded JSON body, or the text when it is not JSON)."""
+        if self.kind == "raw":
+            status, raw = await self._raw.request(method, path, body)
+            try:
+                return status, json.loads(raw)
+            except ValueError:
+                return status, raw.decode(errors="replace")
         if self.kind == "httpx":
             reply = await self._httpx.request(method, path, json=body)
             try:
@@ -218,7 +300,9 @@ class LoadClient:
                 return response.status, text
 
     async def aclose(self) -> None:
-        if self.kind == "httpx":
+        if self.kind == "raw":
+            await self._raw.aclose()
+        elif self.kind == "httpx":
             await self._httpx.aclose()
         else:
             await self._aiohttp.close()
@@ -233,8 +317,10 @@ class Load:
     # Paced runs (--rate): loop k of the phase is due at started + k / rate, whoever starts it.
     rate: float | None = None
     started: float = 0.0
+    started_wall: float = field(default_factory=time.time)  # to place the worker's log lines
     slot: int = 0
     loops: list[float] = field(default_factory=list)
+    ended: list[float] = field(default_factory=list)  # when each loop ended, from the start
     nexts: list[float] = field(default_factory=list)
     answers: list[float] = field(default_factory=list)
     accepted: int = 0
@@ -300,6 +386,7 @@ async def contributor_loop(
         load.nexts.append(t1 - sent)
         load.answers.append(t2 - t1)
         load.loops.append(t2 - t0)
+        load.ended.append(t2 - load.started)
 
 
 async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: int) -> None:
@@ -331,7 +418,9 @@ async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: i
             load.errors.append(f"{path} -> {status}: {str(reply)[:300]}")
             return
         load.accepted += 1
-        load.loops.append(perf_counter() - t0)
+        ended = perf_counter()
+        load.loops.append(ended - t0)
+        load.ended.append(ended - load.started)
         task = None if last else reply["next"]
         if not last and task is None:
             load.exhausted += 1
@@ -395,11 +484,13 @@ class Options:
     contributors: int
     answers: int
     pg_server: str
-    client: str  # "httpx" or "aiohttp"
+    client: str  # "raw", "httpx" or "aiohttp"
     hardhat_pid: int
     keepalive_requests: int | None  # the API's setting, if not its default
     vacuum_interval_s: float | None  # the worker's setting, if not its default
     rate: float | None  # answers per second offered by the whole crowd, or None: flat out
+    timeline: bool = False  # print the latency second by second, beside the worker's tasks
+    env: tuple[tuple[str, str], ...] = ()  # more settings for the API and the worker
 
 
 @dataclass
@@ -724,6 +815,7 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
         env["PROVENANT_API_KEEPALIVE_REQUESTS"] = str(options.keepalive_requests)
     if options.vacuum_interval_s is not None:
         env["PROVENANT_VACUUM_INTERVAL_S"] = str(options.vacuum_interval_s)
+    env.update(options.env)
     processes: dict[str, subprocess.Popen] = {}
     try:
         upgrade(_sqlalchemy_url(database.url))
@@ -741,9 +833,12 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
             "worker": processes["worker"].pid,
             "hardhat": options.hardhat_pid,
         }
-        project_id, load, seconds, cpu, spread = asyncio.run(
-            setup_and_run(api_url, options, seed, pids, config.one_request)
-        )
+        # The load generator shares the cores it measures: the event loop the API runs on
+        # (uvicorn picks uvloop) costs it less CPU per request too.
+        with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+            project_id, load, seconds, cpu, spread = runner.run(
+                setup_and_run(api_url, options, seed, pids, config.one_request)
+            )
         if load.errors:
             print(f"  FAILED: {len(load.errors)} errors, first: {load.errors[0]}")
             return None
@@ -779,6 +874,8 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
             offered=options.rate,
         )
         print_result(result, options.contributors)
+        if options.timeline:
+            print_timeline(load, state_dir / "logs" / "worker.log")
         return result
     except Exception:
         print(f"  logs kept in {state_dir / 'logs'}")
@@ -789,6 +886,14 @@ def run_configuration(config: Config, root: Path, options: Options, seed: int) -
                 stop_process(processes[name])
         if database.drop is not None:
             database.drop()
+
+
+def _event_loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # not on Windows: the standard loop
+        return None
+    return uvloop.new_event_loop
 
 
 def _health_ok(url: str) -> bool:
@@ -851,6 +956,55 @@ def print_result(r: Result, contributors: int) -> None:
         )
 
 
+_WORKER_TASK_DONE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/\w+\] Task ([\w.]+)\[[^]]+\] "
+    r"succeeded in ([\d.]+)s"
+)
+
+
+def worker_tasks(log_path: Path, since: float) -> list[tuple[float, str, float]]:
+    """(end, from ``since``; task name; seconds it ran) of each task the worker finished."""
+    import datetime
+
+    done = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if match := _WORKER_TASK_DONE.match(line):
+            stamp, name, took = match.groups()
+            # Celery logs local time with a comma before the milliseconds.
+            end = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if end >= since:
+                done.append((end - since, name.rsplit(".", 1)[-1], float(took)))
+    return done
+
+
+def print_timeline(load: Load, worker_log: Path) -> None:
+    """Latency second by second through the timed phase, with the worker's tasks that ended
+    in each second and how long they ran: where the slow loops cluster, and beside what."""
+    seconds = int(max(load.ended, default=0)) + 1
+    buckets: list[list[float]] = [[] for _ in range(seconds)]
+    for ended, took in zip(load.ended, load.loops, strict=True):
+        buckets[int(ended)].append(took)
+    tasks: list[list[str]] = [[] for _ in range(seconds)]
+    for end, name, took in worker_tasks(worker_log, load.started_wall):
+        if end < seconds and took >= 0.05:
+            tasks[int(end)].append(f"{name} {took:.2f}s")
+    print("  timeline (each second of the timed phase; worker tasks of 50 ms or more)")
+    print_table(
+        ["s", "loops", "p50 ms", "p99 ms", "max ms", "worker"],
+        [
+            [
+                str(i),
+                str(len(b)),
+                f"{percentile(b, 50):.1f}",
+                f"{percentile(b, 99):.1f}",
+                f"{max(b, default=math.nan) * 1000:.1f}",
+                ", ".join(tasks[i]),
+            ]
+            for i, b in enumerate(buckets)
+        ],
+    )
+
+
 def cpu_line(cpu: dict[str, float]) -> str:
     order = [
         "machine",
@@ -876,6 +1030,13 @@ def server_stack() -> str:
     return f"{loop} + {http}"
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("PROVENANT_"):
+        raise SystemExit(f"--env takes PROVENANT_NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -899,9 +1060,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--client",
-        choices=["httpx", "aiohttp"],
-        default="aiohttp",
-        help="HTTP client of the simulated contributors (aiohttp uses less of the shared CPU)",
+        choices=["raw", "httpx", "aiohttp"],
+        default="raw",
+        help="HTTP client of the simulated contributors: the bench's own (raw, the least CPU "
+        "taken from the machine it measures), httpx, or aiohttp",
     )
     parser.add_argument(
         "--loop",
@@ -938,6 +1100,22 @@ def main(argv: list[str] | None = None) -> None:
         help="pace the crowd at this many answers per second in all (loop k is due k / RATE "
         "after the start, and its latency counts from then even when it starts late); "
         "default: every contributor loops flat out",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print the latency second by second, beside the worker's tasks",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="PROVENANT_NAME=VALUE",
+        help="a setting for the API and the worker (repeatable); the bench clears the "
+        "PROVENANT_ variables of its own environment, so this is how to change one",
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the services' logs (and state) after a run"
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
@@ -985,6 +1163,8 @@ def main(argv: list[str] | None = None) -> None:
         args.keepalive_requests,
         args.vacuum_interval,
         args.rate,
+        args.timeline,
+        tuple(_setting(s) for s in args.env),
     )
     results: list[Result] = []
     failed = False
@@ -1032,7 +1212,10 @@ def main(argv: list[str] | None = None) -> None:
     if failed:
         print(f"some configurations failed; logs are in {root}")
         sys.exit(1)
-    shutil.rmtree(root, ignore_errors=True)
+    if args.keep_logs:
+        print(f"logs kept in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ frozen, so a later run only decides what became decidable. Runs happen in the wo
 (`quality.aggregate_pending`), never in the request path.
 """
 
+import logging
+import time
 from collections import Counter, defaultdict
 from datetime import timedelta
 from itertools import combinations
@@ -55,6 +57,8 @@ DUPLICATE_MAX_P_VALUE = 1e-2
 # Flags that stop a contributor outright; too_fast answers are held one by one.
 BLOCKING_FLAGS = ("constant", "duplicate_accounts", "burst")
 ITEM_COLUMNS_READ = ("is_gold", "gold_answer", "answer_count", "extra_answers", "finalized")
+
+log = logging.getLogger("provenant.quality")
 
 
 def _answer_key(task_type: str, payload: dict[str, Any]) -> str:
@@ -322,6 +326,7 @@ def _settled_contributors(
 
 def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     """Decide everything that became decidable in a project; return what changed."""
+    started = time.perf_counter()
     project = session.get(Project, project_id)
     if project is None:
         return {}
@@ -351,11 +356,23 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     # entries. The loaded objects keep their values, as they would within the transaction
     # (READ COMMITTED takes no locks on reads), and the flush writes only changed columns.
     _end_reads(session)
+    read = time.perf_counter()
     with session.no_autoflush:
         changed = _decide_project(session, project, items, answers, quality_rows, flag_rows)
+    decided = time.perf_counter()
     project.aggregated_through = max(a.id or 0 for a in answers)
     session.add(project)
     session.commit()
+    log.info(
+        "project %s: read %d items and %d answers in %.2f s, decided in %.2f s, wrote in %.2f s: %s",
+        project_id,
+        len(items),
+        len(answers),
+        read - started,
+        decided - read,
+        time.perf_counter() - decided,
+        changed,
+    )
     return changed
 
 
