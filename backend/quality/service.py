@@ -364,7 +364,8 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     session.add(project)
     session.commit()
     log.info(
-        "project %s: read %d items and %d answers in %.2f s, decided in %.2f s, wrote in %.2f s: %s",
+        "project %s: read %d items and %d answers in %.2f s, decided in %.2f s, "
+        "wrote in %.2f s: %s",
         project_id,
         len(items),
         len(answers),
