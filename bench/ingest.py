@@ -57,6 +57,9 @@ from bench.environment import configure_environment
 
 OVERLAP = 3
 LABELS = ["positive", "negative"]
+POSITIVE_WORDS = frozenset({"good", "fine", "great", "decent", "lovely"})
+NEGATIVE_WORDS = frozenset({"bad", "awful", "poor", "terrible", "broken"})
+ACCURACY = 0.85  # how often a simulated contributor gives an item's right label
 WARMUP_LOOPS = 3  # per contributor, before the clock starts
 # Contributors arrive this far apart, and those already there keep working meanwhile (at
 # most ARRIVAL_LOOPS rounds of warm-up loops each), as on a live service.
@@ -351,14 +354,29 @@ class Load:
         return due
 
 
+def truth(text: str) -> str:
+    """An item's right label: the review's positive words outnumber its negative ones."""
+    words = text.split()
+    positive = sum(w in POSITIVE_WORDS for w in words)
+    return "positive" if positive > sum(w in NEGATIVE_WORDS for w in words) else "negative"
+
+
+def reads(task: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """An honest contributor's answer: right with probability ACCURACY, each of them on their
+    own. A crowd that answered by a pattern instead (labels in turn, say) agrees beyond chance
+    on the items its members share, and quality control rightly stops such accounts as
+    duplicates, which took contributors out of long runs."""
+    right = truth(task["item"]["text"])
+    if rng.random() < ACCURACY:
+        return {"label": right}
+    return {"label": next(label for label in LABELS if label != right)}
+
+
 async def contributor_loop(
     client: LoadClient, project_id: int, load: Load, rng: random.Random, one_request: bool
 ) -> None:
-    # The labels in turn, from a random start: never the same label every time, which quality
-    # control rightly flags as a contributor who does not read the items.
-    turn = rng.randrange(len(LABELS))
     if one_request:
-        await combined_loop(client, project_id, load, turn)
+        await combined_loop(client, project_id, load, rng)
         return
     from time import perf_counter
 
@@ -375,9 +393,8 @@ async def contributor_loop(
             load.errors.append(f"tasks/next -> {status}: {str(task)[:300]}")
             return
         status, answer = await client.request(
-            "POST", f"/tasks/{task['task_id']}/answer", {"answer": {"label": LABELS[turn]}}
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng)}
         )
-        turn = (turn + 1) % len(LABELS)
         t2 = perf_counter()
         if status != 201:
             load.errors.append(f"answer -> {status}: {str(answer)[:300]}")
@@ -389,7 +406,9 @@ async def contributor_loop(
         load.ended.append(t2 - load.started)
 
 
-async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: int) -> None:
+async def combined_loop(
+    client: LoadClient, project_id: int, load: Load, rng: random.Random
+) -> None:
     """The loop through ``POST /tasks/{id}/answer-and-next``: one request per answer, whose
     reply carries the next lease. A contributor's first loop in a phase also asks
     ``tasks/next``; the last one answers with plain ``/answer`` so that no lease is left."""
@@ -412,8 +431,7 @@ async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: i
         assert task is not None
         last = load.remaining <= 0
         path = f"/tasks/{task['task_id']}/{'answer' if last else 'answer-and-next'}"
-        status, reply = await client.request("POST", path, {"answer": {"label": LABELS[turn]}})
-        turn = (turn + 1) % len(LABELS)
+        status, reply = await client.request("POST", path, {"answer": reads(task, rng)})
         if status != 201:
             load.errors.append(f"{path} -> {status}: {str(reply)[:300]}")
             return
@@ -429,7 +447,7 @@ async def combined_loop(client: LoadClient, project_id: int, load: Load, turn: i
         # Others took the last loops while this reply brought a lease: answer it, so that no
         # lease is left behind (inside the timed phase, outside the latency figures).
         status, reply = await client.request(
-            "POST", f"/tasks/{task['task_id']}/answer", {"answer": {"label": LABELS[turn]}}
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng)}
         )
         if status != 201:
             load.errors.append(f"final answer -> {status}: {str(reply)[:300]}")
@@ -559,18 +577,7 @@ def make_database(config: Config, state_dir: Path, pg_server: str) -> Database:
 
 def items_jsonl(count: int, seed: int) -> bytes:
     rnd = random.Random(seed)
-    words = [
-        "good",
-        "bad",
-        "fine",
-        "awful",
-        "great",
-        "poor",
-        "decent",
-        "terrible",
-        "lovely",
-        "broken",
-    ]
+    words = sorted(POSITIVE_WORDS | NEGATIVE_WORDS)
     lines = [
         json.dumps({"text": f"review {seed}-{i}: " + " ".join(rnd.choices(words, k=12))})
         for i in range(count)

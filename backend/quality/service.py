@@ -14,7 +14,7 @@ from datetime import timedelta
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import BindParameter, ScalarSelect, exists
+from sqlalchemy import BindParameter, ScalarSelect, bindparam, exists, insert, inspect, update
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, func, select
 
@@ -362,6 +362,7 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     decided = time.perf_counter()
     project.aggregated_through = max(a.id or 0 for a in answers)
     session.add(project)
+    _write_decisions_in_bulk(session)
     session.commit()
     log.info(
         "project %s: read %d items and %d answers in %.2f s, decided in %.2f s, "
@@ -476,6 +477,44 @@ def _decide_project(
             session.add(a)
         finalized += 1
     return {"finalized": finalized, "review": review, "flags": len(flags)}
+
+
+def _write_decisions_in_bulk(session: Session) -> None:
+    """Write the run's decisions on answers and items, and its new item results, as a few
+    Core statements with every row built beforehand, and leave the rest (flags, standings,
+    the project's mark) to the commit's flush. Only the columns the run changed are written:
+    the API moves an item's slot counts at the same time.
+
+    The ORM's flush opens the transaction and then does its per-object bookkeeping inside it.
+    On a worker that yields the CPU to the API, that kept a run's writing transaction open
+    for 21 s at 4,148 items finalized (bench/ingest, 40,000 answers at 500/s): PostgreSQL
+    reclaims no row version newer than an open transaction, and the loop's statements slowed
+    until the service fell behind its load."""
+    updates: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+    dirty = [o for o in session.dirty if isinstance(o, Answer | Item)]
+    for obj in dirty:
+        changed = tuple(sorted(inspect(obj).committed_state))  # the attributes set this run
+        if changed:
+            table = obj.__table__  # type: ignore[union-attr]
+            updates[table, changed].append(
+                {"id_": obj.id} | {key: getattr(obj, key) for key in changed}
+            )
+    results = [o for o in session.new if isinstance(o, ItemResult)]
+    result_table = ItemResult.__table__  # type: ignore[attr-defined]
+    result_rows = [{c.key: getattr(r, c.key) for c in result_table.columns} for r in results]
+    for written in [*dirty, *results]:
+        session.expunge(written)  # the commit's flush must not write them again
+    # The transaction begins here, with nothing left to compute.
+    connection = session.connection()
+    for (table, columns), rows in updates.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("id_"))
+            .values({c: bindparam(c) for c in columns})
+        )
+        connection.execute(statement, rows)
+    if result_rows:
+        connection.execute(insert(result_table), result_rows)
 
 
 def _end_reads(session: Session) -> None:

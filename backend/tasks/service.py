@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    literal_column,
     select,
     true,
     update,
@@ -250,7 +251,9 @@ def _loop_columns(project_id: Any, *, other_than_task: Any = None) -> tuple[Any,
     live = [
         other.c.project_id == project_id,
         other.c.contributor == _CONTRIBUTOR,
-        other.c.status == LeaseStatus.leased,
+        # The literal, not a parameter: a generic plan uses the partial index only for a
+        # predicate it can match when planning (ix_task_live_lease).
+        other.c.status == literal_column(f"'{LeaseStatus.leased.value}'"),
         other.c.expires_at > bindparam("now"),
     ]
     if other_than_task is not None:

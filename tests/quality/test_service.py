@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from sqlalchemy import event, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from backend.core.errors import Forbidden, NotFound
 from backend.core.time import utcnow
@@ -124,6 +124,49 @@ def test_the_computation_reads_nothing_and_runs_outside_a_transaction(session, m
     assert seen == [(False, {AnswerStatus.pending}), ("statements so far", 0)]
     assert statements and set(statements) <= {"INSERT", "UPDATE"}  # the commit's flush only
     assert _statuses(session, project.id, who) == {AnswerStatus.accepted}
+
+
+def test_decisions_are_written_in_bulk_and_only_the_changed_columns(session, monkeypatch):
+    """A run writes its decisions as a few statements whatever the number of answers (one per
+    row kept a writing transaction open for seconds), and only the columns it decided: the
+    API moves an item's slot counts meanwhile."""
+    project = _project(session, min_confidence=0.5)
+    add_text_rows(session, project, [{"text": f"t{i}"} for i in range(12)])
+    for who in [make_contributor(session) for _ in range(3)]:
+        _work(session, project, who, lambda item: {"label": "a"})
+    items = [i.id for i in session.exec(select(Item).where(Item.project_id == project.id))]
+    decide, statements = service._decide_project, []
+
+    def decide_then_move_slots(*args):
+        changed = decide(*args)
+        # The API's writes while the run computed: a slot count moves under the run's feet.
+        with Session(session.get_bind()) as api:
+            api.execute(update(Item).where(col(Item.id) == items[0]).values(slots_taken=7))
+            api.commit()
+        event.listen(session.get_bind(), "before_cursor_execute", record)
+        return changed
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    monkeypatch.setattr(service, "_decide_project", decide_then_move_slots)
+    try:
+        assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 12
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", record)
+    # 36 answers and 12 items decided, 12 results: one statement each (and the project's mark).
+    assert statements.count("UPDATE ANSWER SET") == 1
+    assert statements.count("UPDATE ITEM SET") == 1
+    assert statements.count("INSERT INTO ITEM_RESULT") == 1
+    session.expire_all()
+    assert session.get(Item, items[0]).slots_taken == 7  # the API's write stands
+    assert all(session.get(Item, i).finalized for i in items)
+    assert (
+        len(session.exec(select(ItemResult).where(ItemResult.project_id == project.id)).all()) == 12
+    )
+    assert {
+        a.status for a in session.exec(select(Answer).where(Answer.project_id == project.id))
+    } == {AnswerStatus.accepted}
 
 
 def _answer_item(session, project, who, item, answer):

@@ -3,6 +3,7 @@
 import threading
 from collections import Counter
 from datetime import timedelta
+from enum import StrEnum
 
 import pytest
 from sqlalchemy import update
@@ -401,3 +402,66 @@ def test_assignment_reads_candidates_from_a_partial_index_on_sqlite(db, gold, in
         ).all()
     details = " | ".join(row[-1] for row in plan)
     assert f"USING INDEX {index}" in details and "TEMP B-TREE" not in details, details
+
+
+def test_the_live_lease_lookup_reads_live_leases_only(session):
+    """Every loop asks whether the caller holds another live lease in the project. Through the
+    contributor's index that read every task they ever had there, a cost that grew all through
+    a long run (migration 0007); the plan, generic on PostgreSQL as the loop's prepared
+    statements end up, must go through the partial index of live leases."""
+    project = make_project(session, items=1)
+    who = make_contributor(session)
+    now = utcnow()
+    items = session.connection().execute(
+        Item.__table__.insert().returning(Item.id),  # type: ignore[attr-defined]
+        [
+            {
+                "project_id": project.id,
+                "kind": "text",
+                "content_hash": f"{i:064x}",
+                "text": "t",
+                "created_at": now,
+            }
+            for i in range(2000)
+        ],
+    )
+    session.connection().execute(
+        Task.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "project_id": project.id,
+                "item_id": item_id,
+                "contributor": who,
+                "status": LeaseStatus.answered,
+                "leased_at": now,
+                "expires_at": now,
+            }
+            for (item_id,) in items
+        ],
+    )
+    session.commit()
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            from backend.tasks.pg_loop import _LOOP_CONTEXT
+
+            conn.exec_driver_sql("ANALYZE task")
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(f"PREPARE loop_context AS {_LOOP_CONTEXT.sql}")
+            from psycopg.sql import Literal
+
+            values = {"project_id": project.id, "contributor": who, "now": now}
+            raw = conn.connection.driver_connection
+            arguments = ", ".join(
+                Literal(str(v) if isinstance(v, StrEnum) else v).as_string(raw)
+                for v in _LOOP_CONTEXT.args(values)
+            )
+            plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE loop_context({arguments})").all()
+            details = " | ".join(row[0] for row in plan)
+        else:
+            statement = service._LOOP_CONTEXT.compile(engine)
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", tuple(1 for _ in statement.positiontup or ())
+            ).all()
+            details = " | ".join(row[-1] for row in plan)
+    assert "ix_task_live_lease" in details, details
