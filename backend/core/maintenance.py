@@ -27,7 +27,8 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-# The tables leases and answers rewrite; their other writes are inserts or heap-only updates.
+# The tables leases and answers rewrite: an item's slot count is in the open-items index, and
+# a task's status in the live-lease index's predicate, so neither update is heap-only.
 HOT_TABLES = ("item", "task")
 # Dead row versions (PostgreSQL's own count) above which a table is vacuumed: at the
 # benchmark's rate, about a second of load. A vacuum of what changed since the last one is

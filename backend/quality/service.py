@@ -493,7 +493,10 @@ def _write_decisions_in_bulk(session: Session) -> None:
     updates: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
     dirty = [o for o in session.dirty if isinstance(o, Answer | Item)]
     for obj in dirty:
-        changed = tuple(sorted(inspect(obj).committed_state))  # the attributes set this run
+        state = inspect(obj)
+        columns = state.mapper.column_attrs
+        # The column attributes set this run (a value set to itself is written again).
+        changed = tuple(sorted(key for key in state.committed_state if key in columns))
         if changed:
             table = obj.__table__  # type: ignore[union-attr]
             updates[table, changed].append(
@@ -506,13 +509,15 @@ def _write_decisions_in_bulk(session: Session) -> None:
         session.expunge(written)  # the commit's flush must not write them again
     # The transaction begins here, with nothing left to compute.
     connection = session.connection()
-    for (table, columns), rows in updates.items():
+    for (table, changed_columns), rows in updates.items():
         statement = (
             update(table)
             .where(table.c.id == bindparam("id_"))
-            .values({c: bindparam(c) for c in columns})
+            .values({c: bindparam(c) for c in changed_columns})
         )
-        connection.execute(statement, rows)
+        # In id order, as the ORM's flush wrote them: every run takes its row locks in the
+        # same order.
+        connection.execute(statement, sorted(rows, key=lambda row: row["id_"]))
     if result_rows:
         connection.execute(insert(result_table), result_rows)
 

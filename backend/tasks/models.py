@@ -12,8 +12,9 @@ class LeaseStatus(StrEnum):
     expired = "expired"
 
 
-# The live-lease predicate as SQL, shared by the partial index and the queries that use it:
-# a bound parameter in its place would keep a generic plan from the index.
+# The live-lease predicate of the partial index below. A query uses the index only if it
+# repeats the predicate with the literal (tasks/service.py, _loop_columns, does): a bound
+# parameter in its place keeps a generic plan from the index.
 LIVE_LEASE = f"status = '{LeaseStatus.leased.value}'"
 
 

@@ -153,7 +153,8 @@ def test_decisions_are_written_in_bulk_and_only_the_changed_columns(session, mon
     try:
         assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 12
     finally:
-        event.remove(session.get_bind(), "before_cursor_execute", record)
+        if event.contains(session.get_bind(), "before_cursor_execute", record):
+            event.remove(session.get_bind(), "before_cursor_execute", record)
     # 36 answers and 12 items decided, 12 results: one statement each (and the project's mark).
     assert statements.count("UPDATE ANSWER SET") == 1
     assert statements.count("UPDATE ITEM SET") == 1

@@ -447,7 +447,6 @@ def test_the_live_lease_lookup_reads_live_leases_only(session):
 
             conn.exec_driver_sql("ANALYZE task")
             conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            conn.exec_driver_sql(f"PREPARE loop_context AS {_LOOP_CONTEXT.sql}")
             from psycopg.sql import Literal
 
             values = {"project_id": project.id, "contributor": who, "now": now}
@@ -456,7 +455,11 @@ def test_the_live_lease_lookup_reads_live_leases_only(session):
                 Literal(str(v) if isinstance(v, StrEnum) else v).as_string(raw)
                 for v in _LOOP_CONTEXT.args(values)
             )
-            plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE loop_context({arguments})").all()
+            conn.exec_driver_sql(f"PREPARE loop_context AS {_LOOP_CONTEXT.sql}")
+            try:
+                plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE loop_context({arguments})").all()
+            finally:  # a prepared statement outlives the transaction, on a pooled connection
+                conn.exec_driver_sql("DEALLOCATE loop_context")
             details = " | ".join(row[0] for row in plan)
         else:
             statement = service._LOOP_CONTEXT.compile(engine)

@@ -81,7 +81,7 @@ def test_answers_keep_flowing_while_the_node_is_down(session, chain, worker, har
             poll(
                 lambda: all(b.status == "anchored" for b in _state()[0]),
                 timeout=60,
-                what="both batches anchored after the outage",
+                what="every batch anchored after the outage",
             )
         finally:
             proxy.down()
