@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.quality.service import CONSTANT_MIN_ANSWERS
 from bench.environment import configure_environment
 
 OVERLAP = 3
@@ -266,7 +265,6 @@ class LoadClient:
     def __init__(self, kind: str, base_url: str, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         self.kind = kind
-        self.answered, self.labels = 0, set[str]()  # what the contributor has answered so far
         if kind == "raw":
             self._raw = RawClient(base_url, token)
         elif kind == "httpx":
@@ -368,25 +366,15 @@ def truth(text: str) -> str:
     return "positive" if positive > sum(w in NEGATIVE_WORDS for w in words) else "negative"
 
 
-def reads(task: dict[str, Any], rng: random.Random, client: "LoadClient") -> dict[str, str]:
+def reads(task: dict[str, Any], rng: random.Random) -> dict[str, str]:
     """An honest contributor's answer: right with probability ACCURACY, each of them on their
     own. A crowd that answered by a pattern instead (labels in turn, say) agrees beyond chance
     on the items its members share, and quality control rightly stops such accounts as
-    duplicates, which took contributors out of long runs.
-
-    One exception: quality control stops a contributor whose first CONSTANT_MIN_ANSWERS
-    answers are all the same, whatever the project's label shares: with these items (a tie
-    goes to "negative", so about 42 % of answers are "positive"), an honest contributor does
-    that about once in 73, and among 32 there often was one. So the last of those answers
-    differs if all before it were the same."""
+    duplicates, which took contributors out of long runs."""
     right = truth(task["item"]["text"])
-    other = next(label for label in LABELS if label != right)
-    label = right if rng.random() < ACCURACY else other
-    if client.answered == CONSTANT_MIN_ANSWERS - 1 and client.labels == {label}:
-        label = right if label == other else other
-    client.answered += 1
-    client.labels.add(label)
-    return {"label": label}
+    if rng.random() < ACCURACY:
+        return {"label": right}
+    return {"label": next(label for label in LABELS if label != right)}
 
 
 async def contributor_loop(
@@ -410,7 +398,7 @@ async def contributor_loop(
             load.errors.append(f"tasks/next -> {status}: {str(task)[:300]}")
             return
         status, answer = await client.request(
-            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng, client)}
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng)}
         )
         t2 = perf_counter()
         if status != 201:
@@ -448,7 +436,7 @@ async def combined_loop(
         assert task is not None
         last = load.remaining <= 0
         path = f"/tasks/{task['task_id']}/{'answer' if last else 'answer-and-next'}"
-        status, reply = await client.request("POST", path, {"answer": reads(task, rng, client)})
+        status, reply = await client.request("POST", path, {"answer": reads(task, rng)})
         if status != 201:
             load.errors.append(f"{path} -> {status}: {str(reply)[:300]}")
             return
@@ -464,7 +452,7 @@ async def combined_loop(
         # Others took the last loops while this reply brought a lease: answer it, so that no
         # lease is left behind (inside the timed phase, outside the latency figures).
         status, reply = await client.request(
-            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng, client)}
+            "POST", f"/tasks/{task['task_id']}/answer", {"answer": reads(task, rng)}
         )
         if status != 201:
             load.errors.append(f"final answer -> {status}: {str(reply)[:300]}")

@@ -10,7 +10,7 @@ Each signal names the contributor, its kind, and the evidence, so a requester ca
 """
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -61,22 +61,36 @@ def too_fast(answers: Iterable[AnswerFacts], floor_ms: int) -> list[Flag]:
     ]
 
 
-def constant_answers(answers: Sequence[AnswerFacts], *, min_answers: int) -> list[Flag]:
-    """Contributors whose every answer (at least ``min_answers``) is the same, while others vary."""
-    if len({a.answer_key for a in answers}) < 2:
-        return []  # a project whose items all share one answer proves nothing
+def constant_answers(
+    answers: Sequence[AnswerFacts], *, min_answers: int, max_p_value: float
+) -> list[Flag]:
+    """Contributors who gave one answer every time (at least ``min_answers`` times), more
+    often than an honest contributor would: one answering like the rest of the crowd gives
+    answer k n times running with probability share_k ** n, share_k being k's share of the
+    others' answers. Flagged below ``max_p_value``, split across the contributors tested
+    (Bonferroni). A fixed count alone stopped honest people: on a balanced two-label project,
+    8 equal answers come once in 128, and more often where one label dominates."""
     per: dict[str, list[AnswerFacts]] = defaultdict(list)
     for a in answers:
         per[a.contributor].append(a)
+    tested = [(who, rows) for who, rows in sorted(per.items()) if len(rows) >= min_answers]
+    counts = Counter(a.answer_key for a in answers)
     flags = []
-    for who, rows in sorted(per.items()):
+    for who, rows in tested:
         keys = {r.answer_key for r in rows}
-        if len(rows) >= min_answers and len(keys) == 1:
+        if len(keys) != 1:
+            continue
+        key, others = next(iter(keys)), len(answers) - len(rows)
+        if others == 0:
+            continue  # nobody else to compare with
+        share = (counts[key] - len(rows)) / others
+        if share ** len(rows) < max_p_value / len(tested):
             flags.append(
                 Flag(
                     contributor=who,
                     kind="constant",
-                    detail=f"all {len(rows)} answers are {next(iter(keys))}",
+                    detail=f"all {len(rows)} answers are {key}, while {share:.0%} of "
+                    "everyone else's are",
                     answer_ids=tuple(sorted(r.answer_id for r in rows)),
                 )
             )

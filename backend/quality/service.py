@@ -50,6 +50,9 @@ CLASSIFICATION = ("image_classification", "text_classification")
 # complete data it costs at most 2.1 points of accuracy, on web (bench/README.md, Aggregation).
 AGREEMENT_PRIOR = 1.0
 CONSTANT_MIN_ANSWERS = 8
+# Per run and project, split across the contributors tested: an honest contributor is
+# stopped for constant answers at most 1 % of the time.
+CONSTANT_MAX_P_VALUE = 1e-2
 DUPLICATE_MIN_SHARED = 8
 # Per run and project, split across the pairs tested (Bonferroni): honest pairs are flagged
 # at most 1% of the time, while a copier sharing a dozen items with a random clicker is not missed.
@@ -159,7 +162,9 @@ def _detect_fraud(project: Project, answers: list[Answer]) -> list[fraud.Flag]:
         floor = fraud.DEFAULT_FLOORS_MS[project.task_type]
     flags = fraud.too_fast(facts, floor)
     if project.task_type in CLASSIFICATION:
-        flags += fraud.constant_answers(facts, min_answers=CONSTANT_MIN_ANSWERS)
+        flags += fraud.constant_answers(
+            facts, min_answers=CONSTANT_MIN_ANSWERS, max_p_value=CONSTANT_MAX_P_VALUE
+        )
     flags += fraud.bursts(facts, per_minute=project.max_answers_per_minute)
     return flags
 

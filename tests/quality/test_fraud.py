@@ -30,11 +30,38 @@ def test_too_fast_holds_only_the_fast_answers():
 
 def test_constant_answers_need_variety_elsewhere():
     same = [_a(i, "lazy", i, "pos") for i in range(8)]
-    assert constant_answers(same, min_answers=8) == []  # everyone says pos: nothing to learn
+    # everyone says pos: nothing to learn
+    assert constant_answers(same, min_answers=8, max_p_value=0.01) == []
     varied = same + [_a(100, "other", 1, "neg")]
-    (flag,) = constant_answers(varied, min_answers=8)
+    (flag,) = constant_answers(varied, min_answers=8, max_p_value=0.01)
     assert flag.contributor == "lazy" and "all 8 answers are pos" in flag.detail
-    assert constant_answers(varied, min_answers=9) == []
+    assert constant_answers(varied, min_answers=9, max_p_value=0.01) == []
+
+
+def _crowd(labels: list[str], answers_each: int) -> list[AnswerFacts]:
+    """Honest contributors whose answers cover the labels evenly."""
+    return [
+        _a(1000 + 10 * i + j, f"honest{j}", i, labels[(i + j) % len(labels)])
+        for i in range(answers_each)
+        for j in range(len(labels))
+    ]
+
+
+def test_constant_answers_weigh_the_labels_shares():
+    # Two labels, half each: 8 equal answers come once in 128 from an honest contributor,
+    # which is no evidence; 12 come once in 4,096, which is.
+    for n, flagged in ((8, False), (12, True)):
+        lazy = [_a(i, "lazy", i, "pos") for i in range(n)]
+        flags = constant_answers(lazy + _crowd(["pos", "neg"], 50), min_answers=8, max_p_value=0.01)
+        assert [f.contributor for f in flags] == (["lazy"] if flagged else []), n
+    # Three labels: 8 equal answers come once in 6,561.
+    lazy = [_a(i, "lazy", i, "a") for i in range(8)]
+    (flag,) = constant_answers(lazy + _crowd(["a", "b", "c"], 50), min_answers=8, max_p_value=0.01)
+    assert flag.contributor == "lazy" and "33% of everyone else's" in flag.detail
+    # One label nearly everywhere (95 %): 20 of it in a row is what an honest contributor does.
+    majority = [_a(2000 + i, "crowd", i, "neg" if i % 20 else "pos") for i in range(400)]
+    lazy = [_a(i, "lazy", i, "neg") for i in range(20)]
+    assert constant_answers(lazy + majority, min_answers=8, max_p_value=0.01) == []
 
 
 def test_bursts_count_a_sliding_minute():
