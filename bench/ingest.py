@@ -256,6 +256,14 @@ class RawClient:
             self.connection.transport.close()
 
 
+def _decoded(text: str) -> Any:
+    """A reply's JSON body, or its text when it is not JSON (an error page, say)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 class LoadClient:
     """One contributor's keep-alive connection for the timed loop: a minimal client of the
     bench's own (RawClient, the default), an httpx.AsyncClient, or an aiohttp session. Their
@@ -290,10 +298,7 @@ class LoadClient:
         """(status, decoded JSON body, or the text when it is not JSON)."""
         if self.kind == "raw":
             status, raw = await self._raw.request(method, path, body)
-            try:
-                return status, json.loads(raw)
-            except ValueError:
-                return status, raw.decode(errors="replace")
+            return status, _decoded(raw.decode(errors="replace"))
         if self.kind == "httpx":
             reply = await self._httpx.request(method, path, json=body)
             try:
@@ -301,11 +306,7 @@ class LoadClient:
             except ValueError:
                 return reply.status_code, reply.text
         async with self._aiohttp.request(method, path, json=body) as response:
-            text = await response.text()
-            try:
-                return response.status, json.loads(text)
-            except ValueError:
-                return response.status, text
+            return response.status, _decoded(await response.text())
 
     async def aclose(self) -> None:
         if self.kind == "raw":

@@ -354,12 +354,13 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     quality_rows, flag_rows = _quality_rows(session, project_id), _flag_rows(session, project_id)
     # Everything is read by now: end the reads' transaction before computing, which takes
     # seconds on a big project (more on a worker that yields the CPU; 8-16 s seen under
-    # load), and compute without autoflush, so that the one writing transaction is the
-    # commit's flush at the end. While a transaction is open (or, in READ COMMITTED, holds a
-    # transaction id), PostgreSQL reclaims no row version made since it began, by vacuum or
-    # by index scans, and the open-items index, which every lease reads, fills with dead
-    # entries. The loaded objects keep their values, as they would within the transaction
-    # (READ COMMITTED takes no locks on reads), and the flush writes only changed columns.
+    # load), and compute without autoflush, so that the one writing transaction is the one
+    # at the end (the bulk writes of _write_decisions_in_bulk, then the commit's flush).
+    # While a transaction is open (or, in READ COMMITTED, holds a transaction id),
+    # PostgreSQL reclaims no row version made since it began, by vacuum or by index scans,
+    # and the open-items index, which every lease reads, fills with dead entries. The loaded
+    # objects keep their values, as they would within the transaction (READ COMMITTED takes
+    # no locks on reads), and only changed columns are written.
     _end_reads(session)
     read = time.perf_counter()
     with session.no_autoflush:

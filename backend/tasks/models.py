@@ -13,9 +13,10 @@ class LeaseStatus(StrEnum):
 
 
 # The live-lease predicate of the partial index below. A query uses the index only if it
-# repeats the predicate with the literal (tasks/service.py, _loop_columns, does): a bound
-# parameter in its place keeps a generic plan from the index.
-LIVE_LEASE = f"status = '{LeaseStatus.leased.value}'"
+# repeats the predicate with the literal (tasks/service.py, _loop_columns, does, with
+# LEASED_SQL): a bound parameter in its place keeps a generic plan from the index.
+LEASED_SQL = f"'{LeaseStatus.leased.value}'"
+LIVE_LEASE = f"status = {LEASED_SQL}"
 
 
 class Task(SQLModel, table=True):

@@ -50,6 +50,7 @@ from backend.projects.schemas import TaskType, validate_answer
 from backend.provenance.leaf import ContributionLeaf, answer_hash
 from backend.quality.service import blocked_reason, raise_if_blocked
 from backend.tasks.models import (
+    LEASED_SQL,
     Answer,
     AnswerPublic,
     AnswerSubmit,
@@ -253,7 +254,7 @@ def _loop_columns(project_id: Any, *, other_than_task: Any = None) -> tuple[Any,
         other.c.contributor == _CONTRIBUTOR,
         # The literal, not a parameter: a generic plan uses the partial index only for a
         # predicate it can match when planning (ix_task_live_lease).
-        other.c.status == literal_column(f"'{LeaseStatus.leased.value}'"),
+        other.c.status == literal_column(LEASED_SQL),
         other.c.expires_at > bindparam("now"),
     ]
     if other_than_task is not None:
