@@ -89,6 +89,9 @@ class Item(SQLModel, table=True):
     answer_count: int = 0
     extra_answers: int = 0  # asked beyond the project's overlap because consensus was weak
     finalized: bool = False
+    # Why the quality run could not process this item (shown to the requester); such an item
+    # is left out of aggregation and decisions while the rest of the project goes on.
+    set_aside_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime
 
 

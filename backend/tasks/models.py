@@ -65,6 +65,9 @@ class Answer(SQLModel, table=True):
     submitted_at: datetime
     # The leaf: (contributor, project_id, item content hash, answer_hash, consent_hash, unix time)
     answer_hash: str = Field(max_length=66)
+    # 0x + 32 random bytes: answer_hash = keccak256(salt || RFC 8785 answer); None for answers
+    # stored before salting (migration 0008), whose hash is the unsalted one
+    salt: str | None = Field(default=None, max_length=66)
     consent_hash: str = Field(max_length=66)
     submitted_unix: int
     leaf_hash: str = Field(max_length=66)
