@@ -3,19 +3,22 @@
 from functools import lru_cache
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends
 from fastapi.security import HTTPBearer
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from backend.auth.service import cached_session_address, session_address
+from backend.auth.service import SESSION_BY_TOKEN, hash_token, live_address, session_address
 from backend.chain.client import ChainClient
 from backend.core.config import Settings, get_settings
-from backend.core.db import get_session, request_session
+from backend.core.db import get_engine, get_session
 from backend.core.errors import Unauthorized
+from backend.core.time import utcnow
 from backend.storage.base import BlobStorage
 from backend.storage.local import LocalFileStorage
+from backend.tasks import pg_loop
 
 
 @lru_cache
@@ -71,20 +74,32 @@ bearer_token = BearerToken(
 TokenDep = Annotated[str, Depends(bearer_token)]
 
 
-async def current_address(token: TokenDep) -> str:
-    # async with a cache in front (backend/auth/service.py): a hit costs no thread hand-off,
-    # and a miss reads the session row in the thread pool, as a sync dependency would. The
-    # miss opens a session of its own: depending on SessionDep would cost every request,
-    # hits included, a generator dependency's enter and exit.
-    cached = cached_session_address(token)
-    if cached is not None:
-        return cached
+# The session read as the loop's asyncpg pool runs it (a prepared statement per connection).
+_SESSION_BY_TOKEN = pg_loop.CompiledStatement(SESSION_BY_TOKEN)
+
+
+async def token_address(token: str, pool: asyncpg.Pool | None) -> str:
+    """The signed-in address of a bearer token, read from the session table for this request,
+    so a sign-out in any API process is refused here at once; Unauthorized otherwise.
+
+    With the loop's asyncpg pool (PostgreSQL) the read runs on the event loop; without it
+    (SQLite, or that path turned off) in the thread pool, as a sync dependency would."""
+    if pool is not None:
+        args = _SESSION_BY_TOKEN.args({"token_hash": hash_token(token)})
+        return live_address(await pool.fetchrow(_SESSION_BY_TOKEN.sql, *args), utcnow())
     return await run_in_threadpool(_session_address, token)
 
 
 def _session_address(token: str) -> str:
-    with request_session() as session:
-        return session_address(session=session, token=token)
+    # A Core connection rather than a Session: one statement needs no unit of work.
+    with get_engine().connect() as connection:
+        return session_address(connection=connection, token=token)
+
+
+async def current_address(token: TokenDep, connection: HTTPConnection) -> str:
+    # Not depending on SessionDep: that would cost every request a generator dependency's
+    # enter and exit for a session this read does not need.
+    return await token_address(token, pg_loop.app_pool(connection.app))
 
 
 CurrentUser = Annotated[str, Depends(current_address)]

@@ -2,12 +2,12 @@
 
 import hashlib
 import secrets
-import threading
-import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import CursorResult, update
-from sqlmodel import Session, col
+from sqlalchemy import Connection, CursorResult, bindparam, update
+from sqlmodel import Session, col, select
 
 from backend.auth.models import AuthSession, SiweNonce
 from backend.core.config import Settings
@@ -18,6 +18,7 @@ from backend.core.time import as_utc, utcnow
 SIGN_IN_STATEMENT = "Sign in to Provenant."
 # Clocks of wallets and servers drift; a message issued this far in the future is accepted.
 CLOCK_SKEW = timedelta(seconds=60)
+NOT_A_SESSION = "session token is not valid; sign in again"
 
 
 def issue_nonce(*, session: Session, settings: Settings) -> SiweNonce:
@@ -98,7 +99,7 @@ def _consume_nonce(*, session: Session, nonce: str) -> None:
     raise Unauthorized("nonce has expired; request a new one")
 
 
-def _hash_token(token: str) -> str:
+def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -122,7 +123,7 @@ def sign_in(
     token = secrets.token_urlsafe(32)
     now = utcnow()
     row = AuthSession(
-        token_hash=_hash_token(token),
+        token_hash=hash_token(token),
         address=message.address,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.session_ttl_s),
@@ -135,76 +136,45 @@ def sign_in(
 
 def resolve_session(*, session: Session, token: str) -> AuthSession:
     """Return the live session for a bearer token, or raise Unauthorized."""
-    row = session.get(AuthSession, _hash_token(token))
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized("session token is not valid; sign in again")
-    if row.expires_at <= utcnow():
-        raise Unauthorized("session has expired; sign in again")
+    row = session.get(AuthSession, hash_token(token))
+    if row is None:
+        raise Unauthorized(NOT_A_SESSION)
+    live_address((row.address, row.expires_at, row.revoked_at), utcnow())
     return row
 
 
-class _SessionCache:
-    """Addresses of recently resolved tokens, per process.
-
-    Every authenticated request resolves its token, and the contributor's loop makes many
-    requests a second; reading the session row each time was one query in eight on that path.
-    A sign-out evicts at once in the process that handles it, and within
-    ``SESSION_CACHE_TTL_S`` in the others. Expiry is checked on every hit."""
-
-    def __init__(self, ttl_s: float, max_entries: int) -> None:
-        self._ttl_s, self._max = ttl_s, max_entries
-        self._entries: dict[str, tuple[str, datetime, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> tuple[str, datetime] | None:
-        entry = self._entries.get(token_hash)
-        if entry is None or time.monotonic() - entry[2] > self._ttl_s:
-            return None
-        return entry[0], entry[1]
-
-    def put(self, token_hash: str, address: str, expires_at: datetime) -> None:
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.clear()  # rare; simpler than LRU and bounded all the same
-            self._entries[token_hash] = (address, expires_at, time.monotonic())
-
-    def evict(self, token_hash: str) -> None:
-        with self._lock:
-            self._entries.pop(token_hash, None)
+# Every authenticated request runs this one primary-key read, in every API process: a
+# sign-out is then refused everywhere from the moment it commits. Nothing about a session is
+# cached between requests, because the only thing worth caching (token -> address) is in the
+# very row that must be read anyway to see a revocation.
+SESSION_BY_TOKEN = select(
+    col(AuthSession.address), col(AuthSession.expires_at), col(AuthSession.revoked_at)
+).where(col(AuthSession.token_hash) == bindparam("token_hash"))
 
 
-SESSION_CACHE_TTL_S = 5.0
-_session_cache = _SessionCache(SESSION_CACHE_TTL_S, max_entries=100_000)
-
-
-def cached_session_address(token: str) -> str | None:
-    """The signed-in address for a bearer token if this process resolved it recently (None:
-    ask session_address); Unauthorized once the cached session has expired."""
-    token_hash = _hash_token(token)
-    cached = _session_cache.get(token_hash)
-    if cached is None:
-        return None
-    address, expires_at = cached
-    if expires_at <= utcnow():
-        _session_cache.evict(token_hash)
+def live_address(row: Sequence[Any] | None, now: datetime) -> str:
+    """The address of a row of SESSION_BY_TOKEN (address, expires_at, revoked_at; a SQLAlchemy
+    row or an asyncpg record) if the session is live at ``now``; Unauthorized naming why not."""
+    if row is None:
+        raise Unauthorized(NOT_A_SESSION)
+    address, expires_at, revoked_at = row
+    if revoked_at is not None:
+        raise Unauthorized(NOT_A_SESSION)
+    if as_utc(expires_at) <= now:
         raise Unauthorized("session has expired; sign in again")
-    return address
+    return str(address)
 
 
-def session_address(*, session: Session, token: str) -> str:
-    """The signed-in address for a bearer token, or Unauthorized (cached briefly, see above)."""
-    cached = cached_session_address(token)
-    if cached is not None:
-        return cached
-    token_hash = _hash_token(token)
-    row = resolve_session(session=session, token=token)
-    _session_cache.put(token_hash, row.address, row.expires_at)
-    return row.address
+def session_address(*, connection: Connection, token: str) -> str:
+    """The signed-in address for a bearer token, read now; Unauthorized if the session is
+    unknown, revoked or expired."""
+    row = connection.execute(SESSION_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    return live_address(row, utcnow())
 
 
 def sign_out(*, session: Session, token: str) -> None:
+    """Revoke the session; committed before this returns, so every process refuses it next."""
     row = resolve_session(session=session, token=token)
     row.revoked_at = utcnow()
     session.add(row)
     session.commit()
-    _session_cache.evict(row.token_hash)

@@ -4,7 +4,7 @@
 PostgreSQL their own work (backend/tasks/pg_loop.py) costs the API process about as much CPU
 as what FastAPI adds around it per request: its middleware, routing, dependency solving, body
 parsing. This ASGI middleware serves the loop's well-formed requests directly, with the same
-pieces the endpoints use (the session cache, ``AnswerSubmit``, the replies in
+pieces the endpoints use (the session check, ``AnswerSubmit``, the replies in
 backend/tasks/router.py, the error body of backend/core/errors.py), so a reply is the same
 either way.
 
@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.errors import AppError, Unauthorized, error_response
-from backend.deps import bearer_token, current_address
+from backend.deps import bearer_token, token_address
 from backend.tasks import pg_loop
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
@@ -53,7 +53,7 @@ class LoopFastLane:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        contributor = await _contributor(headers.get(b"authorization"))
+        contributor = await _contributor(headers.get(b"authorization"), pool)
         if contributor is None:
             await self.app(scope, receive, send)
             return
@@ -112,14 +112,14 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return headers
 
 
-async def _contributor(authorization: bytes | None) -> str | None:
+async def _contributor(authorization: bytes | None, pool: Any) -> str | None:
     """The caller's address, as the endpoints' CurrentUser resolves it; None for anything
     FastAPI should refuse itself (it names the problem)."""
     if authorization is None:
         return None
     try:
         token = bearer_token.parse(authorization.decode("latin-1"))
-        return await current_address(token)
+        return await token_address(token, pool)
     except Unauthorized:
         return None
 

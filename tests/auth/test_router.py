@@ -188,6 +188,6 @@ def test_openapi_documents_the_bearer_session_on_protected_routes(client):
 
 def test_logout_ends_the_session(client):
     headers = sign_in(client, new_account())
-    assert client.get("/auth/me", headers=headers).status_code == 200  # now cached
+    assert client.get("/auth/me", headers=headers).status_code == 200
     assert client.post("/auth/logout", headers=headers).status_code == 204
     assert client.get("/auth/me", headers=headers).status_code == 401
