@@ -4,18 +4,42 @@ Every check raises InvalidAnswer / InvalidSchema naming the offending field, so 
 can point at it. Bounding boxes are integer pixels, so their canonical encoding is exact.
 """
 
+import json
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
+import re2
+import referencing
+import referencing.exceptions
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend
+from referencing.jsonschema import DRAFT202012
 
 from backend.core.errors import AppError
 
 MAX_CLASSES = 1000
+# Class names are shown to contributors as buttons and stored in every answer.
+MAX_CLASS_NAME = 200
 DEFAULT_MAX_BOXES = 50
+# Hard cap on max_boxes, applied at creation and again to every answer (projects stored before
+# the cap keep their number but are held to it). Over 5x the densest COCO image (93 objects);
+# with overlap 20 an item at the cap still fits box aggregation's bound per item
+# (backend/quality/aggregation/boxes.py, MAX_BOXES_PER_ITEM = 10,000).
+MAX_BOXES = 500
 DEFAULT_MAX_TEXT = 10_000
+# Hard cap on max_length, also the largest JSON answer (its compact JSON text): consensus
+# compares answers pairwise by edit distance, ~160 ms for two 20,000-character texts.
+MAX_TEXT = 20_000
+# A requester's JSON Schema: its compact JSON text and its nesting of objects and arrays.
+MAX_SCHEMA_CHARS = 65_536
+MAX_SCHEMA_DEPTH = 32
+# Compiled-program memory per requester pattern (RE2's default is 8 MiB); a pattern that
+# needs more is refused at creation.
+PATTERN_MAX_MEM = 1 << 20
 
 
 class TaskType(StrEnum):
@@ -33,6 +57,22 @@ class InvalidSchema(AppError):
     status_code = 422
 
 
+class UnsupportedPattern(InvalidSchema):
+    """A requester's regular expression that RE2 (linear time, no backtracking) cannot run."""
+
+
+class NonLocalReference(InvalidSchema):
+    """A `$ref`, `$dynamicRef` or `$id` that points (or re-bases references) outside the
+    schema: resolving it would fetch a URL the requester chose."""
+
+
+class UnusableSchema(AppError):
+    """A stored project's JSON Schema that cannot be evaluated (a reference that resolves to
+    nothing, or one that loops): the project's fault, not the answer's."""
+
+    status_code = 422
+
+
 class InvalidAnswer(AppError):
     status_code = 422
 
@@ -42,6 +82,313 @@ class InvalidAnswer(AppError):
 
     def to_body(self) -> dict[str, Any]:
         return {**super().to_body(), "field": self.field}
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    """``text`` as repr, cut to ``limit`` characters: messages never echo large input back."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
+
+
+# --- requester patterns, in RE2 ------------------------------------------------------------
+# Python's re backtracks: ^(a+)+$ against 28 characters takes seconds. RE2 runs in time linear
+# in the text and refuses what needs backtracking (backreferences, lookaround). Every place
+# jsonschema would call re (pattern, patternProperties, additionalProperties and
+# unevaluatedProperties beside patternProperties, format "regex") is replaced below.
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # the refusal is reported to the requester, not to stderr
+    options.max_mem = PATTERN_MAX_MEM
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str) -> Any:
+    """The pattern compiled by RE2; re2.error if RE2 cannot run it."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _pattern_problem(pattern: Any) -> str | None:
+    """Why RE2 cannot run ``pattern``, or None."""
+    if not isinstance(pattern, str):
+        return "a pattern must be a string"
+    try:
+        _compile(pattern)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return (
+            f"RE2 cannot run it ({_excerpt(str(reason))}); patterns run in a linear-time engine "
+            "without backreferences or lookaround"
+        )
+    return None
+
+
+def _search(pattern: str, text: str) -> bool:
+    if _pattern_problem(pattern) is not None:
+        # A project stored before patterns were checked: refuse to run it in any engine.
+        raise UnusableSchema(
+            f"the project's JSON Schema has the pattern {_excerpt(pattern)}, which RE2 cannot "
+            "run; the requester must replace it"
+        )
+    return _compile(pattern).search(text) is not None
+
+
+def _re2_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{_excerpt(instance)} does not match {_excerpt(pattern)}")
+
+
+def _re2_pattern_properties(
+    validator: Validator, patterns: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_keys(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    properties = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    return [
+        key
+        for key in instance
+        if key not in properties and not any(_search(p, key) for p in patterns)
+    ]
+
+
+def _re2_additional_properties(
+    validator: Validator, additional: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    extras = _additional_keys(instance, schema)
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        shown = ", ".join(_excerpt(e, 60) for e in sorted(extras)[:5])
+        more = f" and {len(extras) - 5} more" if len(extras) > 5 else ""
+        yield ValidationError(f"additional properties are not allowed ({shown}{more})")
+
+
+def _is_valid(errors: Iterator[ValidationError]) -> bool:
+    return next(errors, None) is None
+
+
+def _evaluated_keys(validator: Any, instance: Any, schema: Any) -> list[str]:
+    """jsonschema's find_evaluated_property_keys_by_schema (4.26), with patternProperties
+    matched by RE2 instead of re."""
+    if validator.is_type(schema, "boolean"):
+        return []
+    keys: list[str] = []
+    for keyword in ("$ref", "$dynamicRef"):
+        reference = schema.get(keyword)
+        if reference is not None:
+            resolved = validator._resolver.lookup(reference)
+            keys += _evaluated_keys(
+                validator.evolve(schema=resolved.contents, _resolver=resolved.resolver),
+                instance,
+                resolved.contents,
+            )
+    properties = schema.get("properties")
+    if validator.is_type(properties, "object"):
+        keys += properties.keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        if (subschema := schema.get(keyword)) is None:
+            continue
+        keys += (
+            key for key, value in instance.items() if _is_valid(validator.descend(value, subschema))
+        )
+    for pattern in schema.get("patternProperties", {}):
+        keys += (key for key in instance if _search(pattern, key))
+    for name, subschema in schema.get("dependentSchemas", {}).items():
+        if name in instance:
+            keys += _evaluated_keys(validator, instance, subschema)
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for subschema in schema.get(keyword, []):
+            if _is_valid(validator.descend(instance, subschema)):
+                keys += _evaluated_keys(validator, instance, subschema)
+    if "if" in schema:
+        if validator.evolve(schema=schema["if"]).is_valid(instance):
+            keys += _evaluated_keys(validator, instance, schema["if"])
+            if "then" in schema:
+                keys += _evaluated_keys(validator, instance, schema["then"])
+        elif "else" in schema:
+            keys += _evaluated_keys(validator, instance, schema["else"])
+    return keys
+
+
+def _re2_unevaluated_properties(
+    validator: Validator, unevaluated: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = set(_evaluated_keys(validator, instance, schema))
+    invalid = [
+        key
+        for key in instance
+        if key not in evaluated
+        and not _is_valid(validator.descend(instance[key], unevaluated, path=key))
+    ]
+    if invalid:
+        shown = ", ".join(_excerpt(k, 60) for k in sorted(invalid)[:5])
+        yield ValidationError(f"unevaluated properties are not allowed ({shown})")
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker()
+    checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+
+    def is_regex(instance: object) -> bool:
+        return not isinstance(instance, str) or _pattern_problem(instance) is None
+
+    checker.checkers["regex"] = (is_regex, ())
+    return checker
+
+
+FORMAT_CHECKER = _format_checker()
+
+# The one validator class for requesters' JSON Schemas: at creation (check_schema, with
+# FORMAT_CHECKER for the metaschema's "format": "regex") and on every answer.
+JsonSchemaValidator = extend(
+    Draft202012Validator,
+    validators={
+        "pattern": _re2_pattern,
+        "patternProperties": _re2_pattern_properties,
+        "additionalProperties": _re2_additional_properties,
+        "unevaluatedProperties": _re2_unevaluated_properties,
+    },
+    format_checker=FORMAT_CHECKER,
+)
+
+# References resolve within the schema itself (and the JSON Schema metaschemas jsonschema
+# ships), never by retrieval: this registry's retrieve raises, so even a project stored before
+# references were checked fetches nothing.
+LOCAL_ONLY = referencing.Registry()
+
+
+def json_schema_validator(json_schema: dict[str, Any]) -> Any:
+    """A validator for a requester's schema that runs patterns in RE2 and fetches nothing."""
+    return JsonSchemaValidator(json_schema, registry=LOCAL_ONLY)
+
+
+# --- the shape of a requester's JSON Schema ------------------------------------------------
+
+# Draft 2020-12's keywords whose values are schemas (one, a list, or a name -> schema map).
+_ONE_SCHEMA = (
+    "additionalProperties",
+    "contains",
+    "contentSchema",
+    "else",
+    "if",
+    "items",
+    "not",
+    "propertyNames",
+    "then",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_MAPS = ("$defs", "definitions", "dependentSchemas", "patternProperties", "properties")
+
+
+def _subschemas(schema: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (location, subschema) in schema positions (not inside const, enum, examples)."""
+    if not isinstance(schema, dict):
+        return
+    yield path or "/", schema
+    for key in _ONE_SCHEMA:
+        if key in schema:
+            yield from _subschemas(schema[key], f"{path}/{key}")
+    for key in _SCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            for i, sub in enumerate(schema[key]):
+                yield from _subschemas(sub, f"{path}/{key}/{i}")
+    for key in _SCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            for name, sub in schema[key].items():
+                yield from _subschemas(sub, f"{path}/{key}/{name}")
+
+
+def _depth(value: Any) -> int:
+    """Nesting of objects and arrays (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_SCHEMA_DEPTH:
+                return depth  # deep enough to refuse; no need to walk the rest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_json_schema_size(json_schema: dict[str, Any], where: str) -> None:
+    depth = _depth(json_schema)
+    if depth > MAX_SCHEMA_DEPTH:
+        raise InvalidSchema(f"{where} nests deeper than {MAX_SCHEMA_DEPTH} levels")
+    size = len(json.dumps(json_schema, ensure_ascii=False, separators=(",", ":")))
+    if size > MAX_SCHEMA_CHARS:
+        raise InvalidSchema(f"{where} has {size} characters of JSON; at most {MAX_SCHEMA_CHARS}")
+
+
+def _check_json_schema(json_schema: dict[str, Any]) -> None:
+    """Bounded size, patterns RE2 can run, local references only; named InvalidSchema if not."""
+    where = "label_schema.json_schema"
+    _check_json_schema_size(json_schema, where)
+    for location, sub in _subschemas(json_schema):
+        for keyword in ("$ref", "$dynamicRef"):
+            target = sub.get(keyword)
+            if keyword in sub and not (isinstance(target, str) and target.startswith("#")):
+                raise NonLocalReference(
+                    f"{where} at {location}: {keyword} {_excerpt(str(target))} is not a local "
+                    "reference; only references within the schema ('#...') are allowed"
+                )
+        if "$id" in sub:
+            raise NonLocalReference(
+                f"{where} at {location}: $id {_excerpt(str(sub['$id']))} is not allowed; it "
+                "would re-base the schema's references (use $defs and '#/$defs/...')"
+            )
+        patterns = [("pattern", sub["pattern"])] if "pattern" in sub else []
+        if isinstance(sub.get("patternProperties"), dict):
+            patterns += [("patternProperties", p) for p in sub["patternProperties"]]
+        for keyword, pattern in patterns:
+            problem = _pattern_problem(pattern)
+            if problem is not None:
+                raise UnsupportedPattern(
+                    f"{where} at {location}: {keyword} {_excerpt(str(pattern))} is refused: "
+                    f"{problem}"
+                )
+    try:
+        JsonSchemaValidator.check_schema(json_schema, format_checker=FORMAT_CHECKER)
+    except SchemaError as exc:
+        raise InvalidSchema(
+            f"{where} is not a valid JSON Schema: {_excerpt(exc.message, 300)}"
+        ) from exc
+    resolver = LOCAL_ONLY.resolver_with_root(DRAFT202012.create_resource(json_schema))
+    for location, sub in _subschemas(json_schema):
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword in sub:
+                try:
+                    resolver.lookup(sub[keyword])
+                except referencing.exceptions.Unresolvable as exc:
+                    raise InvalidSchema(
+                        f"{where} at {location}: {keyword} {_excerpt(sub[keyword])} resolves "
+                        "to nothing in the schema"
+                    ) from exc
 
 
 def _check_classes(schema: dict[str, Any]) -> list[str]:
@@ -54,6 +401,11 @@ def _check_classes(schema: dict[str, Any]) -> list[str]:
         )
     if not all(isinstance(c, str) and c.strip() for c in classes):
         raise InvalidSchema("label_schema.classes must hold non-empty strings")
+    longest = max(len(c) for c in classes)
+    if longest > MAX_CLASS_NAME:
+        raise InvalidSchema(
+            f"label_schema.classes has a name of {longest} characters; at most {MAX_CLASS_NAME}"
+        )
     if len(set(classes)) != len(classes):
         raise InvalidSchema("label_schema.classes has duplicate names")
     return classes
@@ -78,23 +430,22 @@ def normalise_label_schema(task_type: TaskType, schema: dict[str, Any]) -> dict[
         max_boxes = _positive_int(schema, "max_boxes", DEFAULT_MAX_BOXES)
         if max_boxes < max(min_boxes, 1):
             raise InvalidSchema("label_schema.max_boxes must be at least 1 and >= min_boxes")
+        if max_boxes > MAX_BOXES:
+            raise InvalidSchema(f"label_schema.max_boxes is {max_boxes}; at most {MAX_BOXES}")
         return {"classes": classes, "min_boxes": min_boxes, "max_boxes": max_boxes}
     fmt = schema.get("format", "text")
     if fmt == "text":
         max_length = _positive_int(schema, "max_length", DEFAULT_MAX_TEXT)
         if max_length < 1:
             raise InvalidSchema("label_schema.max_length must be at least 1")
+        if max_length > MAX_TEXT:
+            raise InvalidSchema(f"label_schema.max_length is {max_length}; at most {MAX_TEXT}")
         return {"format": "text", "max_length": max_length}
     if fmt == "json":
         json_schema = schema.get("json_schema")
         if not isinstance(json_schema, dict):
             raise InvalidSchema("label_schema.json_schema must be a JSON Schema object")
-        try:
-            Draft202012Validator.check_schema(json_schema)
-        except SchemaError as exc:
-            raise InvalidSchema(
-                f"label_schema.json_schema is not a valid JSON Schema: {exc.message}"
-            ) from exc
+        _check_json_schema(json_schema)
         return {"format": "json", "json_schema": json_schema}
     raise InvalidSchema("label_schema.format must be 'text' or 'json'")
 
@@ -132,11 +483,12 @@ def validate_answer(
         boxes = answer.get("boxes")
         if not isinstance(boxes, list):
             raise InvalidAnswer("boxes", "is required and must be a list")
-        if not schema["min_boxes"] <= len(boxes) <= schema["max_boxes"]:
+        # The cap holds for projects stored before it, whatever their max_boxes says.
+        most = min(schema["max_boxes"], MAX_BOXES)
+        if not schema["min_boxes"] <= len(boxes) <= most:
             raise InvalidAnswer(
                 "boxes",
-                f"has {len(boxes)} boxes; between {schema['min_boxes']} and "
-                f"{schema['max_boxes']} are allowed",
+                f"has {len(boxes)} boxes; between {schema['min_boxes']} and {most} are allowed",
             )
         width, height = image_size or (None, None)
         for i, box in enumerate(boxes):
@@ -173,20 +525,48 @@ def validate_answer(
         text = answer.get("text")
         if not isinstance(text, str) or not text.strip():
             raise InvalidAnswer("text", "is required and must be a non-empty string")
-        if len(text) > schema["max_length"]:
-            raise InvalidAnswer(
-                "text", f"has {len(text)} characters; at most {schema['max_length']}"
-            )
+        most = min(schema["max_length"], MAX_TEXT)  # the cap, also for older projects
+        if len(text) > most:
+            raise InvalidAnswer("text", f"has {len(text)} characters; at most {most}")
         return answer
     _only_keys(answer, {"data"})
     if "data" not in answer:
         raise InvalidAnswer("data", "is required")
-    errors = sorted(
-        Draft202012Validator(schema["json_schema"]).iter_errors(answer["data"]),
-        key=lambda e: list(e.absolute_path),
-    )
-    if errors:
-        first: JsonSchemaValidationError = errors[0]
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
-        raise InvalidAnswer(f"data{path}", first.message)
+    _check_json_answer(schema["json_schema"], answer["data"])
     return answer
+
+
+def _check_json_answer(json_schema: dict[str, Any], data: Any) -> None:
+    # Checked again on every answer: projects stored before the bounds were not held to them.
+    try:
+        _check_json_schema_size(json_schema, "the project's JSON Schema")
+    except InvalidSchema as exc:
+        raise UnusableSchema(exc.detail) from exc
+    if _depth(data) > MAX_SCHEMA_DEPTH:
+        raise InvalidAnswer("data", f"nests deeper than {MAX_SCHEMA_DEPTH} levels")
+    size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    if size > MAX_TEXT:
+        raise InvalidAnswer("data", f"has {size} characters of JSON; at most {MAX_TEXT}")
+    try:
+        errors = sorted(
+            json_schema_validator(json_schema).iter_errors(data),
+            # ints (array indexes) before strings (keys): a list of both cannot be compared
+            key=lambda e: [
+                (1, 0, p) if isinstance(p, str) else (0, p, "") for p in e.absolute_path
+            ],
+        )
+    except referencing.exceptions.Unresolvable as exc:
+        raise UnusableSchema(
+            f"the project's JSON Schema has a reference that does not resolve within it "
+            f"({_excerpt(str(exc), 200)}); answers cannot be checked until the requester "
+            "fixes it"
+        ) from exc
+    except RecursionError as exc:
+        raise UnusableSchema(
+            "the project's JSON Schema refers to itself without end; answers cannot be "
+            "checked until the requester fixes it"
+        ) from exc
+    if errors:
+        first = errors[0]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)
+        raise InvalidAnswer(f"data{path}"[:200], first.message[:300])

@@ -1,9 +1,20 @@
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from backend.projects.schemas import (
+    MAX_BOXES,
+    MAX_TEXT,
     InvalidAnswer,
     InvalidSchema,
+    NonLocalReference,
     TaskType,
+    UnsupportedPattern,
+    UnusableSchema,
     normalise_label_schema,
     validate_answer,
 )
@@ -119,3 +130,239 @@ def test_transcription_json_follows_the_projects_schema():
     assert info.value.field == "data.lines[1]"
     with pytest.raises(InvalidAnswer, match="'total' is a required property"):
         validate_answer(TaskType.transcription, schema, {"data": {}})
+
+
+# --- bounds on what a label schema may allow ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task_type", "schema", "reason"),
+    [
+        (
+            TaskType.image_bbox,
+            {**CLASSES, "max_boxes": 100_000},
+            "max_boxes is 100000; at most 500",
+        ),
+        (TaskType.transcription, {"max_length": 10**7}, "max_length is 10000000; at most 20000"),
+        (TaskType.text_classification, {"classes": ["a", "b" * 201]}, "at most 200"),
+        (
+            TaskType.transcription,
+            {"format": "json", "json_schema": {"enum": ["x" * 70_000]}},
+            "at most 65536",
+        ),
+    ],
+)
+def test_schemas_beyond_the_caps_are_refused(task_type, schema, reason):
+    with pytest.raises(InvalidSchema, match=reason):
+        normalise_label_schema(task_type, schema)
+
+
+def test_json_schemas_deeper_than_the_cap_are_refused():
+    deep: dict = {"type": "object"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"a": deep}}
+    with pytest.raises(InvalidSchema, match="deeper than 32 levels"):
+        normalise_label_schema(TaskType.transcription, {"format": "json", "json_schema": deep})
+
+
+def test_projects_stored_before_the_caps_are_held_to_them_at_answer_time():
+    # As a project created before the caps was stored: nothing re-normalises it.
+    boxes = {**CLASSES, "min_boxes": 0, "max_boxes": 100_000}
+    many = {"boxes": [BOX] * (MAX_BOXES + 1)}
+    with pytest.raises(InvalidAnswer, match=f"between 0 and {MAX_BOXES}"):
+        validate_answer(TaskType.image_bbox, boxes, many)
+    assert validate_answer(TaskType.image_bbox, boxes, {"boxes": [BOX] * MAX_BOXES})
+
+    text = {"format": "text", "max_length": 10**7}
+    with pytest.raises(InvalidAnswer, match=f"at most {MAX_TEXT}"):
+        validate_answer(TaskType.transcription, text, {"text": "x" * (MAX_TEXT + 1)})
+
+    big = {"format": "json", "json_schema": {"enum": ["x" * 70_000, 1]}}
+    with pytest.raises(UnusableSchema, match="at most 65536"):
+        validate_answer(TaskType.transcription, big, {"data": 1})
+    huge_answer = {"data": {"text": "x" * (MAX_TEXT + 1)}}
+    with pytest.raises(InvalidAnswer, match=f"at most {MAX_TEXT}") as info:
+        validate_answer(TaskType.transcription, {"format": "json", "json_schema": {}}, huge_answer)
+    assert info.value.field == "data"
+
+
+# --- requester patterns run in RE2 ----------------------------------------------------------
+
+EVIL = "^(a+)+$"  # exponential backtracking in Python's re
+NEAR_MISS = "a" * 28 + "!"
+
+
+def _json(json_schema):
+    return normalise_label_schema(
+        TaskType.transcription, {"format": "json", "json_schema": json_schema}
+    )
+
+
+@pytest.fixture
+def re_spy(monkeypatch):
+    """Every pattern Python's re compiles while the test runs (re.search, re.match,
+    re.compile all go through re._compile)."""
+    seen = []
+    compile_ = re._compile
+
+    def spy(pattern, flags):
+        seen.append(pattern)
+        return compile_(pattern, flags)
+
+    monkeypatch.setattr(re, "_compile", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("json_schema", "data", "field"),
+    [
+        ({"type": "string", "pattern": EVIL}, NEAR_MISS, "data"),
+        (
+            {"type": "object", "patternProperties": {EVIL: {"type": "integer"}}},
+            {NEAR_MISS: 1, "aaaa": "not an integer"},
+            "data.aaaa",
+        ),
+        (
+            {"patternProperties": {EVIL: {}}, "additionalProperties": False},
+            {NEAR_MISS: 1},
+            "data",
+        ),
+        (
+            {"patternProperties": {EVIL: {}}, "unevaluatedProperties": False},
+            {NEAR_MISS: 1},
+            "data",
+        ),
+        ({"propertyNames": {"pattern": EVIL}}, {NEAR_MISS: 1}, "data"),
+    ],
+)
+def test_requester_patterns_run_in_linear_time_and_never_in_re(json_schema, data, field, re_spy):
+    schema = _json(json_schema)
+    started = time.perf_counter()
+    with pytest.raises(InvalidAnswer) as info:
+        validate_answer(TaskType.transcription, schema, {"data": data})
+    assert time.perf_counter() - started < 0.5  # Python's re: over 5 s
+    assert info.value.field == field
+    assert EVIL not in re_spy
+
+
+def test_matching_keys_are_still_accepted_under_patterns():
+    schema = _json(
+        {
+            "type": "object",
+            "patternProperties": {"^x[0-9]+$": {"type": "integer"}},
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "pattern": "^\\p{Lu}"}},
+        }
+    )
+    assert validate_answer(TaskType.transcription, schema, {"data": {"x1": 1, "name": "Émile"}})
+    with pytest.raises(InvalidAnswer, match="additional properties are not allowed"):
+        validate_answer(TaskType.transcription, schema, {"data": {"y1": 1}})
+
+
+def test_format_regex_is_checked_by_re2_at_creation(re_spy):
+    # The metaschema says patternProperties' names have format "regex": checked by RE2.
+    with pytest.raises(UnsupportedPattern, match="lookaround"):
+        _json({"patternProperties": {"(?<=a)b": {}}})
+    assert "(?<=a)b" not in re_spy
+
+
+@pytest.mark.parametrize(
+    ("json_schema", "named"),
+    [
+        ({"type": "string", "pattern": "(a)\\1"}, r"pattern '\(a\)\\\\1' is refused"),
+        ({"properties": {"x": {"pattern": "a(?=b)"}}}, r"at /properties/x: pattern 'a\(\?=b\)'"),
+        ({"patternProperties": {"(?<!a)b": {}}}, r"patternProperties '\(\?<!a\)b'"),
+        ({"items": {"propertyNames": {"pattern": "["}}}, r"at /items/propertyNames: pattern '\['"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_at_creation_by_name(json_schema, named, re_spy):
+    with pytest.raises(UnsupportedPattern, match=named) as info:
+        _json(json_schema)
+    assert "RE2 cannot run it" in info.value.detail and info.value.status_code == 422
+
+
+def test_a_stored_pattern_re2_cannot_run_is_a_named_error_not_a_fallback(re_spy):
+    stored = {"format": "json", "json_schema": {"type": "string", "pattern": "(a)\\1"}}
+    with pytest.raises(UnusableSchema, match="RE2 cannot run"):
+        validate_answer(TaskType.transcription, stored, {"data": "aa"})
+    assert "(a)\\1" not in re_spy
+
+
+# --- references stay inside the schema -----------------------------------------------------
+
+
+@pytest.fixture
+def recording_server():
+    """A local HTTP server that serves a schema and records every request it gets."""
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = json.dumps({"type": "integer"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/schema+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_remote_references_are_refused_at_creation(recording_server):
+    url, hits = recording_server
+    for json_schema, named in [
+        ({"$ref": f"{url}/s.json"}, r"at /: \$ref .* is not a local reference"),
+        ({"properties": {"a": {"$ref": f"{url}/s.json#/x"}}}, r"at /properties/a: \$ref"),
+        ({"$defs": {"a": {"$dynamicRef": f"{url}/m"}}}, r"at /\$defs/a: \$dynamicRef"),
+        ({"items": {"$id": f"{url}/base/", "$ref": "#"}}, r"at /items: \$id .* re-base"),
+        ({"$ref": "other.json"}, r"\$ref 'other.json' is not a local reference"),
+    ]:
+        with pytest.raises(NonLocalReference, match=named):
+            _json(json_schema)
+    with pytest.raises(InvalidSchema, match="resolves to nothing"):
+        _json({"$ref": "#/$defs/missing"})
+    # Local references work, and a reference written as data (in const) is just data.
+    schema = _json(
+        {
+            "$defs": {"n": {"type": "integer"}},
+            "properties": {"n": {"$ref": "#/$defs/n"}, "c": {"const": {"$ref": f"{url}/x"}}},
+        }
+    )
+    assert validate_answer(TaskType.transcription, schema, {"data": {"n": 1}})
+    with pytest.raises(InvalidAnswer) as info:
+        validate_answer(TaskType.transcription, schema, {"data": {"n": "one"}})
+    assert info.value.field == "data.n"
+    assert hits == []
+
+
+def test_a_stored_remote_reference_is_never_fetched_and_is_a_named_error(recording_server):
+    """A project stored before references were checked: answering fetches nothing and gets a
+    named 422 (jsonschema's default registry fetched the URL on every answer, and a URL that
+    did not answer made every answer a 500)."""
+    url, hits = recording_server
+    for target in (f"{url}/s.json", "http://127.0.0.1:9/unreachable.json", "#/$defs/gone"):
+        stored = {"format": "json", "json_schema": {"properties": {"n": {"$ref": target}}}}
+        with pytest.raises(UnusableSchema, match="does not resolve within it") as info:
+            validate_answer(TaskType.transcription, stored, {"data": {"n": 1}})
+        assert info.value.status_code == 422
+    assert hits == []
+
+
+def test_a_stored_schema_that_refers_to_itself_without_end_is_a_named_error():
+    stored = {
+        "format": "json",
+        "json_schema": {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+    }
+    with pytest.raises(UnusableSchema, match="refers to itself without end"):
+        validate_answer(TaskType.transcription, stored, {"data": 1})
