@@ -1,8 +1,11 @@
 """Aggregation benchmark: our majority vote and Dawid-Skene on nine real crowdsourcing sets.
 
-    .venv/bin/python -m bench.aggregation                    # everything (~1 min with crowd-kit)
-    .venv/bin/python -m bench.aggregation --no-crowdkit      # ours only (~10 s)
-    .venv/bin/python -m bench.aggregation --data-dir PATH    # default: ../shared/datasets/crowd
+    .venv/bin/python -m bench.aggregation --data-dir DIR                 # ~1 min with crowd-kit
+    PROVENANT_CROWD_DATA=DIR .venv/bin/python -m bench.aggregation --no-crowdkit  # ours, ~15 s
+
+The label sets are public data, not part of the repository: DIR holds one folder per set, laid
+out as bench/README.md ("Aggregation", "The data") describes, with the public source of each.
+Without them the benchmark prints what is missing and exits with 0, having measured nothing.
 
 1. Accuracy on the gold items of the eight categorical sets (bluebirds, product, dog, face,
    rte, temp, web, trec) for ``majority_vote`` and ``dawid_skene`` with their default
@@ -22,8 +25,8 @@
    the same again in fresh interpreters with numpy's SIMD dispatch on and off
    (``NPY_DISABLE_CPU_FEATURES``), where numpy's own exp/log change bits.
 
-The data are read where they are (never copied); each folder's README gives its format.
-Prints tables; not a test. bench/README.md has figures measured with it.
+The data are read where they are (never copied). Prints tables; not a test. bench/README.md
+has figures measured with it.
 """
 
 import argparse
@@ -55,7 +58,7 @@ from backend.quality.aggregation import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "crowd"
+DATA_ENV = "PROVENANT_CROWD_DATA"
 CATEGORICAL = ("bluebirds", "product", "dog", "face", "rte", "temp", "web", "trec")
 CSV_SETS = ("bluebirds", "product", "dog", "face", "emotion")
 
@@ -70,6 +73,20 @@ def _read_csv(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     return [[cell.strip() for cell in row] for row in rows[1:] if row]
+
+
+def set_files(name: str) -> list[str]:
+    """The files ``load_set`` reads for one set, relative to the data directory."""
+    if name in CSV_SETS:
+        return [f"{name}/answer.csv", f"{name}/truth.csv"]
+    if name in ("rte", "temp"):
+        return [f"{name}/{name}.standardized.tsv"]
+    return [f"{name}/{name}_crowd.txt", f"{name}/{name}_truth.txt"]
+
+
+def missing_files(data_dir: Path) -> list[str]:
+    files = [f for name in (*CATEGORICAL, "emotion") for f in set_files(name)]
+    return [f for f in files if not (data_dir / f).is_file()]
 
 
 def load_set(data_dir: Path, name: str) -> tuple[Answers, dict[str, str]]:
@@ -477,15 +494,38 @@ def bench_determinism(answers: Answers, data_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--data-dir",
+        "--data",
+        type=Path,
+        default=None,
+        help=f"the crowd label sets (default: ${DATA_ENV}); bench/README.md says where to get them",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per timing (best is kept)")
     parser.add_argument("--iterations", type=int, default=50, help="for the per-iteration part")
     parser.add_argument("--memory-scales", default="1,2,4")
     parser.add_argument("--no-crowdkit", action="store_true", help="skip crowd-kit even if there")
     args = parser.parse_args()
-    data_dir = args.data_dir.resolve()
-    if not (data_dir / "trec").is_dir():
-        sys.exit(f"no crowd datasets in {data_dir} (use --data-dir)")
+    where = args.data_dir or (Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None)
+    where_to_get = 'bench/README.md ("Aggregation", "The data") says where to get them'
+    if where is None:
+        print(
+            "bench.aggregation: skipped, nothing measured: it needs the public crowd label sets, "
+            f"which are not part of the repository ({where_to_get}); pass --data-dir DIR or set "
+            f"{DATA_ENV}=DIR"
+        )
+        return
+    data_dir = where.resolve()
+    missing = missing_files(data_dir)
+    if missing:
+        shown = ", ".join(missing[:6])
+        if len(missing) > 6:
+            shown += f" and {len(missing) - 6} more"
+        print(
+            f"bench.aggregation: skipped, nothing measured: {data_dir} lacks {shown} "
+            f"({where_to_get} and how to lay them out)"
+        )
+        return
 
     import numpy
 
