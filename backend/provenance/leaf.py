@@ -1,4 +1,4 @@
-"""The contribution leaf anchored on chain, and the canonical encoding of an answer. Pure.
+"""The contribution leaf anchored on chain, and the salted commitment to an answer. Pure.
 
 A contribution is the leaf ``(contributor, projectId, itemHash, answerHash, consentHash,
 submittedAt)`` ABI-encoded as ``LEAF_ENCODING`` = ``(address, uint256, bytes32, bytes32, bytes32,
@@ -9,45 +9,146 @@ uint64)``, i.e. six 32-byte words, and hashed the OpenZeppelin "standard" way::
 
 - ``contributor``: the contributor's account (EIP-55 checksummed);
 - ``projectId``: the project's id;
-- ``itemHash``: the keccak256 identifying the data item that was labelled;
-- ``answerHash``: ``keccak256(canonical_json(answer))``, see below;
+- ``itemHash``: the item's ``content_hash``, ``0x`` + SHA-256 of its stored bytes (an image) or
+  of its UTF-8 text (backend/projects/service.py);
+- ``answerHash``: ``keccak256(salt || canonical_json(answer))``, see below;
 - ``consentHash``: the EIP-712 hash of the contributor's consent in force (``ConsentRegistry``);
 - ``submittedAt``: when the answer arrived, in unix seconds.
 
 Batches of leaves form ``StandardMerkleTree``s (``backend.provenance.merkle``) whose roots are
 anchored in ``ProvenanceRegistry``; ``MerkleProof.verify(proof, root, leaf)`` holds on chain.
 
-Canonical JSON of an answer (``canonical_json``): UTF-8 JSON with object keys sorted (by code
-point), no insignificant whitespace (``,`` and ``:`` separators), every string (keys included)
-in Unicode NFC, non-ASCII characters written as themselves (not ``\\u`` escapes), integers in
-decimal, floats as Python's shortest round-trip ``repr`` (so ``1.0`` stays ``1.0``), and NaN and
-±Infinity refused. Tuples encode as arrays. Anything else JSON cannot carry (bytes, sets,
-non-string keys), and keys that collide once normalised, raise ValueError. docs/provenance.md
-has the same description with worked examples.
+The answer commitment (``answer_hash``): ``keccak256(salt || canonical_json(answer))`` where
+``salt`` is 32 fresh random bytes per answer (``new_salt``), kept with the answer and shown only
+to its contributor. Leaves and batch dumps are public; unsalted, the hash of a classification
+answer is one of a handful of values anyone can compute from the project's classes.
+
+``canonical_json`` is RFC 8785, the JSON Canonicalization Scheme (the ``rfc8785`` package), so
+any language's JCS library gives the same bytes: UTF-8, no whitespace, object keys sorted by
+their UTF-16 code units, strings with only JSON's mandatory escapes, numbers as ECMAScript
+writes them (``1.0`` is ``1``, ``1e21`` is ``1e+21``, ``1e-7`` is ``1e-7``), tuples as arrays.
+It refuses, with ValueError naming where: NaN and ±Infinity, integers outside ±(2**53 - 1)
+(which a double, JSON's number in JCS, cannot hold exactly), non-string keys, strings that are
+not Unicode scalar values (lone surrogates), and types JSON has no form for (bytes, sets, ...).
+Strings are not normalised (RFC 8785 does none, and neither does the service: an answer is
+stored and hashed exactly as its contributor sent it; docs/provenance.md says why).
+
+Answers stored before salting (``answer.salt`` is NULL, migration 0008) keep the unsalted hash
+they were anchored with, ``keccak256`` of the encoding used then (``legacy_canonical_json``);
+``answer_hash(answer, None)`` recomputes it. docs/provenance.md has both, with worked examples.
 """
 
 import json
 import math
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+
+import rfc8785
 
 from backend.provenance.merkle import checksummed_address, encode_leaf, keccak256
 
 __all__ = [
     "LEAF_ENCODING",
+    "SALT_BYTES",
+    "CanonicalJsonError",
     "ContributionLeaf",
     "answer_hash",
     "canonical_json",
+    "legacy_canonical_json",
+    "new_salt",
 ]
 
 LEAF_ENCODING: tuple[str, ...] = ("address", "uint256", "bytes32", "bytes32", "bytes32", "uint64")
+SALT_BYTES = 32
 
 _UINT64_LIMIT = 1 << 64
 _UINT256_LIMIT = 1 << 256
+# The integers a double holds exactly (RFC 8785 section 3.2.2.3, I-JSON).
+_SAFE_INTEGER = (1 << 53) - 1
 
 
-def _canonical(obj: Any, path: str) -> Any:
+class CanonicalJsonError(ValueError):
+    """What RFC 8785 cannot encode, and where: ``path`` is ``$`` for the whole value, then
+    ``.key`` and ``[index]`` steps (``$.boxes[0].x``)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _refusal(obj: Any, path: str) -> CanonicalJsonError | None:
+    """Why RFC 8785 cannot encode ``obj`` (the first place, depth first), or None."""
+    if obj is None or isinstance(obj, bool):
+        return None
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return CanonicalJsonError(path, "the string holds a lone surrogate, not Unicode text")
+        return None
+    if isinstance(obj, int):
+        if abs(obj) > _SAFE_INTEGER:
+            return CanonicalJsonError(path, f"{obj} is outside JSON's exact integers, ±(2**53 - 1)")
+        return None
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return None
+        return CanonicalJsonError(path, f"{obj!r} has no JSON encoding")
+    if isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            if (found := _refusal(item, f"{path}[{i}]")) is not None:
+                return found
+        return None
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                return CanonicalJsonError(path, f"object keys must be strings, not {key!r}")
+            if (found := _refusal(key, f"{path} (a key)")) is not None:
+                return found
+            if (found := _refusal(value, f"{path}.{key}")) is not None:
+                return found
+        return None
+    return CanonicalJsonError(path, f"{type(obj).__name__} has no canonical JSON encoding")
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The RFC 8785 (JCS) encoding of ``obj``; CanonicalJsonError (a ValueError) naming the
+    first part it cannot encode (see the module docstring)."""
+    try:
+        return rfc8785.dumps(obj)
+    except ValueError as exc:  # rfc8785's errors, and UnicodeEncodeError from its key sort
+        raise (_refusal(obj, "$") or CanonicalJsonError("$", str(exc))) from exc
+
+
+def new_salt() -> str:
+    """A fresh salt for one answer: 0x + 32 random bytes from the OS's CSPRNG."""
+    return "0x" + secrets.token_bytes(SALT_BYTES).hex()
+
+
+def _salt_bytes(salt: str | bytes) -> bytes:
+    if isinstance(salt, bytes | bytearray) and len(salt) == SALT_BYTES:
+        return bytes(salt)
+    if isinstance(salt, str) and len(salt) == 2 + 2 * SALT_BYTES and salt[:2] in ("0x", "0X"):
+        try:
+            return bytes.fromhex(salt[2:])
+        except ValueError:
+            pass
+    raise ValueError(f"a salt is {SALT_BYTES} bytes (0x + 64 hex digits): {salt!r}")
+
+
+def answer_hash(answer: Any, salt: str | bytes | None) -> str:
+    """The ``answerHash`` of a contribution, as 0x-hex: ``keccak256(salt || canonical_json(
+    answer))``. ``salt=None`` only for answers stored before salting: their unsalted
+    ``keccak256(legacy_canonical_json(answer))``, which new answers must never use."""
+    if salt is None:
+        return "0x" + keccak256(legacy_canonical_json(answer)).hex()
+    return "0x" + keccak256(_salt_bytes(salt) + canonical_json(answer)).hex()
+
+
+def _legacy(obj: Any, path: str) -> Any:
     # bool before int: True is an int.
     if obj is None or isinstance(obj, bool):
         return obj
@@ -60,7 +161,7 @@ def _canonical(obj: Any, path: str) -> Any:
             raise ValueError(f"{path}: {obj!r} has no JSON encoding")
         return float(obj)
     if isinstance(obj, list | tuple):
-        return [_canonical(item, f"{path}[{i}]") for i, item in enumerate(obj)]
+        return [_legacy(item, f"{path}[{i}]") for i, item in enumerate(obj)]
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for key, value in obj.items():
@@ -71,25 +172,22 @@ def _canonical(obj: Any, path: str) -> Any:
                 raise ValueError(
                     f"{path}: keys {key!r} and another are the same once NFC-normalised"
                 )
-            out[normal] = _canonical(value, f"{path}.{normal}")
+            out[normal] = _legacy(value, f"{path}.{normal}")
         return out
     raise ValueError(f"{path}: {type(obj).__name__} has no canonical JSON encoding")
 
 
-def canonical_json(obj: Any) -> bytes:
-    """The canonical JSON encoding of an answer (see the module docstring)."""
+def legacy_canonical_json(obj: Any) -> bytes:
+    """The encoding unsalted answers were hashed with before migration 0008, kept to verify
+    them: sorted keys (by code point), ``,``/``:`` separators, every string in NFC and
+    unescaped, floats as Python's ``repr`` (``1.0`` stays ``1.0``), integers of any size."""
     return json.dumps(
-        _canonical(obj, "$"),
+        _legacy(obj, "$"),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
     ).encode("utf-8")
-
-
-def answer_hash(obj: Any) -> str:
-    """``keccak256(canonical_json(obj))`` as 0x-hex: the ``answerHash`` of a contribution."""
-    return "0x" + keccak256(canonical_json(obj)).hex()
 
 
 def _bytes32(value: Any, name: str) -> str:

@@ -109,9 +109,16 @@ class AnswerSubmit(SQLModel):
 
 
 class AnswerPublic(SQLModel):
+    """An answer as its contributor sees it: the only reply that carries the salt."""
+
     answer_id: int
     task_id: int
     answer_hash: str
+    salt: str | None = Field(
+        description="0x + 32 bytes: answer_hash = keccak256(salt || RFC 8785 JSON of the "
+        "answer). Yours alone until a dataset's manifest reveals it; null for answers stored "
+        "before salting, whose hash is unsalted (docs/provenance.md)"
+    )
     leaf_hash: str
     time_on_task_ms: int
     submitted_at: datetime

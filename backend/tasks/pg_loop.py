@@ -237,8 +237,8 @@ async def _fresh_answer(
     context = _Row(record)
     if not service.is_fresh_answer(context, task_id, contributor, now):
         raise _HandBack
-    payload, digest, key = service.validated_answer(context, task_id, data)
-    return context, service.answer_values(context, task_id, contributor, payload, digest, key, now)
+    answer = service.validated_answer(context, task_id, data)
+    return context, service.answer_values(context, task_id, contributor, answer, now)
 
 
 async def _store_answer_and_lease(

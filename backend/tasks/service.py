@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -46,8 +46,8 @@ from backend.consent.service import active_consent_hash
 from backend.core.errors import AppError, Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import SQL_FALSE, SQL_TRUE, Item, Project
-from backend.projects.schemas import TaskType, validate_answer
-from backend.provenance.leaf import ContributionLeaf, answer_hash
+from backend.projects.schemas import InvalidAnswer, TaskType, validate_answer
+from backend.provenance.leaf import CanonicalJsonError, ContributionLeaf, answer_hash, new_salt
 from backend.quality.service import blocked_reason, raise_if_blocked
 from backend.tasks.models import (
     LEASED_SQL,
@@ -144,6 +144,7 @@ class StoredAnswer:
     task_id: int
     project_id: int
     answer_hash: str
+    salt: str | None  # None for an answer stored before salting (migration 0008)
     leaf_hash: str
     time_on_task_ms: int
     submitted_at: datetime
@@ -334,6 +335,7 @@ _ANSWER_VALUES = (
     "time_on_task_ms",
     "submitted_at",
     "answer_hash",
+    "salt",
     "consent_hash",
     "submitted_unix",
     "leaf_hash",
@@ -704,14 +706,24 @@ def _stored(row: _Row) -> StoredAnswer:
         task_id=row.answer_task_id,
         project_id=row.project_id,
         answer_hash=row.answer_hash,
+        salt=row.salt,
         leaf_hash=row.leaf_hash,
         time_on_task_ms=row.time_on_task_ms,
         submitted_at=row.submitted_at,
     )
 
 
+def _same_answer(payload: Any, previous: _Row) -> bool:
+    """Whether ``payload`` is the answer stored as ``previous``: its hash under the stored salt
+    (or unsalted, for an answer stored before salting) is the stored hash."""
+    try:
+        return answer_hash(payload, previous.salt) == previous.answer_hash
+    except ValueError:  # the old encoding refuses keys equal once NFC-normalised
+        return False
+
+
 def _answered_before(
-    session: Session, *, task_id: int, contributor: str, key: str, digest: str
+    session: Session, *, task_id: int, contributor: str, key: str, payload: Any
 ) -> StoredAnswer:
     """The answer a retry refers to, or Conflict naming why this one differs."""
     previous = (
@@ -722,6 +734,7 @@ def _answered_before(
                 _answer.c.task_id.label("answer_task_id"),
                 _answer.c.project_id,
                 _answer.c.answer_hash,
+                _answer.c.salt,
                 _answer.c.leaf_hash,
                 _answer.c.time_on_task_ms,
                 _answer.c.submitted_at,
@@ -739,7 +752,7 @@ def _answered_before(
         raise Conflict(
             f"idempotency key {key!r} was already used for task {previous.answer_task_id}"
         )
-    if previous.answer_hash == digest and previous.idempotency_key == key:
+    if previous.idempotency_key == key and _same_answer(payload, previous):
         return _stored(previous)
     raise Conflict(f"task {task_id} was already answered with a different answer")
 
@@ -867,10 +880,14 @@ def _submit_answer(
         raise NotFound(f"no task with id {task_id}")
     if row.contributor != contributor:
         raise Forbidden(f"task {task_id} is leased to another account")
-    payload, digest, key = validated_answer(row, task_id, data)
+    answer = validated_answer(row, task_id, data)
     if row.answer_id is not None:
         stored = _answered_before(
-            session, task_id=task_id, contributor=contributor, key=key, digest=digest
+            session,
+            task_id=task_id,
+            contributor=contributor,
+            key=answer.key,
+            payload=answer.payload,
         )
         return stored, False
 
@@ -879,14 +896,18 @@ def _submit_answer(
     if refusal is not None:
         raise refusal
 
-    values = answer_values(row, task_id, contributor, payload, digest, key, now)
+    values = answer_values(row, task_id, contributor, answer, now)
     try:
         answer_id = _store_answer(session.connection(), values)
         if answer_id is None:
             session.rollback()
             # Answered by a concurrent retry of this request (same result), or expired.
             stored = _answered_before(
-                session, task_id=task_id, contributor=contributor, key=key, digest=digest
+                session,
+                task_id=task_id,
+                contributor=contributor,
+                key=answer.key,
+                payload=answer.payload,
             )
             return stored, False
         if commit:
@@ -895,7 +916,11 @@ def _submit_answer(
         # The idempotency key was used for another task, or a concurrent retry stored it.
         session.rollback()
         stored = _answered_before(
-            session, task_id=task_id, contributor=contributor, key=key, digest=digest
+            session,
+            task_id=task_id,
+            contributor=contributor,
+            key=answer.key,
+            payload=answer.payload,
         )
         return stored, False
     return stored_answer(answer_id, values), True
@@ -920,26 +945,35 @@ def is_fresh_answer(context: Any, task_id: int, contributor: str, now: datetime)
     )
 
 
-def validated_answer(context: Any, task_id: int, data: AnswerSubmit) -> tuple[Any, str, str]:
-    """The answer checked against the project's schema (ValidationError naming the field
-    otherwise), its hash, and its idempotency key."""
+class ValidAnswer(NamedTuple):
+    """An answer as it is to be stored: checked, and committed to under a fresh salt."""
+
+    payload: Any
+    salt: str  # 0x + 32 random bytes, this answer's own
+    answer_hash: str  # keccak256(salt || RFC 8785 JSON of payload): backend/provenance/leaf.py
+    key: str  # the idempotency key
+
+
+def validated_answer(context: Any, task_id: int, data: AnswerSubmit) -> ValidAnswer:
+    """The answer checked against the project's schema (InvalidAnswer naming the field
+    otherwise, or the part RFC 8785 cannot encode), hashed under a fresh salt, and its
+    idempotency key. Strings are kept as sent, not normalised: docs/provenance.md."""
     payload = validate_answer(
         TaskType(context.task_type),
         context.label_schema,
         data.answer,
         image_size=(context.width, context.height) if context.kind == "image" else None,
     )
-    return payload, answer_hash(payload), data.idempotency_key or f"task-{task_id}"
+    salt = new_salt()
+    try:
+        digest = answer_hash(payload, salt)
+    except CanonicalJsonError as exc:
+        raise InvalidAnswer(exc.path.removeprefix("$").removeprefix("."), exc.problem) from None
+    return ValidAnswer(payload, salt, digest, data.idempotency_key or f"task-{task_id}")
 
 
 def answer_values(
-    context: Any,
-    task_id: int,
-    contributor: str,
-    payload: Any,
-    digest: str,
-    key: str,
-    now: datetime,
+    context: Any, task_id: int, contributor: str, answer: ValidAnswer, now: datetime
 ) -> dict[str, Any]:
     """The answer row to store, with its contribution leaf (see backend/provenance/leaf.py)."""
     submitted_unix = int(now.timestamp())
@@ -947,7 +981,7 @@ def answer_values(
         contributor=contributor,
         project_id=context.project_id,
         item_hash=context.content_hash,
-        answer_hash=digest,
+        answer_hash=answer.answer_hash,
         consent_hash=context.consent_hash,
         submitted_at=submitted_unix,
     )
@@ -956,11 +990,12 @@ def answer_values(
         "project_id": context.project_id,
         "item_id": context.item_id,
         "contributor": contributor,
-        "payload": payload,
-        "idempotency_key": key,
+        "payload": answer.payload,
+        "idempotency_key": answer.key,
         "time_on_task_ms": int((now - context.leased_at).total_seconds() * 1000),
         "submitted_at": now,
-        "answer_hash": digest,
+        "answer_hash": answer.answer_hash,
+        "salt": answer.salt,
         "consent_hash": context.consent_hash,
         "submitted_unix": submitted_unix,
         "leaf_hash": leaf.hash(),
@@ -979,6 +1014,7 @@ def stored_answer(answer_id: int, values: dict[str, Any]) -> StoredAnswer:
         values["task_id"],
         values["project_id"],
         values["answer_hash"],
+        values["salt"],
         values["leaf_hash"],
         values["time_on_task_ms"],
         values["submitted_at"],
@@ -990,6 +1026,7 @@ def to_answer_public(answer: StoredAnswer) -> AnswerPublic:
         answer_id=answer.id,  # type: ignore[arg-type]
         task_id=answer.task_id,
         answer_hash=answer.answer_hash,
+        salt=answer.salt,
         leaf_hash=answer.leaf_hash,
         time_on_task_ms=answer.time_on_task_ms,
         submitted_at=answer.submitted_at,

@@ -55,10 +55,10 @@ def test_majority_vote_labels_confidence_and_skill() -> None:
     # The encoding is pinned: an auditor compares these bytes.
     assert canonical_json(result) == (
         b'{"classes":["a","b"],"items":[{"confidence":0.666667,"item":1,"label":"a",'
-        b'"n_answers":3,"votes":[2,1]},{"confidence":1.0,"item":2,"label":"b","n_answers":1,'
-        b'"votes":[0,1]}],"method":"majority_vote","n_answers":4,"params":{"smoothing":0.0},'
-        b'"workers":[{"n_answers":2,"skill":1.0,"worker":"w1"},{"n_answers":1,"skill":1.0,'
-        b'"worker":"w2"},{"n_answers":1,"skill":0.0,"worker":"w3"}]}'
+        b'"n_answers":3,"votes":[2,1]},{"confidence":1,"item":2,"label":"b","n_answers":1,'
+        b'"votes":[0,1]}],"method":"majority_vote","n_answers":4,"params":{"smoothing":0},'
+        b'"workers":[{"n_answers":2,"skill":1,"worker":"w1"},{"n_answers":1,"skill":1,'
+        b'"worker":"w2"},{"n_answers":1,"skill":0,"worker":"w3"}]}'
     )
 
 

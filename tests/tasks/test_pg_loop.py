@@ -118,7 +118,8 @@ def test_a_fresh_answer_is_stored_as_the_service_stores_it_and_the_next_item_lea
     session.expire_all()
     stored = session.exec(select(Answer).where(Answer.task_id == task.id)).one()
     assert stored.id == done.answer.id and stored.payload == {"label": "b"}
-    assert stored.answer_hash == done.answer.answer_hash == answer_hash({"label": "b"})
+    assert stored.answer_hash == done.answer.answer_hash == answer_hash({"label": "b"}, stored.salt)
+    assert stored.salt == done.answer.salt is not None
     item = session.get(Item, task.item_id)
     leaf = ContributionLeaf(
         contributor=who,
@@ -510,7 +511,7 @@ def test_answer_and_lease_counts_before_it_picks(session):
     values = {
         **{f"v_{name}": 1 for name in ("task_id", "project_id", "item_id", "overlap")},
         **{f"v_{name}": 1 for name in ("time_on_task_ms", "submitted_unix")},
-        **{f"v_{name}": "x" for name in ("contributor", "idempotency_key", "answer_hash")},
+        **{f"v_{name}": "x" for name in ("contributor", "idempotency_key", "answer_hash", "salt")},
         **{f"v_{name}": "x" for name in ("consent_hash", "leaf_hash", "status", "lease_status")},
         **{f"v_{name}": now for name in ("submitted_at", "leased_at", "expires_at")},
         "v_payload": "{}",
