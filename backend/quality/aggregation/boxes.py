@@ -29,13 +29,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from backend.quality.aggregation.canonical import Id, canonical_id, id_sort_key, quantize
 
 __all__ = [
     "BoxItem",
     "BoxResult",
     "BoxWorker",
+    "MAX_BOXES_PER_ITEM",
+    "MAX_PAIRS_PER_ITEM",
     "ConsensusBox",
+    "ItemTooLarge",
     "aggregate_boxes",
     "iou",
 ]
@@ -180,36 +185,131 @@ class _Box:
     edges: Edges
 
 
-def _cluster(boxes: list[_Box], threshold: float) -> list[list[int]]:
-    """Greedy complete-linkage clusters of one item's boxes of one label (canonical order)."""
+# Work per item is bounded: an item past either bound raises ItemTooLarge (the quality run
+# sets such an item aside and goes on with the rest). 10,000 boxes is 20 answers at the
+# label schema's cap of 500 boxes; candidate pairs, for boxes drawn by W workers around the
+# same objects, number about boxes x (W - 1) / 2, so 500,000 admits 100 workers at the box
+# bound. At the bounds a run holds ~50 MB for the item (bench/boxes.py).
+MAX_BOXES_PER_ITEM = 10_000
+MAX_PAIRS_PER_ITEM = 500_000
+# Below this many boxes to compare against, a plain loop costs less than numpy's call overhead.
+_VECTOR_MIN = 32
+
+
+class ItemTooLarge(ValueError):
+    """An item whose boxes exceed the work bounds of box aggregation."""
+
+    def __init__(self, item: Id, message: str) -> None:
+        super().__init__(message)
+        self.item = item
+
+
+def _candidates(
+    boxes: list[_Box], threshold: float, budget: int, item: Id
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i < j, in canonical positions) of boxes from different workers with IoU >=
+    ``threshold``, as arrays (iou, i, j) in the order the greedy merge takes them (decreasing
+    IoU, then i, then j). Memory is linear in boxes plus pairs kept: no n x n matrix.
+
+    Sweep: boxes sorted by left edge; each box is compared only with the boxes whose left
+    edge lies before its right edge (any other pair has no horizontal overlap, so IoU 0). The
+    IoU of a pair is the same IEEE arithmetic as ``iou`` (subtract, multiply, add, divide,
+    min and max, each exactly rounded in numpy as in Python), so values, and with them the
+    merge order, are bit for bit those of the pairwise matrix this replaced.
+    """
     n = len(boxes)
-    overlap = [[0.0] * n for _ in range(n)]
-    candidates = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            if boxes[i].worker == boxes[j].worker:
+    edges = np.array([b.edges for b in boxes], dtype=np.float64).reshape(n, 4)
+    codes: dict[Id, int] = {}
+    owner = [codes.setdefault(b.worker, len(codes)) for b in boxes]
+    worker = np.array(owner, dtype=np.int64)
+    order = np.argsort(edges[:, 0], kind="stable")
+    lefts = edges[order, 0]
+    ends = np.searchsorted(lefts, edges[order, 2], side="left")
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    found_v: list[np.ndarray] = []
+    kept = 0
+    for k in range(n):
+        stop = int(ends[k])
+        if stop <= k + 1:
+            continue
+        i = int(order[k])
+        a = boxes[i].edges
+        if stop - k - 1 < _VECTOR_MIN:
+            close_js: list[int] = []
+            close_values: list[float] = []
+            for j in order[k + 1 : stop].tolist():
+                if owner[j] == owner[i]:
+                    continue
+                value = iou(a, boxes[j].edges)
+                if value >= threshold:
+                    close_js.append(j)
+                    close_values.append(value)
+            if not close_js:
                 continue
-            value = iou(boxes[i].edges, boxes[j].edges)
-            overlap[i][j] = overlap[j][i] = value
-            if value >= threshold:
-                candidates.append((-value, i, j))
-    candidates.sort()
+            near = np.array(close_js, dtype=np.int64)
+            overlap = np.array(close_values, dtype=np.float64)
+        else:
+            near = order[k + 1 : stop]
+            near = near[worker[near] != worker[i]]
+            other = edges[near]
+            width = np.minimum(a[2], other[:, 2]) - np.maximum(a[0], other[:, 0])
+            height = np.minimum(a[3], other[:, 3]) - np.maximum(a[1], other[:, 1])
+            inter = width * height
+            union = (a[2] - a[0]) * (a[3] - a[1]) + (
+                (other[:, 2] - other[:, 0]) * (other[:, 3] - other[:, 1])
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                overlap = np.where((width > 0) & (height > 0), inter / (union - inter), 0.0)
+            keep = overlap >= threshold
+            if not keep.any():
+                continue
+            near, overlap = near[keep], overlap[keep]
+        kept += len(near)
+        if kept > budget:
+            raise ItemTooLarge(
+                item,
+                f"item {item!r} has more than {MAX_PAIRS_PER_ITEM} overlapping box pairs; box "
+                "aggregation takes at most that many per item",
+            )
+        found_i.append(np.full(len(near), i, dtype=np.int64))
+        found_j.append(near)
+        found_v.append(overlap)
+    if not found_i:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.float64), empty, empty
+    first, second = np.concatenate(found_i), np.concatenate(found_j)
+    overlaps = np.concatenate(found_v)
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    merge_order = np.lexsort((high, low, -overlaps))
+    return overlaps[merge_order], low[merge_order], high[merge_order]
+
+
+def _cluster(
+    boxes: list[_Box], threshold: float, budget: int, item: Id
+) -> tuple[list[list[int]], int]:
+    """Greedy complete-linkage clusters of one item's boxes of one label (canonical order),
+    and the number of candidate pairs they came from."""
+    n = len(boxes)
+    _, first, second = _candidates(boxes, threshold, budget, item)
+    # A pair of boxes from different workers overlaps enough exactly when it is a candidate.
+    close = set((first * n + second).tolist())
     cluster_of = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    for _, i, j in candidates:
+    for i, j in zip(first.tolist(), second.tolist(), strict=True):
         a, b = cluster_of[i], cluster_of[j]
         if a == b:
             continue
         workers_a = {boxes[p].worker for p in members[a]}
         if any(boxes[q].worker in workers_a for q in members[b]):
             continue
-        if any(overlap[p][q] < threshold for p in members[a] for q in members[b]):
+        if any(min(p, q) * n + max(p, q) not in close for p in members[a] for q in members[b]):
             continue
         keep, gone = min(a, b), max(a, b)
         for q in members[gone]:
             cluster_of[q] = keep
         members[keep] = sorted(members[keep] + members.pop(gone))
-    return [members[c] for c in sorted(members)]
+    return [members[c] for c in sorted(members)], len(first)
 
 
 def aggregate_boxes(
@@ -259,6 +359,13 @@ def aggregate_boxes(
                 for label, edges in boxes
             ),
         )
+        if len(flat) > MAX_BOXES_PER_ITEM:
+            raise ItemTooLarge(
+                item,
+                f"item {item!r} has {len(flat)} boxes in its answers; box aggregation takes at "
+                f"most {MAX_BOXES_PER_ITEM} per item",
+            )
+        budget = MAX_PAIRS_PER_ITEM
         kept: list[tuple[ConsensusBox, Edges, dict[Id, Edges]]] = []
         start = 0
         while start < len(flat):
@@ -267,7 +374,9 @@ def aggregate_boxes(
                 end += 1
             group = [_Box(worker=f[3], edges=f[2]) for f in flat[start:end]]
             label = flat[start][4]
-            for members in _cluster(group, threshold):
+            clusters, pairs = _cluster(group, threshold, budget, item)
+            budget -= pairs
+            for members in clusters:
                 share = len(members) / n_workers
                 if share < support:
                     continue
