@@ -68,10 +68,20 @@ class BearerToken(HTTPBearer):
         return token.strip()
 
 
-bearer_token = BearerToken(
-    scheme_name="session", description="the token that POST /auth/verify returns"
-)
+class OptionalBearerToken(BearerToken):
+    """The session token if the request sends an Authorization header, else None: for routes
+    open to anyone that show a signed-in caller more. A malformed header is Unauthorized."""
+
+    async def __call__(self, request: HTTPConnection) -> str | None:  # type: ignore[override]
+        authorization = request.headers.get("Authorization")
+        return None if authorization is None else self.parse(authorization)
+
+
+_SESSION = "the token that POST /auth/verify returns"
+bearer_token = BearerToken(scheme_name="session", description=_SESSION)
 TokenDep = Annotated[str, Depends(bearer_token)]
+optional_bearer_token = OptionalBearerToken(scheme_name="session", description=_SESSION)
+OptionalTokenDep = Annotated[str | None, Depends(optional_bearer_token)]
 
 
 # The session read as the loop's asyncpg pool runs it (a prepared statement per connection).
@@ -103,3 +113,14 @@ async def current_address(token: TokenDep, connection: HTTPConnection) -> str:
 
 
 CurrentUser = Annotated[str, Depends(current_address)]
+
+
+async def optional_address(token: OptionalTokenDep, connection: HTTPConnection) -> str | None:
+    # A token that is sent must be live: a client whose session ended learns so (401) rather
+    # than being quietly shown the public view.
+    if token is None:
+        return None
+    return await token_address(token, pg_loop.app_pool(connection.app))
+
+
+MaybeUser = Annotated[str | None, Depends(optional_address)]

@@ -215,16 +215,25 @@ class RelayedClaim(SQLModel):
 
 
 class EpochPublic(SQLModel):
+    """A posted reward root as anyone sees it: what ProjectEscrow holds and its RootPosted
+    event shows (postRoot(projectId, epoch, root, totalCumulative, treeHash))."""
+
     project_id: int
     epoch: int
     status: str
     root: str
-    total: str
-    contributor_count: int
-    accepted_answers: int
+    total: str  # totalCumulative: the sum of the leaves, not any one contributor's share
     tree_hash: str
     tx_hash: str | None
     block_number: int | None
+    posted_at: datetime | None
+
+
+class EpochDetail(EpochPublic):
+    """An epoch as the project's requester sees it: also those not (yet) on chain, and what
+    only the database knows."""
+
+    contributor_count: int
+    accepted_answers: int
     error: str | None
     created_at: datetime
-    posted_at: datetime | None

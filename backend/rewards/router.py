@@ -1,17 +1,21 @@
-"""Compensation over HTTP: funding, budgets, epochs, earnings, proofs and claims."""
+"""Compensation over HTTP: funding, budgets, epochs, earnings, proofs and claims.
+
+Who sees which money is one rule per route family, in backend/rewards/service.py ("who sees
+which money"): the requester's routes get the project from ``requesters_project``, the epoch
+list its views from ``epoch_views``, and a contributor's routes their own session's address."""
 
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
 from backend.core.time import utcnow
-from backend.deps import ChainDep, CurrentUser, SessionDep, SettingsDep, StorageDep
-from backend.projects.service import get_owned_project, get_project
+from backend.deps import ChainDep, CurrentUser, MaybeUser, SessionDep, SettingsDep, StorageDep
 from backend.rewards import service
 from backend.rewards.models import (
     BudgetPublic,
     ClaimProof,
     EarningsPublic,
+    EpochDetail,
     EpochPublic,
     FaucetRequest,
     FundingPlan,
@@ -31,7 +35,7 @@ def prepare_funding(
     project_id: int, body: FundingRequest, session: SessionDep, chain: ChainDep, owner: CurrentUser
 ) -> Any:
     """Transactions for the requester's wallet: approve the escrow, then deposit."""
-    project = get_owned_project(session=session, project_id=project_id, owner=owner)
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.funding_plan(session=session, chain=chain, project=project, amount=body.amount)
 
 
@@ -45,7 +49,7 @@ def permit_typed_data(
     deadline: int | None = Query(default=None, gt=0),
 ) -> Any:
     """EIP-2612 permit typed data for the requester to sign (instead of an approve)."""
-    project = get_owned_project(session=session, project_id=project_id, owner=owner)
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.permit_typed_data(
         session=session,
         chain=chain,
@@ -65,34 +69,41 @@ def permit_deposit(
     owner: CurrentUser,
 ) -> Any:
     """The depositWithPermit transaction for a signed permit, for the requester's wallet."""
-    project = get_owned_project(session=session, project_id=project_id, owner=owner)
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.permit_deposit_transaction(
         session=session, chain=chain, project=project, owner=owner, data=body
     )
 
 
 @router.get("/projects/{project_id}/budget", response_model=BudgetPublic)
-def get_budget(project_id: int, session: SessionDep, chain: ChainDep) -> Any:
-    """Deposited, committed to contributors, paid, withdrawn and remaining, from the chain."""
-    project = get_project(session=session, project_id=project_id)
+def get_budget(project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
+    """The requester's budget: deposited, committed to contributors, paid, withdrawn and
+    remaining, from the chain, and why accepted work waits, if it does."""
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.budget(session=session, chain=chain, project=project)
 
 
-@router.get("/projects/{project_id}/reward-epochs", response_model=list[EpochPublic])
-def list_epochs(project_id: int, session: SessionDep) -> Any:
-    """The project's reward roots, oldest first."""
-    get_project(session=session, project_id=project_id)
-    return [
-        EpochPublic(
-            **e.model_dump(exclude={"id", "tree_digest", "attempts"}), tree_hash=e.tree_digest
-        )
-        for e in service.epochs_of(session, project_id)
-    ]
+@router.get(
+    "/projects/{project_id}/reward-epochs", response_model=list[EpochDetail] | list[EpochPublic]
+)
+def list_epochs(project_id: int, session: SessionDep, caller: MaybeUser) -> Any:
+    """The project's reward roots, oldest first: the posted ones and their totals for anyone;
+    every epoch in full for its requester."""
+    return service.epoch_views(session=session, project_id=project_id, caller=caller)
 
 
 @router.get("/projects/{project_id}/reward-epochs/{epoch}/tree")
-def epoch_tree(project_id: int, epoch: int, session: SessionDep, storage: StorageDep) -> Response:
-    """An epoch's tree as an OpenZeppelin StandardMerkleTree standard-v1 dump."""
+def epoch_tree(
+    project_id: int,
+    epoch: int,
+    session: SessionDep,
+    storage: StorageDep,
+    owner: CurrentUser,
+) -> Response:
+    """The requester's full dump of an epoch (every contributor's cumulative earnings), an
+    OpenZeppelin StandardMerkleTree standard-v1 dump; contributors get their own leaf and proof
+    from /projects/{id}/rewards/proof."""
+    service.requesters_project(session=session, project_id=project_id, caller=owner)
     found = service.get_epoch(session, project_id, epoch)
     return Response(content=storage.get(found.tree_digest), media_type="application/json")
 
@@ -100,7 +111,7 @@ def epoch_tree(project_id: int, epoch: int, session: SessionDep, storage: Storag
 @router.post("/projects/{project_id}/close", response_model=UnsignedTransaction)
 def prepare_close(project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
     """The closeProject transaction; refused while accepted work is not in a posted root."""
-    project = get_owned_project(session=session, project_id=project_id, owner=owner)
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.close_transaction(session=session, chain=chain, project=project)
 
 
@@ -109,7 +120,7 @@ def prepare_withdraw(
     project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser
 ) -> Any:
     """The withdrawUncommitted transaction, once the project is closed."""
-    project = get_owned_project(session=session, project_id=project_id, owner=owner)
+    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.withdraw_transaction(session=session, chain=chain, project=project)
 
 

@@ -25,6 +25,7 @@ from backend.core.config import LOCAL_CHAIN_IDS, Settings
 from backend.core.errors import BadRequest, ChainRevert, Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import Project
+from backend.projects.service import get_owned_project, get_project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards import escrow as escrow_mirror
@@ -33,6 +34,9 @@ from backend.rewards.models import (
     BudgetPublic,
     ClaimProof,
     EarningsPublic,
+    EpochDetail,
+    EpochPublic,
+    EpochStatus,
     EscrowClaim,
     EscrowProject,
     FundingPlan,
@@ -266,6 +270,50 @@ def withdraw_transaction(
         "withdrawUncommitted",
         project.id,
     )
+
+
+# --- who sees which money -------------------------------------------------------------------
+#
+# One rule per route family (docs/compensation.md, "Who sees which money"); the routes in
+# backend/rewards/router.py apply them and nothing else decides:
+#
+#   budget, funding, close, withdraw    the project's requester only (requesters_project)
+#   reward epochs                       anyone: the posted roots and their totals, which the
+#                                       chain shows anyway; the requester: every epoch, with
+#                                       what only the database knows (epoch_views)
+#   an epoch's dump                     the requester only: it is every contributor's earnings
+#                                       (requesters_project)
+#   earnings, proof, claim              each contributor their own: the address is the
+#                                       caller's session's, no route takes another's
+
+
+def requesters_project(*, session: Session, project_id: int, caller: str) -> Project:
+    """The project, for its requester; Forbidden for anyone else (NotFound if none)."""
+    return get_owned_project(session=session, project_id=project_id, owner=caller)
+
+
+def epoch_views(
+    *, session: Session, project_id: int, caller: str | None
+) -> list[EpochDetail] | list[EpochPublic]:
+    """The project's reward epochs, oldest first: in full for its requester; for anyone else
+    (signed in or not) the posted ones, with what the chain shows of them."""
+    project = get_project(session=session, project_id=project_id)
+    epochs = epochs_of(session, project_id)
+    if caller is not None and caller == project.owner:
+        return [
+            EpochDetail(
+                **e.model_dump(exclude={"id", "tree_digest", "attempts"}), tree_hash=e.tree_digest
+            )
+            for e in epochs
+        ]
+    return [
+        EpochPublic(
+            **e.model_dump(include=set(EpochPublic.model_fields) - {"tree_hash"}),
+            tree_hash=e.tree_digest,
+        )
+        for e in epochs
+        if e.status == EpochStatus.posted
+    ]
 
 
 # --- views ----------------------------------------------------------------------------------

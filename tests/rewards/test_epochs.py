@@ -44,8 +44,8 @@ from tests.tcp_proxy import TcpProxy
 BUDGET = 10**18
 
 
-def _funded(session, chain) -> Project:
-    project = make_project(session, new_account().address)
+def _funded(session, chain, owner: str | None = None) -> Project:
+    project = make_project(session, owner or new_account().address)
     fund(session, chain, project.id, BUDGET)
     return project
 
@@ -200,12 +200,14 @@ def test_a_new_root_supersedes_the_last_and_claims_pay_the_difference(session, c
 
 def test_epoch_tree_dump_verifies_with_openzeppelin(client, session, chain, escrow, tmp_path: Path):
     people = [new_account() for _ in range(3)]
-    project = _funded(session, chain)
+    requester = new_account()
+    requester_headers = sign_in(client, requester)
+    project = _funded(session, chain, requester.address)
     work(session, project.id, {p.address: n for n, p in enumerate(people, start=1)})
     run_epochs(session, chain)
     [epoch] = epoch_rows(project.id)
 
-    reply = client.get(f"/projects/{project.id}/reward-epochs/1/tree")
+    reply = client.get(f"/projects/{project.id}/reward-epochs/1/tree", headers=requester_headers)
     assert reply.status_code == 200 and reply.headers["content-type"] == "application/json"
     dump = json.loads(reply.content)
     assert dump["format"] == "standard-v1" and dump["leafEncoding"] == ["address", "uint256"]
@@ -244,7 +246,7 @@ def test_epoch_tree_dump_verifies_with_openzeppelin(client, session, chain, escr
     assert [(e["epoch"], e["status"], e["tree_hash"], e["root"]) for e in listed] == [
         (1, "posted", tree_hash, epoch.root)
     ]
-    missing = client.get(f"/projects/{project.id}/reward-epochs/2/tree")
+    missing = client.get(f"/projects/{project.id}/reward-epochs/2/tree", headers=requester_headers)
     assert missing.status_code == 404
     assert f"project {project.id} has no reward epoch 2" in missing.json()["detail"]
 

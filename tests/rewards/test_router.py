@@ -111,7 +111,7 @@ def test_permit_funding_end_to_end(client, session, chain, escrow):
     send_prepared(chain, requester, tx.json())  # no approve was ever sent
     _sync(chain)
 
-    budget = client.get(f"/projects/{project.id}/budget").json()
+    budget = client.get(f"/projects/{project.id}/budget", headers=headers).json()
     assert budget["deposited"] == str(amount) and budget["remaining"] == str(amount)
     assert token_balance(chain, requester.address) == 0
     assert token_balance(chain, escrow) == amount
@@ -164,7 +164,7 @@ def test_permit_signed_by_someone_else_is_refused(client, session, chain, escrow
 def test_budget_view(client, session, chain, escrow):
     requester, headers, project = _requester_project(client, session)
     pid = project.id
-    unfunded = client.get(f"/projects/{pid}/budget").json()
+    unfunded = client.get(f"/projects/{pid}/budget", headers=headers).json()
     assert unfunded == {
         "project_id": pid,
         "registered": False,
@@ -191,7 +191,7 @@ def test_budget_view(client, session, chain, escrow):
     assert relayed.status_code == 200, relayed.text
     work(session, pid, {bob.address: 4})  # accepted, not in a root yet
 
-    budget = client.get(f"/projects/{pid}/budget").json()
+    budget = client.get(f"/projects/{pid}/budget", headers=headers).json()
     assert budget == {
         "project_id": pid,
         "registered": True,
@@ -214,7 +214,7 @@ def test_budget_view(client, session, chain, escrow):
         5 * REWARD,
         3 * REWARD,
     )
-    assert client.get("/projects/999999/budget").status_code == 404
+    assert client.get("/projects/999999/budget", headers=headers).status_code == 404
 
 
 def test_budget_too_small_waits_for_a_deposit(client, session, chain, escrow):
@@ -225,7 +225,7 @@ def test_budget_too_small_waits_for_a_deposit(client, session, chain, escrow):
     work(session, pid, {ann.address: 3})  # owed 3 x reward, the budget holds 2
 
     assert run_epochs(session, chain) == {"built": 0, "posted": 0}
-    budget = client.get(f"/projects/{pid}/budget").json()
+    budget = client.get(f"/projects/{pid}/budget", headers=headers).json()
     assert budget["epoch"] == 0 and budget["committed"] == "0"
     assert budget["accepted_not_posted"] == str(3 * REWARD)
     assert budget["waiting"] == (
@@ -236,7 +236,7 @@ def test_budget_too_small_waits_for_a_deposit(client, session, chain, escrow):
 
     fund_project(client, chain, requester, headers, pid, REWARD)
     assert run_epochs(session, chain) == {"built": 1, "posted": 1}
-    budget = client.get(f"/projects/{pid}/budget").json()
+    budget = client.get(f"/projects/{pid}/budget", headers=headers).json()
     assert (budget["epoch"], budget["committed"], budget["remaining"]) == (
         1,
         str(3 * REWARD),
@@ -265,7 +265,7 @@ def test_close_is_refused_while_accepted_work_is_not_posted(client, session, cha
     assert close.json()["to"] == escrow
     send_prepared(chain, requester, close.json())
     _sync(chain)
-    assert client.get(f"/projects/{pid}/budget").json()["closed"] is True
+    assert client.get(f"/projects/{pid}/budget", headers=headers).json()["closed"] is True
     again = client.post(f"/projects/{pid}/close", headers=headers)
     assert again.status_code == 409 and "already closed" in again.json()["detail"]
 
@@ -386,7 +386,7 @@ def test_token_without_permit_funds_with_approve_only(client, session, chain, es
     for tx in plan.json()["transactions"]:
         send_prepared(chain, requester, tx)
     _sync(chain)
-    budget = client.get(f"/projects/{project.id}/budget").json()
+    budget = client.get(f"/projects/{project.id}/budget", headers=headers).json()
     assert (budget["token"], budget["deposited"]) == (token, str(10**6))
 
 
@@ -411,7 +411,7 @@ def test_fee_on_transfer_token_deposit_is_refused(client, session, chain, escrow
         "received": 10**18 - 10**16,  # 1% burnt on the way
     }
     _sync(chain)
-    assert client.get(f"/projects/{project.id}/budget").json()["deposited"] == "0"
+    assert client.get(f"/projects/{project.id}/budget", headers=headers).json()["deposited"] == "0"
 
 
 def test_funding_refuses_an_escrow_registration_that_is_not_this_projects(

@@ -263,7 +263,7 @@ def test_six_decimal_token_from_funding_to_claims(client, session, chain, escrow
     ann, bob = new_account(), new_account()
     work(session, project.id, {ann.address: 3, bob.address: 2})
     assert run_epochs(session, chain) == {"built": 1, "posted": 1}
-    budget = client.get(f"/projects/{project.id}/budget").json()
+    budget = client.get(f"/projects/{project.id}/budget", headers=headers).json()
     assert (budget["token"], budget["deposited"], budget["committed"], budget["remaining"]) == (
         usdc,
         str(15 * unit),

@@ -66,6 +66,9 @@ def test_compensation_end_to_end(client, chain, escrow, worker):
 
     people = {name: consenting_contributor(client, chain) for name in ("ann", "bob", "cy", "dee")}
 
+    def budget_of() -> dict:
+        return client.get(f"/projects/{pid}/budget", headers=requester_headers).json()
+
     def one_task(name: str) -> bool:
         headers = people[name][1]
         reply = client.post(f"/projects/{pid}/tasks/next", headers=headers)
@@ -89,11 +92,7 @@ def test_compensation_end_to_end(client, chain, escrow, worker):
         accepted = _accepted(pid)
         owed = sum(accepted.values()) * REWARD
         budget = poll(
-            lambda: (
-                b
-                if (b := client.get(f"/projects/{pid}/budget").json())["committed"] == str(owed)
-                else None
-            ),
+            lambda: b if (b := budget_of())["committed"] == str(owed) else None,
             timeout=60,
             what="a reward epoch covering every accepted answer",
         )
@@ -161,7 +160,7 @@ def test_compensation_end_to_end(client, chain, escrow, worker):
     with Session(get_engine()) as s:
         escrow_mirror.sync(session=s, chain=chain)
         assert escrow_mirror.rebuild(session=s, chain=chain) == []
-    final = client.get(f"/projects/{pid}/budget").json()
+    final = budget_of()
     assert (
         final["closed"] and final["paid"] == str(owed) and final["withdrawn"] == str(BUDGET - owed)
     )
