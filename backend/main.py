@@ -7,12 +7,14 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
 from backend.core.asgi import InFlightLimit, RecycleConnections
+from backend.core.bodies import BodyGuard
 from backend.core.config import get_settings
-from backend.core.errors import AppError, error_response
+from backend.core.errors import AppError, error_response, http_error_response, validation_error
 from backend.core.process import freeze_startup_objects
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
@@ -54,14 +56,11 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        return JSONResponse(
-            status_code=422,
-            content={"type": "ValidationError", "detail": "; ".join(problems), "errors": problems},
-        )
+        return error_response(validation_error(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return http_error_response(exc.status_code, exc.detail, exc.headers)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -84,6 +83,10 @@ def create_app() -> FastAPI:
         app.add_middleware(LoopFastLane)
     # Requests in flight, threads and database connections (backend/core/db.py) agree.
     app.add_middleware(InFlightLimit, limit=settings.api_threads)
+    # Outside the fast lane and everything else that reads a body: the caller authenticated
+    # and the body bounded and checked first (backend/core/bodies.py). Outside the in-flight
+    # limit too, so a slow client's body does not hold a request slot while it arrives.
+    app.add_middleware(BodyGuard)
     app.add_middleware(RecycleConnections, requests=settings.api_keepalive_requests)
     return app
 

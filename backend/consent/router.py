@@ -14,6 +14,7 @@ from backend.consent.models import (
     TermsPublic,
     TypedDataPublic,
 )
+from backend.core.params import Hash32
 from backend.deps import ChainDep, CurrentUser, SessionDep, SettingsDep
 from workers.consent_tasks import enqueue_relay
 
@@ -86,7 +87,7 @@ def consent_status(
 
 @router.get("/{consent_hash}", response_model=ConsentPublic)
 def get_consent(
-    consent_hash: str, session: SessionDep, chain: ChainDep, address: CurrentUser
+    consent_hash: Hash32, session: SessionDep, chain: ChainDep, address: CurrentUser
 ) -> ConsentPublic:
     """One of the caller's consents."""
     row = service.get_owned_consent(session=session, contributor=address, consent_hash=consent_hash)
@@ -95,7 +96,7 @@ def get_consent(
 
 @router.post("/{consent_hash}/revoke/typed-data", response_model=TypedDataPublic)
 def revocation_typed_data(
-    consent_hash: str,
+    consent_hash: Hash32,
     session: SessionDep,
     chain: ChainDep,
     settings: SettingsDep,
@@ -113,7 +114,7 @@ def revocation_typed_data(
 
 @router.post("/{consent_hash}/revoke", response_model=ConsentPublic, status_code=202)
 def revoke(
-    consent_hash: str,
+    consent_hash: Hash32,
     body: RevocationSubmit,
     session: SessionDep,
     chain: ChainDep,

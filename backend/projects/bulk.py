@@ -1,8 +1,8 @@
 """Parse bulk text-item uploads (JSONL or CSV). Pure: bytes in, rows out.
 
 Any bad row fails the whole upload with its line number, so nothing is half-stored.
-Each row has `text` (required), and optionally `id` (the requester's own id) and
-`gold_answer` (a JSON object; in CSV, a JSON-encoded cell).
+Each row has `text` (required), and optionally `id` (the requester's own id, unique within
+the upload) and `gold_answer` (a JSON object; in CSV, a JSON-encoded cell).
 """
 
 import csv
@@ -11,9 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from backend.core.errors import BadRequest
+from backend.core.bodies import check_json
+from backend.core.errors import BadRequest, InvalidJSON
 
 MAX_TEXT_CHARS = 100_000
+# item.external_id is a VARCHAR(200) (an image's file name is kept there too).
+MAX_ID_CHARS = 200
+MAX_FILE_NAME_CHARS = 255
 
 
 class InvalidUpload(BadRequest):
@@ -42,12 +46,46 @@ def _row(line: int, record: dict[str, Any]) -> TextRow:
             f"line {line}: 'text' has {len(text)} characters; at most {MAX_TEXT_CHARS}"
         )
     external_id = record.get("id")
-    if external_id is not None and not isinstance(external_id, (str, int)):
+    if isinstance(external_id, bool) or not isinstance(external_id, (str, int, type(None))):
         raise InvalidUpload(f"line {line}: 'id' must be a string or an integer")
+    if external_id is not None:
+        external_id = str(external_id)
+        if not external_id.strip():
+            raise InvalidUpload(f"line {line}: 'id' must not be empty")
+        if len(external_id) > MAX_ID_CHARS:
+            raise InvalidUpload(
+                f"line {line}: 'id' has {len(external_id)} characters; at most {MAX_ID_CHARS}"
+            )
+    # CSV cells can hold one; JSONL strings cannot (check_json). No database keeps it.
+    for name, value in (("text", text), ("id", external_id)):
+        if value is not None and "\x00" in value:
+            raise InvalidUpload(f"line {line}: '{name}' holds a NUL character")
     gold = record.get("gold_answer")
     if gold is not None and not isinstance(gold, dict):
         raise InvalidUpload(f"line {line}: 'gold_answer' must be a JSON object")
-    return TextRow(line, text, None if external_id is None else str(external_id), gold)
+    return TextRow(line, text, external_id, gold)
+
+
+def _json(line: int, raw: str, name: str) -> Any:
+    """``raw`` parsed, after the checks every JSON this service reads passes (bounded depth
+    and numbers, no NaN, no NUL: backend/core/bodies.py)."""
+    try:
+        check_json(raw, name=name)
+    except InvalidJSON as exc:
+        raise InvalidUpload(f"line {line}: {exc.detail}") from exc
+    return json.loads(raw)
+
+
+def check_file_name(name: str | None) -> None:
+    """Refuse an uploaded file's name that no column or message should carry."""
+    if name is None:
+        return
+    if len(name) > MAX_FILE_NAME_CHARS:
+        raise InvalidUpload(
+            f"a file name has {len(name)} characters; at most {MAX_FILE_NAME_CHARS}"
+        )
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise InvalidUpload(f"file name {name[:80]!r} holds a control character")
 
 
 def parse_jsonl(data: bytes) -> list[TextRow]:
@@ -55,10 +93,7 @@ def parse_jsonl(data: bytes) -> list[TextRow]:
     for number, raw in enumerate(_decode(data).splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidUpload(f"line {number}: not valid JSON ({exc.msg})") from exc
+        record = _json(number, raw, "row")
         if not isinstance(record, dict):
             raise InvalidUpload(f"line {number}: each line must be a JSON object")
         rows.append(_row(number, record))
@@ -77,12 +112,7 @@ def parse_csv(data: bytes) -> list[TextRow]:
                 raise InvalidUpload(f"line {line}: more cells than header columns")
             cleaned: dict[str, Any] = {k: v for k, v in record.items() if v not in ("", None)}
             if "gold_answer" in cleaned:
-                try:
-                    cleaned["gold_answer"] = json.loads(cleaned["gold_answer"])
-                except json.JSONDecodeError as exc:
-                    raise InvalidUpload(
-                        f"line {line}: 'gold_answer' is not valid JSON ({exc.msg})"
-                    ) from exc
+                cleaned["gold_answer"] = _json(line, cleaned["gold_answer"], "gold_answer")
             rows.append(_row(line, cleaned))
     except csv.Error as exc:
         raise InvalidUpload(f"line {reader.line_num}: malformed CSV ({exc})") from exc
@@ -109,6 +139,17 @@ def _decode(data: bytes) -> str:
 
 
 def _non_empty(rows: list[TextRow]) -> list[TextRow]:
+    """The rows of an upload that holds some, each requester id at most once."""
     if not rows:
         raise InvalidUpload("the upload holds no rows")
+    first_line: dict[str, int] = {}
+    for row in rows:
+        if row.external_id is None:
+            continue
+        seen = first_line.setdefault(row.external_id, row.line)
+        if seen != row.line:
+            raise InvalidUpload(
+                f"lines {seen} and {row.line} have the same id {row.external_id[:80]!r}; "
+                "ids must be unique within an upload"
+            )
     return rows

@@ -1,11 +1,14 @@
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
+from backend.core.bodies import check_json, max_body_bytes
 from backend.core.errors import BadRequest
+from backend.core.params import Limit, Offset, RowId
 from backend.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
 from backend.projects import service
+from backend.projects.bulk import check_file_name
 from backend.projects.models import ItemPublic, ProjectCreate, ProjectPublic, UploadResult
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -18,14 +21,22 @@ def create_project(body: ProjectCreate, session: SessionDep, owner: CurrentUser)
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)
-def get_project(project_id: int, session: SessionDep) -> Any:
+def get_project(project_id: RowId, session: SessionDep) -> Any:
     """A project's public description."""
     return service.get_project(session=session, project_id=project_id)
 
 
+# A multipart body carries boundaries, part headers and (images) the gold_answers field
+# besides its files.
+MULTIPART_SLACK = 1024 * 1024
+# An image upload's body holds at most this many files at the largest size allowed.
+IMAGES_PER_UPLOAD = 20
+
+
 @router.post("/{project_id}/items/images", response_model=UploadResult, status_code=201)
+@max_body_bytes(lambda s: IMAGES_PER_UPLOAD * s.max_image_bytes + MULTIPART_SLACK)
 async def upload_images(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
@@ -39,14 +50,14 @@ async def upload_images(
     project = service.get_owned_project(session=session, project_id=project_id, owner=owner)
     golds: dict[str, Any] = {}
     if gold_answers:
-        try:
-            golds = json.loads(gold_answers)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"gold_answers is not valid JSON: {exc.msg}") from exc
+        # A form field: the body guard did not see it as JSON.
+        check_json(gold_answers, name="gold_answers")
+        golds = json.loads(gold_answers)
         if not isinstance(golds, dict):
             raise BadRequest("gold_answers must be a JSON object mapping file names to answers")
     blobs = []
     for upload in files:
+        check_file_name(upload.filename)
         # Read one byte past the limit: enough to refuse an oversize file without holding it.
         data = await upload.read(settings.max_image_bytes + 1)
         blobs.append((upload.filename or "upload", data))
@@ -61,8 +72,9 @@ async def upload_images(
 
 
 @router.post("/{project_id}/items/text", response_model=UploadResult, status_code=201)
+@max_body_bytes(lambda s: s.max_text_upload_bytes + MULTIPART_SLACK)
 async def upload_text(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     settings: SettingsDep,
     owner: CurrentUser,
@@ -70,6 +82,7 @@ async def upload_text(
 ) -> UploadResult:
     """Upload text items in bulk; a bad row is reported by line and nothing is stored."""
     project = service.get_owned_project(session=session, project_id=project_id, owner=owner)
+    check_file_name(file.filename)
     data = await file.read(settings.max_text_upload_bytes + 1)
     return service.add_text_items(
         session=session,
@@ -83,11 +96,11 @@ async def upload_text(
 
 @router.get("/{project_id}/items", response_model=list[ItemPublic])
 def list_items(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     owner: CurrentUser,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> list[ItemPublic]:
     """The project's items, gold answers included (owner only)."""
     project = service.get_owned_project(session=session, project_id=project_id, owner=owner)

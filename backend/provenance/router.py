@@ -2,6 +2,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from backend.core.params import RowId
 from backend.deps import ChainDep, SessionDep, StorageDep
 from backend.provenance import service
 from backend.provenance.models import BatchPublic, ContributionPublic
@@ -11,20 +12,20 @@ router = APIRouter(tags=["provenance"])
 
 @router.get("/contributions/{answer_id}", response_model=ContributionPublic)
 def get_contribution(
-    answer_id: int, session: SessionDep, storage: StorageDep, chain: ChainDep
+    answer_id: RowId, session: SessionDep, storage: StorageDep, chain: ChainDep
 ) -> Any:
     """A contribution's leaf, anchoring status, batch, transaction and inclusion proof."""
     return service.contribution(session=session, storage=storage, chain=chain, answer_id=answer_id)
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic)
-def get_batch(batch_id: int, session: SessionDep, chain: ChainDep) -> Any:
+def get_batch(batch_id: RowId, session: SessionDep, chain: ChainDep) -> Any:
     """A batch: root, leaf count, tree hash and anchoring transaction."""
     return service.to_batch_public(service.get_batch(session=session, batch_id=batch_id), chain)
 
 
 @router.get("/batches/{batch_id}/tree")
-def get_batch_tree(batch_id: int, session: SessionDep, storage: StorageDep) -> Response:
+def get_batch_tree(batch_id: RowId, session: SessionDep, storage: StorageDep) -> Response:
     """The batch's tree as an OpenZeppelin StandardMerkleTree standard-v1 dump."""
     batch = service.get_batch(session=session, batch_id=batch_id)
     return Response(

@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 
+from backend.core.params import RowId
 from backend.deps import CurrentUser, SessionDep
 from backend.projects.service import get_owned_project, get_project
 from backend.quality import service
@@ -9,7 +10,7 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["quality"])
 
 
 @router.get("/quality", response_model=QualityReport)
-def quality_report(project_id: int, session: SessionDep, owner: CurrentUser) -> QualityReport:
+def quality_report(project_id: RowId, session: SessionDep, owner: CurrentUser) -> QualityReport:
     """Agreement, gold accuracy, items in review and flagged contributors (requester only)."""
     project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.report(session=session, project=project)
@@ -17,7 +18,7 @@ def quality_report(project_id: int, session: SessionDep, owner: CurrentUser) -> 
 
 @router.get("/quality/me", response_model=ContributorQualityPublic)
 def my_quality(
-    project_id: int, session: SessionDep, contributor: CurrentUser
+    project_id: RowId, session: SessionDep, contributor: CurrentUser
 ) -> ContributorQualityPublic:
     """The caller's standing in this project, and why they were stopped if they were."""
     get_project(session=session, project_id=project_id)
@@ -25,7 +26,7 @@ def my_quality(
 
 
 @router.get("/results", response_model=list[ItemResultPublic])
-def results(project_id: int, session: SessionDep, owner: CurrentUser) -> list[ItemResultPublic]:
+def results(project_id: RowId, session: SessionDep, owner: CurrentUser) -> list[ItemResultPublic]:
     """Final consensus of every finalised item (requester only)."""
     get_owned_project(session=session, project_id=project_id, owner=owner)
     return [

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
+from backend.core.params import EpochNumber, RowId
 from backend.core.time import utcnow
 from backend.deps import ChainDep, CurrentUser, MaybeUser, SessionDep, SettingsDep, StorageDep
 from backend.rewards import service
@@ -32,7 +33,11 @@ PERMIT_TTL_S = 3600
 
 @router.post("/projects/{project_id}/funding", response_model=FundingPlan)
 def prepare_funding(
-    project_id: int, body: FundingRequest, session: SessionDep, chain: ChainDep, owner: CurrentUser
+    project_id: RowId,
+    body: FundingRequest,
+    session: SessionDep,
+    chain: ChainDep,
+    owner: CurrentUser,
 ) -> Any:
     """Transactions for the requester's wallet: approve the escrow, then deposit."""
     project = service.requesters_project(session=session, project_id=project_id, caller=owner)
@@ -41,12 +46,12 @@ def prepare_funding(
 
 @router.get("/projects/{project_id}/funding/permit", response_model=PermitTypedData)
 def permit_typed_data(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     chain: ChainDep,
     owner: CurrentUser,
     amount: int = Query(gt=0, lt=2**128),
-    deadline: int | None = Query(default=None, gt=0),
+    deadline: int | None = Query(default=None, gt=0, lt=2**256),
 ) -> Any:
     """EIP-2612 permit typed data for the requester to sign (instead of an approve)."""
     project = service.requesters_project(session=session, project_id=project_id, caller=owner)
@@ -62,7 +67,7 @@ def permit_typed_data(
 
 @router.post("/projects/{project_id}/funding/permit", response_model=UnsignedTransaction)
 def permit_deposit(
-    project_id: int,
+    project_id: RowId,
     body: PermitFundingRequest,
     session: SessionDep,
     chain: ChainDep,
@@ -76,7 +81,7 @@ def permit_deposit(
 
 
 @router.get("/projects/{project_id}/budget", response_model=BudgetPublic)
-def get_budget(project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
+def get_budget(project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
     """The requester's budget: deposited, committed to contributors, paid, withdrawn and
     remaining, from the chain, and why accepted work waits, if it does."""
     project = service.requesters_project(session=session, project_id=project_id, caller=owner)
@@ -86,7 +91,7 @@ def get_budget(project_id: int, session: SessionDep, chain: ChainDep, owner: Cur
 @router.get(
     "/projects/{project_id}/reward-epochs", response_model=list[EpochDetail] | list[EpochPublic]
 )
-def list_epochs(project_id: int, session: SessionDep, caller: MaybeUser) -> Any:
+def list_epochs(project_id: RowId, session: SessionDep, caller: MaybeUser) -> Any:
     """The project's reward roots, oldest first: the posted ones and their totals for anyone;
     every epoch in full for its requester."""
     return service.epoch_views(session=session, project_id=project_id, caller=caller)
@@ -94,8 +99,8 @@ def list_epochs(project_id: int, session: SessionDep, caller: MaybeUser) -> Any:
 
 @router.get("/projects/{project_id}/reward-epochs/{epoch}/tree")
 def epoch_tree(
-    project_id: int,
-    epoch: int,
+    project_id: RowId,
+    epoch: EpochNumber,
     session: SessionDep,
     storage: StorageDep,
     owner: CurrentUser,
@@ -109,7 +114,9 @@ def epoch_tree(
 
 
 @router.post("/projects/{project_id}/close", response_model=UnsignedTransaction)
-def prepare_close(project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
+def prepare_close(
+    project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser
+) -> Any:
     """The closeProject transaction; refused while accepted work is not in a posted root."""
     project = service.requesters_project(session=session, project_id=project_id, caller=owner)
     return service.close_transaction(session=session, chain=chain, project=project)
@@ -117,7 +124,7 @@ def prepare_close(project_id: int, session: SessionDep, chain: ChainDep, owner: 
 
 @router.post("/projects/{project_id}/withdraw", response_model=UnsignedTransaction)
 def prepare_withdraw(
-    project_id: int, session: SessionDep, chain: ChainDep, owner: CurrentUser
+    project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser
 ) -> Any:
     """The withdrawUncommitted transaction, once the project is closed."""
     project = service.requesters_project(session=session, project_id=project_id, caller=owner)
@@ -132,7 +139,7 @@ def my_earnings(session: SessionDep, contributor: CurrentUser) -> Any:
 
 @router.get("/projects/{project_id}/rewards/proof", response_model=ClaimProof)
 def my_claim_proof(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     storage: StorageDep,
     chain: ChainDep,
@@ -150,7 +157,7 @@ def my_claim_proof(
 
 @router.post("/projects/{project_id}/rewards/claim", response_model=RelayedClaim)
 def relayed_claim(
-    project_id: int,
+    project_id: RowId,
     session: SessionDep,
     storage: StorageDep,
     chain: ChainDep,

@@ -22,17 +22,21 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.core.bodies import CALLER_SCOPE_KEY
 from backend.core.errors import AppError, Unauthorized, error_response
+from backend.core.params import MAX_ROW_ID
 from backend.deps import bearer_token, token_address
 from backend.tasks import pg_loop
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
 
-# The loop's three routes, with ids of plain ASCII digits (at most 18: within a bigint);
-# FastAPI's int parameters take more spellings ("+7", "7.0"), which go on to FastAPI.
+# The loop's three routes, with ids of plain ASCII digits; FastAPI's int parameters take
+# more spellings ("+7", "7.0"), which go on to FastAPI. So does an id beyond the id columns'
+# range (_in_range): FastAPI names it (RowId, backend/core/params.py), where asyncpg would
+# fail to encode it.
 _ROUTE = re.compile(
-    r"/(?:tasks/(?P<task>[0-9]{1,18})/(?P<action>answer-and-next|answer)"
-    r"|projects/(?P<project>[0-9]{1,18})/tasks/next)"
+    r"/(?:tasks/(?P<task>[0-9]{1,10})/(?P<action>answer-and-next|answer)"
+    r"|projects/(?P<project>[0-9]{1,10})/tasks/next)"
 )
 # An answer is a few hundred bytes; anything larger, or of unknown length, goes to FastAPI.
 MAX_BODY_BYTES = 64 * 1024
@@ -48,12 +52,15 @@ class LoopFastLane:
             if scope["type"] == "http" and scope["method"] == "POST"
             else None
         )
-        pool = _pool(scope) if route is not None else None
+        pool = _pool(scope) if route is not None and _in_range(route) else None
         if route is None or pool is None:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        contributor = await _contributor(headers.get(b"authorization"), pool)
+        # The body guard (backend/core/bodies.py) has resolved the caller already.
+        contributor = scope.get(CALLER_SCOPE_KEY) or await _contributor(
+            headers.get(b"authorization"), pool
+        )
         if contributor is None:
             await self.app(scope, receive, send)
             return
@@ -85,6 +92,14 @@ class LoopFastLane:
         except AppError as exc:
             response = error_response(exc)
         await response(scope, receive, send)
+
+
+def _in_range(route: re.Match[str]) -> bool:
+    return all(
+        1 <= int(value) <= MAX_ROW_ID
+        for value in (route["task"], route["project"])
+        if value is not None
+    )
 
 
 def _route_path(scope: Scope) -> str:

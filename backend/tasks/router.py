@@ -3,6 +3,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from backend.core.params import RowId
 from backend.deps import CurrentUser, SessionDep, StorageDep
 from backend.tasks import pg_loop, service
 from backend.tasks.models import AnswerAndNext, AnswerPublic, AnswerSubmit, TaskPublic
@@ -54,13 +55,13 @@ async def answer_and_next_reply(
 
 
 @router.post("/projects/{project_id}/tasks/next", response_model=TaskPublic)
-async def next_task(project_id: int, contributor: CurrentUser, request: Request) -> Response:
+async def next_task(project_id: RowId, contributor: CurrentUser, request: Request) -> Response:
     """Lease the caller the next item to label in this project."""
     return await next_task_reply(pg_loop.app_pool(request.app), project_id, contributor)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
-def get_task(task_id: int, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
+def get_task(task_id: RowId, session: SessionDep, contributor: CurrentUser) -> TaskPublic:
     """One of the caller's tasks."""
     task = service.get_own_task(session=session, task_id=task_id, contributor=contributor)
     return service.to_task_public(session=session, task=task)
@@ -82,7 +83,7 @@ def _media(
 
 @router.get("/tasks/{task_id}/media")
 def task_media(
-    task_id: int, session: SessionDep, storage: StorageDep, contributor: CurrentUser
+    task_id: RowId, session: SessionDep, storage: StorageDep, contributor: CurrentUser
 ) -> Response:
     """The item's image, only while the caller holds the lease."""
     return _media(task_id, session, storage, contributor, thumb=False)
@@ -90,7 +91,7 @@ def task_media(
 
 @router.get("/tasks/{task_id}/thumbnail")
 def task_thumbnail(
-    task_id: int, session: SessionDep, storage: StorageDep, contributor: CurrentUser
+    task_id: RowId, session: SessionDep, storage: StorageDep, contributor: CurrentUser
 ) -> Response:
     """The item's thumbnail, only while the caller holds the lease."""
     return _media(task_id, session, storage, contributor, thumb=True)
@@ -98,7 +99,7 @@ def task_thumbnail(
 
 @router.post("/tasks/{task_id}/answer", response_model=AnswerPublic, status_code=201)
 async def submit_answer(
-    task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
+    task_id: RowId, body: AnswerSubmit, contributor: CurrentUser, request: Request
 ) -> Response:
     """Answer a leased task; retrying the same answer returns the stored one (200)."""
     return await answer_reply(pg_loop.app_pool(request.app), task_id, contributor, body)
@@ -106,7 +107,7 @@ async def submit_answer(
 
 @router.post("/tasks/{task_id}/answer-and-next", response_model=AnswerAndNext, status_code=201)
 async def submit_answer_and_next(
-    task_id: int, body: AnswerSubmit, contributor: CurrentUser, request: Request
+    task_id: RowId, body: AnswerSubmit, contributor: CurrentUser, request: Request
 ) -> Response:
     """Answer a leased task and lease the next one of the same project, in one round trip.
 

@@ -1,0 +1,419 @@
+"""Request bodies, bounded and checked before anything in the app reads them.
+
+One pure-ASGI middleware, outside every other part of the app that reads a body (the loop's
+fast lane, FastAPI's body parsing, multipart parsing), so that for each request:
+
+1. a route that needs a signed-in caller refuses a missing or invalid bearer token with 401
+   before a single body byte is received (an unauthenticated 300 MB upload used to be read
+   and spooled to disk first);
+2. a Content-Length above the route's limit is refused with 413 before reading, and a
+   streamed (chunked) body is counted and cut off at the limit;
+3. a body the route would parse as JSON must say ``application/json`` (else 415), and is read
+   whole (it is small) and checked in one linear scan before any parser sees it: valid UTF-8,
+   nesting depth, number literals of bounded length that a float can hold, no NaN or
+   Infinity, no NUL character and no unpaired surrogate in any string. 100,000 nested
+   brackets once crashed the interpreter in the recursive JSON decoder; a 5,000-digit integer
+   hit Python's int-str digit limit as a 500. The body is then replayed to the app.
+
+What a route needs is derived from the route itself: its dependencies (does it resolve the
+bearer token?), its body parameters (JSON or a form), and ``max_body_bytes`` for the upload
+routes that take more than the JSON default.
+"""
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import params
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.core.config import Settings, get_settings
+from backend.core.errors import (
+    AppError,
+    BadRequest,
+    InvalidJSON,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_response,
+)
+from backend.deps import BearerToken, bearer_token, token_address
+from backend.tasks import pg_loop
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+# uint256 has 78 decimal digits; no honest number in this API is longer than that.
+MAX_NUMBER_CHARS = 100
+# Where the guard leaves the caller it resolved, so the loop's fast lane need not repeat it.
+CALLER_SCOPE_KEY = "provenant.caller"
+
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def max_body_bytes(limit: Callable[[Settings], int]) -> Callable[[F], F]:
+    """Give a route a body limit other than the JSON default (the upload routes), as a
+    function of the settings (read when the first request arrives, not at import)."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.max_body_bytes = limit  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+@dataclass(frozen=True)
+class _Policy:
+    limit: int
+    body: str | None  # "json", "form", or None: the route reads no body
+    signed_in: bool  # the route resolves the caller's bearer token
+
+
+_DEFAULT = _Policy(limit=MAX_JSON_BYTES, body=None, signed_in=False)
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: list[tuple[APIRoute, _Policy]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = self._policy(scope)
+        headers = _headers(scope)
+        try:
+            if policy.signed_in and not _auth_overridden(scope):
+                scope[CALLER_SCOPE_KEY] = await _caller(scope, headers.get(b"authorization"))
+            length = _content_length(headers, policy.limit)
+            has_body = bool(length) or b"transfer-encoding" in headers
+            kind = _content_kind(headers.get(b"content-type"))
+            if has_body and policy.body is not None and kind != policy.body:
+                raise _wrong_type(policy.body, headers.get(b"content-type"))
+        except AppError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+
+        if has_body and policy.body == "json":
+            body = await _read_json(receive, policy.limit)
+            if isinstance(body, AppError):
+                await error_response(body)(scope, receive, send)
+                return
+            if body is None:  # the client went away
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await _Limited(self.app, policy.limit)(scope, receive, send)
+
+    def _policy(self, scope: Scope) -> _Policy:
+        if scope["method"] in _BODYLESS_METHODS:
+            return _DEFAULT
+        if self._routes is None:
+            self._routes = _route_policies(scope["app"], get_settings())
+        for route, policy in self._routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return policy
+        return _DEFAULT
+
+
+def _route_policies(app: Any, settings: Settings) -> list[tuple[APIRoute, _Policy]]:
+    """Each API route with what it needs, in the router's order (the first full match wins,
+    as in the router)."""
+    policies = []
+    for context in iter_route_contexts(app.routes):
+        route = context.route
+        if not isinstance(route, APIRoute):
+            continue
+        body_params = route.dependant.body_params
+        if not body_params:
+            body = None
+        elif any(isinstance(p.field_info, params.Form) for p in body_params):
+            body = "form"
+        else:
+            body = "json"
+        limit_of = getattr(route.endpoint, "max_body_bytes", None)
+        limit = limit_of(settings) if limit_of is not None else MAX_JSON_BYTES
+        signed_in = _depends_on(route.dependant, lambda call: isinstance(call, BearerToken))
+        policies.append((route, _Policy(limit=limit, body=body, signed_in=signed_in)))
+    return policies
+
+
+def _depends_on(dependant: Dependant, wanted: Callable[[Any], bool]) -> bool:
+    return any(wanted(d.call) or _depends_on(d, wanted) for d in dependant.dependencies)
+
+
+def _auth_overridden(scope: Scope) -> bool:
+    """Tests may swap the caller through FastAPI's dependency overrides, which only FastAPI
+    applies: leave authentication to it then."""
+    return bool(getattr(scope.get("app"), "dependency_overrides", None))
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    # ASGI header names are lower-case; with a header repeated, the first one counts, as in
+    # Starlette's Headers.get.
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name, value)
+    return headers
+
+
+async def _caller(scope: Scope, authorization: bytes | None) -> str:
+    """The signed-in caller's address, exactly as the endpoints' CurrentUser resolves it."""
+    token = bearer_token.parse(authorization.decode("latin-1") if authorization else None)
+    return await token_address(token, pg_loop.app_pool(scope["app"]))
+
+
+def _content_length(headers: dict[bytes, bytes], limit: int) -> int | None:
+    """The declared length (None: streamed), refused at once above ``limit``."""
+    raw = headers.get(b"content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest("Content-Length must be a number of bytes")
+    length = int(raw)
+    if length > limit:
+        raise PayloadTooLarge(f"the body is {length} bytes; this endpoint takes at most {limit}")
+    return length
+
+
+def _content_kind(content_type: bytes | None) -> str | None:
+    if content_type is None:
+        return None
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    ):
+        return "json"
+    return "form" if media in _FORM_TYPES else None
+
+
+def _wrong_type(expected: str, content_type: bytes | None) -> UnsupportedMediaType:
+    wanted = "application/json" if expected == "json" else "multipart/form-data"
+    got = "none" if content_type is None else repr(content_type.decode("latin-1")[:100])
+    return UnsupportedMediaType(
+        f"this endpoint takes {wanted}; the request's Content-Type is {got}"
+    )
+
+
+async def _read_json(receive: Receive, limit: int) -> bytes | AppError | None:
+    """The whole body, checked; an error to reply with; or None if the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return PayloadTooLarge(f"the body is over {limit} bytes; at most {limit} are accepted")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    try:
+        check_json(body)
+    except InvalidJSON as exc:
+        return exc
+    return body
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app behind, with the body already read given back first."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+class _Limited:
+    """Hands the body on as it arrives, counting it; past the limit, replies 413 itself and
+    tells the app the client went away (anything the app sends after that is dropped)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.received = 0
+        self.started = False
+        self.refused = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def counting_receive() -> Message:
+            if self.refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                self.received += len(message.get("body", b""))
+                if self.received > self.limit:
+                    self.refused = True
+                    if not self.started:
+                        refusal = PayloadTooLarge(
+                            f"the body is over {self.limit} bytes; "
+                            f"at most {self.limit} are accepted"
+                        )
+                        await error_response(refusal)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if self.refused:
+                return
+            if message["type"] == "http.response.start":
+                self.started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            # The app's reaction to the cut-off body (a disconnect) is not an error of ours.
+            if not self.refused:
+                raise
+
+
+# --- The JSON scan ------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r'(?P<s>"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'
+    r"|(?P<o>[\[{])"
+    r"|(?P<c>[\]}])"
+    r"|(?P<n>-?[0-9][0-9A-Za-z.+\-]*)"
+    r"|(?P<w>-?[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<x>[^ \t\n\r,:])"
+)
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|["\\/bfnrt]|(.))', re.DOTALL)
+# A string's opening quote up to where it stops being one (a control character, or the end).
+_STRING_PREFIX = re.compile(r'"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*')
+_LITERALS = frozenset({"true", "false", "null"})
+
+
+def check_json(body: bytes | str, *, name: str = "body") -> None:
+    """Raise InvalidJSON naming the first problem and its position, or return if ``body`` is
+    JSON that every parser in this process handles safely. One pass over the body's tokens
+    (bounded by the depth check, never recursive), then the standard parser for the grammar.
+    ``name`` says what the JSON is in the message (a request body, an upload's row)."""
+    if isinstance(body, str):
+        text = body
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidJSON(f"the {name} is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        _scan(text)
+    except _Problem as problem:
+        raise InvalidJSON(f"invalid JSON {name}: {problem.at(text)}") from None
+
+
+class _Problem(Exception):
+    def __init__(self, pos: int, what: str) -> None:
+        self.pos = pos
+        self.what = what
+
+    def at(self, text: str) -> str:
+        column = self.pos - (text.rfind("\n", 0, self.pos) + 1) + 1
+        if "\n" not in text:
+            return f"{self.what} at column {column}"
+        line = text.count("\n", 0, self.pos) + 1
+        return f"{self.what} at line {line}, column {column}"
+
+
+def _scan(text: str) -> None:
+    depth = 0
+    for token in _TOKEN.finditer(text):
+        kind = token.lastgroup
+        if kind == "s":
+            if "\\" in token.group():
+                _check_escapes(text, token)
+        elif kind == "o":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _Problem(token.start(), f"nested deeper than {MAX_JSON_DEPTH} levels")
+        elif kind == "c":
+            depth -= 1
+        elif kind == "n":
+            _check_number(text, token)
+        elif kind == "w":
+            word = token.group()
+            if word in ("NaN", "Infinity", "-Infinity"):
+                raise _Problem(token.start(), f"{word} is not a JSON number")
+            if word not in _LITERALS:
+                raise _Problem(token.start(), f"unexpected word {_excerpt(word)}")
+        else:
+            raise _stray(text, token.start())
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Problem(exc.pos, exc.msg.lower()) from None
+
+
+def _check_number(text: str, token: re.Match[str]) -> None:
+    literal = token.group()
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _Problem(
+            token.start(),
+            f"a number of {len(literal)} characters; at most {MAX_NUMBER_CHARS} are accepted",
+        )
+    if not _NUMBER.fullmatch(literal):
+        raise _Problem(token.start(), f"malformed number {_excerpt(literal)}")
+    if ("." in literal or "e" in literal or "E" in literal) and math.isinf(float(literal)):
+        raise _Problem(token.start(), f"{literal} overflows a 64-bit float")
+
+
+def _check_escapes(text: str, token: re.Match[str]) -> None:
+    high: re.Match[str] | None = None  # an unpaired high surrogate escape so far
+    base = token.start()
+    for escape in _ESCAPE.finditer(token.group()):
+        if escape.group(2) is not None:
+            raise _Problem(base + escape.start(), f"invalid escape \\{escape.group(2)}")
+        code = int(escape.group(1), 16) if escape.group(1) is not None else None
+        if high is not None:
+            if code is None or not 0xDC00 <= code <= 0xDFFF or escape.start() != high.end():
+                raise _Problem(base + high.start(), "unpaired surrogate in a string")
+            high = None
+            continue
+        if code == 0:
+            raise _Problem(base + escape.start(), "NUL character (\\u0000) in a string")
+        if code is not None and 0xD800 <= code <= 0xDBFF:
+            high = escape
+        elif code is not None and 0xDC00 <= code <= 0xDFFF:
+            raise _Problem(base + escape.start(), "unpaired surrogate in a string")
+    if high is not None:
+        raise _Problem(base + high.start(), "unpaired surrogate in a string")
+
+
+def _stray(text: str, pos: int) -> _Problem:
+    """What is wrong at ``pos``, where no JSON token starts."""
+    char = text[pos]
+    if char == "\x00":
+        return _Problem(pos, "NUL character")
+    if char != '"':
+        return _Problem(pos, f"unexpected character {char!r}")
+    prefix = _STRING_PREFIX.match(text, pos)
+    stop = prefix.end() if prefix is not None else pos + 1
+    if stop >= len(text):
+        return _Problem(pos, "unterminated string")
+    if text[stop] == "\x00":
+        return _Problem(stop, "NUL character in a string")
+    if text[stop] == "\\":
+        return _Problem(stop, "invalid escape in a string")
+    return _Problem(stop, f"unescaped control character U+{ord(text[stop]):04X} in a string")
+
+
+def _excerpt(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "…")
