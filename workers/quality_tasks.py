@@ -1,5 +1,6 @@
 """Quality tasks: thin wrappers that open a session and call the quality service."""
 
+import logging
 from functools import lru_cache
 
 from sqlmodel import Session
@@ -9,6 +10,8 @@ from backend.core.db import get_engine
 from backend.quality import service
 from backend.quality.pacing import RunPacer
 from workers.celery_app import celery_app
+
+log = logging.getLogger("provenant.quality")
 
 
 @lru_cache
@@ -35,7 +38,14 @@ def aggregate_pending() -> dict[int, dict[str, int]]:
         if not pacer.due(project_id):
             continue  # picked up again by a later beat
         started = pacer.clock()
-        with Session(get_engine()) as session:
-            out[project_id] = service.aggregate_project(session=session, project_id=project_id)
-        pacer.ran(project_id, started)
+        try:
+            with Session(get_engine()) as session:
+                out[project_id] = service.aggregate_project(session=session, project_id=project_id)
+        except Exception:
+            # A run that fails (items it cannot process are set aside within it; this is
+            # anything else) must not keep the projects after it from theirs.
+            log.exception("project %s: the quality run failed", project_id)
+            out[project_id] = {"failed": 1}
+        finally:
+            pacer.ran(project_id, started)
     return out

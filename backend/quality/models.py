@@ -81,15 +81,26 @@ class ContributorQualityPublic(SQLModel):
     flags: list[FlagPublic]
 
 
+class SetAsideItem(SQLModel):
+    """An item the quality run could not process: left out of aggregation and decisions, its
+    answers kept (pending: neither paid nor rejected) until the requester deals with it."""
+
+    item_id: int
+    external_id: str | None
+    answers: int
+    reason: str
+
+
 class QualityReport(SQLModel):
     project_id: int
     method: str | None
     krippendorff_alpha: float | None
     answers: dict[str, int]  # by status
-    items: dict[str, int]  # total, final, in_review, waiting
+    items: dict[str, int]  # total, final, in_review, waiting, set_aside
     gold_accuracy_histogram: dict[str, int]  # "0.0-0.1" ... "0.9-1.0" -> contributors
     contributors: list[ContributorQualityPublic]
     flagged: list[FlagPublic]
+    set_aside: list[SetAsideItem] = []
 
 
 class ItemResultPublic(SQLModel):

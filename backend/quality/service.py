@@ -24,6 +24,7 @@ from backend.projects.models import SQL_FALSE, Item, Project
 from backend.provenance.leaf import canonical_json
 from backend.quality import fraud, scoring
 from backend.quality.aggregation import (
+    ItemTooLarge,
     aggregate_boxes,
     dawid_skene,
     gold_accuracy,
@@ -39,6 +40,7 @@ from backend.quality.models import (
     FraudFlag,
     ItemResult,
     QualityReport,
+    SetAsideItem,
 )
 from backend.tasks.models import Answer
 
@@ -59,7 +61,16 @@ DUPLICATE_MIN_SHARED = 8
 DUPLICATE_MAX_P_VALUE = 1e-2
 # Flags that stop a contributor outright; too_fast answers are held one by one.
 BLOCKING_FLAGS = ("constant", "duplicate_accounts", "burst")
-ITEM_COLUMNS_READ = ("is_gold", "gold_answer", "answer_count", "extra_answers", "finalized")
+ITEM_COLUMNS_READ = (
+    "is_gold",
+    "gold_answer",
+    "answer_count",
+    "extra_answers",
+    "finalized",
+    "set_aside_reason",
+)
+# What a set-aside item's reason may quote of the error (the column holds 500 characters).
+SET_ASIDE_DETAIL = 300
 
 log = logging.getLogger("provenant.quality")
 
@@ -351,6 +362,10 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     )
     if not answers:
         return {"finalized": 0, "review": 0}
+    seen_through = max(a.id or 0 for a in answers)
+    # A set-aside item's answers stay stored, neither paid nor rejected, and out of everything
+    # this run computes (aggregation, fraud checks, standings).
+    answers = [a for a in answers if items[a.item_id].set_aside_reason is None]
     quality_rows, flag_rows = _quality_rows(session, project_id), _flag_rows(session, project_id)
     # Everything is read by now: end the reads' transaction before computing, which takes
     # seconds on a big project (more on a worker that yields the CPU; 8-16 s seen under
@@ -364,9 +379,18 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     _end_reads(session)
     read = time.perf_counter()
     with session.no_autoflush:
-        changed = _decide_project(session, project, items, answers, quality_rows, flag_rows)
+        try:
+            changed = _decide_project(session, project, items, answers, quality_rows, flag_rows)
+        except Exception as exc:
+            # One item the run cannot process (a poison answer: too many boxes, a payload the
+            # aggregation refuses) must not stop the project, or the worker, run after run.
+            reasons = _unprocessable_items(project, items, answers, exc)
+            if not reasons:
+                raise  # not one item's doing: a fault to see, not to hide
+            _set_aside(session, project_id, reasons)
+            return aggregate_project(session=session, project_id=project_id)
     decided = time.perf_counter()
-    project.aggregated_through = max(a.id or 0 for a in answers)
+    project.aggregated_through = seen_through
     session.add(project)
     _write_decisions_in_bulk(session)
     session.commit()
@@ -382,6 +406,90 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
         changed,
     )
     return changed
+
+
+def _probe(project: Project, items: dict[int, Item], answers: list[Answer]) -> None:
+    """Run on ``answers`` what a quality run computes from each answer (answer keys, the
+    aggregation, each item's consensus, scores against it and against gold); raise as the run
+    would."""
+    task_type, schema = project.task_type, project.label_schema
+    for a in answers:
+        _answer_key(task_type, a.payload)
+    result = _aggregate(project, items, answers)
+    by_item: dict[int, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_item[a.item_id].append(a)
+    for item_id, item_answers in by_item.items():
+        item = items[item_id]
+        consensus = None if item.is_gold else _consensus(project, result, item_id)
+        reference = item.gold_answer if item.is_gold else consensus and consensus[0]
+        for a in item_answers:
+            if reference is not None:
+                scoring.score(task_type, schema, a.payload, reference)
+
+
+def _reason(exc: Exception) -> str:
+    detail = str(exc)
+    if len(detail) > SET_ASIDE_DETAIL:
+        detail = detail[: SET_ASIDE_DETAIL - 3] + "..."
+    return f"the quality run cannot process this item's answers ({type(exc).__name__}: {detail})"
+
+
+def _unprocessable_items(
+    project: Project, items: dict[int, Item], answers: list[Answer], failure: Exception
+) -> dict[int, str]:
+    """The items whose own answers make the run fail, with the reason for each.
+
+    Items the aggregation names (ItemTooLarge) are taken at its word. The others are found by
+    halving: a set of items whose answers the run processes alone is clean; a failing set is
+    split until single items remain. If every item fails alone, or the failure needs two
+    items together, it is the run's fault, not an item's, and none is named for it."""
+    by_item: dict[int, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_item[a.item_id].append(a)
+    named: dict[int, str] = {}  # by the aggregation
+    found: dict[int, str] = {}  # by halving
+    if isinstance(failure, ItemTooLarge) and isinstance(failure.item, int):
+        named[failure.item] = _reason(failure)
+
+    def search(ids: list[int]) -> None:
+        while ids:
+            try:
+                _probe(project, items, [a for i in ids for a in by_item[i]])
+                return
+            except Exception as exc:
+                item = exc.item if isinstance(exc, ItemTooLarge) else None
+                if isinstance(item, int) and item in ids:
+                    named[item] = _reason(exc)
+                    ids = [i for i in ids if i != item]
+                elif len(ids) == 1:
+                    found[ids[0]] = _reason(exc)
+                    return
+                else:
+                    search(ids[: len(ids) // 2])
+                    search(ids[len(ids) // 2 :])
+                    return
+
+    suspects = sorted(i for i in by_item if i not in named)
+    search(suspects)
+    if found and len(found) == len([i for i in suspects if i not in named]):
+        found = {}  # every item fails alone: nothing tells an item's fault from the run's
+    return {**named, **found}
+
+
+def _set_aside(session: Session, project_id: int, reasons: dict[int, str]) -> None:
+    """Record why each item is set aside, and nothing else of the failed run."""
+    session.expunge_all()  # the failed run's changes to loaded rows are dropped, never written
+    table = Item.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("id_"), table.c.set_aside_reason.is_(None))
+        .values(set_aside_reason=bindparam("reason")),
+        [{"id_": item_id, "reason": reason} for item_id, reason in sorted(reasons.items())],
+    )
+    session.commit()
+    for item_id, reason in sorted(reasons.items()):
+        log.warning("project %s: item %s set aside: %s", project_id, item_id, reason)
 
 
 def _decide_project(
@@ -579,6 +687,7 @@ def projects_to_aggregate(*, session: Session) -> list[int]:
         .where(
             col(Item.is_gold).is_(SQL_FALSE),
             col(Item.finalized).is_(SQL_FALSE),
+            col(Item.set_aside_reason).is_(None),
             col(Item.answer_count) >= col(Project.overlap) + col(Item.extra_answers),
         )
         .distinct()
@@ -662,11 +771,18 @@ def report(*, session: Session, project: Project) -> QualityReport:
         session.exec(select(Item).where(Item.project_id == pid, col(Item.is_gold).is_(SQL_FALSE)))
     )
     by_status = Counter(a.status for a in answers)
+    aside = {
+        i.id: i
+        for i in session.exec(
+            select(Item).where(Item.project_id == pid, col(Item.set_aside_reason).is_not(None))
+        )
+        if i.id is not None
+    }
     alpha = (
         krippendorff_alpha_nominal(
             (a.item_id, a.contributor, _answer_key(project.task_type, a.payload))
             for a in answers
-            if a.status != AnswerStatus.held
+            if a.status != AnswerStatus.held and a.item_id not in aside
         )
         if answers
         else None
@@ -684,6 +800,8 @@ def report(*, session: Session, project: Project) -> QualityReport:
             b = min(int(r.gold_accuracy * 10), 9)
             histogram[f"{b / 10:.1f}-{(b + 1) / 10:.1f}"] += 1
     flags = _flags_by_contributor(session, pid)
+    open_items = [i for i in items if not i.finalized and i.id not in aside]
+    answered = Counter(a.item_id for a in answers)
     method = session.exec(select(ItemResult.method).where(ItemResult.project_id == pid)).first()
     return QualityReport(
         project_id=pid,
@@ -693,12 +811,22 @@ def report(*, session: Session, project: Project) -> QualityReport:
         items={
             "total": len(items),
             "final": sum(1 for i in items if i.finalized),
-            "in_review": sum(1 for i in items if not i.finalized and i.extra_answers > 0),
-            "waiting": sum(1 for i in items if not i.finalized and i.extra_answers == 0),
+            "in_review": sum(1 for i in open_items if i.extra_answers > 0),
+            "waiting": sum(1 for i in open_items if i.extra_answers == 0),
+            "set_aside": len(aside),
         },
         gold_accuracy_histogram=histogram,
         contributors=[_public(r, flags.get(r.contributor, [])) for r in rows],
         flagged=[f for fs in flags.values() for f in fs],
+        set_aside=[
+            SetAsideItem(
+                item_id=item_id,
+                external_id=item.external_id,
+                answers=answered[item_id],
+                reason=item.set_aside_reason or "",
+            )
+            for item_id, item in sorted(aside.items())
+        ],
     )
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
@@ -375,3 +376,100 @@ def test_items_waiting_on_a_newcomer_are_revisited(session):
     assert not service.item_results(session=session, project_id=project.id)
     # Nothing new arrives, but the undecided complete item keeps the project on the list.
     assert project.id in service.projects_to_aggregate(session=session)
+
+
+def _image_items(session, project, n):
+    items = [
+        Item(
+            project_id=project.id,
+            kind="image",
+            content_hash="0x" + f"{k:064x}",
+            width=1000,
+            height=1000,
+            external_id=f"img-{k}",
+            created_at=project.created_at,
+        )
+        for k in range(n)
+    ]
+    session.add_all(items)
+    session.commit()
+    return [i.id for i in items]
+
+
+def _poison(session, answer_id, payload):
+    """Store a payload as a project created before today's bounds could have accepted it."""
+    session.execute(update(Answer).where(col(Answer.id) == answer_id).values(payload=payload))
+    session.commit()
+
+
+def test_an_item_the_run_cannot_process_is_set_aside_and_the_rest_goes_on(session):
+    project = _project(
+        session, "image_bbox", {"classes": ["car", "bus"]}, min_confidence=0.5, max_extra_answers=0
+    )
+    ids = _image_items(session, project, 4)
+    car = {"label": "car", "x": 10, "y": 10, "width": 40, "height": 40}
+    people = [make_contributor(session) for _ in range(3)]
+    for who in people:
+        _work(session, project, who, lambda item: {"boxes": [car]})
+    poisoned = session.exec(
+        select(Answer).where(Answer.item_id == ids[1]).order_by(col(Answer.id))
+    ).first()
+    # 100,000 boxes: the pairwise matrix of these killed the worker on every restart.
+    _poison(session, poisoned.id, {"boxes": [car] * 100_000})
+
+    changed = service.aggregate_project(session=session, project_id=project.id)
+    assert changed["finalized"] == 3
+    session.expire_all()
+    aside = session.get(Item, ids[1])
+    assert "has 100002 boxes" in aside.set_aside_reason  # 100,000 and the two honest ones
+    assert "at most 10000 per item" in aside.set_aside_reason
+    assert not aside.finalized and session.get(ItemResult, ids[1]) is None
+    # Its answers are kept as they were: not paid, not rejected, not held.
+    kept = session.exec(select(Answer).where(Answer.item_id == ids[1])).all()
+    assert len(kept) == 3 and {a.status for a in kept} == {AnswerStatus.pending}
+    assert len(session.get(Answer, poisoned.id).payload["boxes"]) == 100_000
+    for other in (ids[0], ids[2], ids[3]):
+        assert session.get(ItemResult, other) is not None
+    # The requester sees which item and why; the project is not picked up again for it.
+    report = service.report(session=session, project=project)
+    assert report.items["set_aside"] == 1 and report.items["waiting"] == 0
+    (shown,) = report.set_aside
+    assert (shown.item_id, shown.external_id, shown.answers) == (ids[1], "img-1", 3)
+    assert shown.reason == aside.set_aside_reason
+    assert project.id not in service.projects_to_aggregate(session=session)
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 0
+
+
+def test_any_failure_one_item_reproduces_sets_that_item_aside(session, monkeypatch):
+    project = _project(session, min_confidence=0.5, max_extra_answers=0)
+    add_text_rows(session, project, [{"text": f"t{i}"} for i in range(6)])
+    for who in [make_contributor(session) for _ in range(3)]:
+        _work(session, project, who, lambda item: {"label": "a"})
+    items = session.exec(
+        select(Item).where(Item.project_id == project.id).order_by(col(Item.id))
+    ).all()
+    bad = session.exec(select(Answer).where(Answer.item_id == items[4].id)).first()
+    _poison(session, bad.id, {"label": "not a class"})  # Dawid-Skene refuses it
+    changed = service.aggregate_project(session=session, project_id=project.id)
+    assert changed["finalized"] == 5
+    session.expire_all()
+    reason = session.get(Item, items[4].id).set_aside_reason
+    assert reason.startswith("the quality run cannot process this item's answers (ValueError")
+    assert [i.id for i in items if session.get(Item, i.id).set_aside_reason] == [items[4].id]
+
+    # A failure every item reproduces (the run's own) is not hidden by setting items aside.
+    other = _project(session, min_confidence=0.5)
+    add_text_rows(session, other, [{"text": "u"}, {"text": "v"}])
+    _work(session, other, make_contributor(session), lambda item: {"label": "a"})
+
+    def broken(*args):
+        raise RuntimeError("a fault of the run itself")
+
+    monkeypatch.setattr(service, "_aggregate", broken)
+    with pytest.raises(RuntimeError, match="a fault of the run itself"):
+        service.aggregate_project(session=session, project_id=other.id)
+    session.expire_all()
+    assert all(
+        i.set_aside_reason is None
+        for i in session.exec(select(Item).where(Item.project_id == other.id))
+    )

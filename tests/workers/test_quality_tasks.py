@@ -205,3 +205,101 @@ def test_quality_control_end_to_end(client, chain, worker):
         assert me["blocked"] and me["blocked_reason"], (name, me, standing, sorted(kinds))
         denied = client.post(f"/projects/{project['id']}/tasks/next", headers=people[name][1])
         assert denied.status_code == 403 and "no longer receive tasks" in denied.json()["detail"]
+
+
+def test_a_poisoned_item_is_set_aside_and_the_project_goes_on(worker, tmp_path):
+    """One stored answer the run cannot process (100,000 boxes, from before the schema caps)
+    killed the worker on every restart. Now a real worker sets that item aside, says why,
+    and decides the project's other items."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from backend.projects import service as projects
+    from backend.projects.models import Item, ProjectCreate
+    from backend.quality import service as quality
+    from backend.quality.models import ItemResult
+    from backend.tasks import service as tasks
+    from backend.tasks.models import AnswerSubmit, Task
+    from tests.tasks.helpers import OWNER, make_contributor
+
+    car = {"label": "car", "x": 10, "y": 10, "width": 40, "height": 40}
+    with Session(get_engine()) as s:
+        project = projects.create_project(
+            session=s,
+            owner=OWNER,
+            data=ProjectCreate(
+                task_type="image_bbox",
+                title="boxes",
+                instructions="mark the cars",
+                label_schema={"classes": ["car", "bus"]},
+                overlap=3,
+                reward_per_answer=1,
+                min_confidence=0.5,
+                max_extra_answers=0,
+                min_ms_per_task=0,
+                max_answers_per_minute=10_000,
+            ),
+        )
+        s.add_all(
+            Item(
+                project_id=project.id,
+                kind="image",
+                content_hash="0x" + f"{k:064x}",
+                width=100,
+                height=100,
+                created_at=project.created_at,
+            )
+            for k in range(5)
+        )
+        s.commit()
+        item_ids = sorted(i.id for i in s.exec(select(Item).where(Item.project_id == project.id)))
+        for who in [make_contributor(s) for _ in range(3)]:
+            for _ in item_ids:
+                task = tasks.next_task(session=s, project_id=project.id, contributor=who)
+                s.execute(
+                    update(Task)
+                    .where(col(Task.id) == task.id)
+                    .values(leased_at=task.leased_at - timedelta(seconds=5))
+                )
+                s.commit()
+                tasks.submit_answer(
+                    session=s,
+                    task_id=task.id,
+                    contributor=who,
+                    data=AnswerSubmit(answer={"boxes": [car]}),
+                )
+        poisoned_item = item_ids[2]
+        poisoned = s.exec(select(Answer).where(Answer.item_id == poisoned_item)).first()
+        s.execute(
+            update(Answer)
+            .where(col(Answer.id) == poisoned.id)
+            .values(payload={"boxes": [car] * 100_000})
+        )
+        s.commit()
+        project_id = project.id
+
+    def decided():
+        with Session(get_engine()) as s:
+            results = s.exec(select(ItemResult.item_id).where(ItemResult.project_id == project_id))
+            aside = s.get(Item, poisoned_item).set_aside_reason
+            return aside and sorted(results.all())
+
+    with worker(beat=True, PROVENANT_AGGREGATE_INTERVAL_S="0.3") as proc:
+        finished = poll(decided, timeout=60, what="the project's other items to be decided")
+        assert finished == [i for i in item_ids if i != poisoned_item]
+        poll(lambda: _aggregated(project_id), timeout=30, what="the run to mark its answers")
+        assert proc.poll() is None  # the worker lives on
+
+    with Session(get_engine()) as s:
+        aside = s.get(Item, poisoned_item)
+        assert "100002 boxes" in aside.set_aside_reason and not aside.finalized
+        statuses = {a.status for a in s.exec(select(Answer).where(Answer.item_id == poisoned_item))}
+        assert statuses == {AnswerStatus.pending}  # kept: neither paid nor rejected
+        others = s.exec(
+            select(Answer).where(Answer.project_id == project_id, Answer.item_id != poisoned_item)
+        ).all()
+        assert {a.status for a in others} == {AnswerStatus.accepted}
+        report = quality.report(session=s, project=s.get(Project, project_id))
+        assert [(i.item_id, i.answers) for i in report.set_aside] == [(poisoned_item, 3)]
+        assert report.items["final"] == 4 and report.items["set_aside"] == 1

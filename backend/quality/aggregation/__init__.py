@@ -22,6 +22,7 @@ from backend.quality.aggregation.boxes import (
     BoxResult,
     BoxWorker,
     ConsensusBox,
+    ItemTooLarge,
     aggregate_boxes,
     iou,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "ClassResult",
     "ClassWorker",
     "ConsensusBox",
+    "ItemTooLarge",
     "GoldScore",
     "Id",
     "MedoidItem",
