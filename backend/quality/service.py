@@ -69,6 +69,9 @@ ITEM_COLUMNS_READ = (
     "finalized",
     "set_aside_reason",
 )
+# A contributor's own view of their gold record moves once per this many answers of theirs
+# (gold or not), by the block's count: polling after each answer tells no single gold item.
+GOLD_STANDING_STEP = 10
 # What a set-aside item's reason may quote of the error (the column holds 500 characters).
 SET_ASIDE_DETAIL = 300
 
@@ -747,7 +750,13 @@ def _public(row: ContributorQuality, flags: list[FlagPublic]) -> ContributorQual
 
 
 def my_quality(*, session: Session, project_id: int, contributor: str) -> ContributorQualityPublic:
-    """A contributor's own standing in a project, with the reason if they were stopped."""
+    """A contributor's own standing in a project, with the reason if they were stopped.
+
+    The gold record is the one of the contributor's answers up to their last whole block of
+    GOLD_STANDING_STEP answers (of any kind) that a quality run has seen: it moves once per
+    block, by the block's count, so no single answer can be told to have been gold, or right.
+    The agreement skill, which moves with every run, is the requester's figure only
+    (docs/aggregation.md, "What a contributor sees")."""
     row = session.exec(
         select(ContributorQuality).where(
             ContributorQuality.project_id == project_id,
@@ -759,7 +768,32 @@ def my_quality(*, session: Session, project_id: int, contributor: str) -> Contri
         row = ContributorQuality(
             project_id=project_id, contributor=contributor, updated_at=utcnow()
         )
-    return _public(row, flags)
+    project = session.get(Project, project_id)
+    seen_through = project.aggregated_through if project is not None else 0
+    mine = session.exec(
+        select(Answer.status, Item.is_gold)
+        .join(Item, col(Item.id) == col(Answer.item_id))
+        .where(
+            Answer.project_id == project_id,
+            Answer.contributor == contributor,
+            col(Answer.id) <= seen_through,
+        )
+        .order_by(col(Answer.id))
+    ).all()
+    block = mine[: len(mine) // GOLD_STANDING_STEP * GOLD_STANDING_STEP]
+    judged = [status for status, is_gold in block if is_gold and status != AnswerStatus.pending]
+    correct = sum(1 for status in judged if status == AnswerStatus.accepted)
+    return ContributorQualityPublic(
+        contributor=row.contributor,
+        answers=row.answers,
+        gold_answered=len(judged),
+        gold_correct=correct,
+        gold_accuracy=correct / len(judged) if judged else None,
+        skill=None,
+        blocked=row.blocked,
+        blocked_reason=row.blocked_reason,
+        flags=flags,
+    )
 
 
 def report(*, session: Session, project: Project) -> QualityReport:

@@ -1,5 +1,6 @@
 """Quality control against the service and a real database, per task type."""
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -473,3 +474,53 @@ def test_any_failure_one_item_reproduces_sets_that_item_aside(session, monkeypat
         i.set_aside_reason is None
         for i in session.exec(select(Item).where(Item.project_id == other.id))
     )
+
+
+def test_polling_my_standing_after_each_answer_does_not_identify_gold_items(session):
+    """The inference attack: answer one task, let a run pass, read /quality/me, diff. It
+    used to name every gold item (gold_answered rose after exactly those answers) and
+    whether the answer was right (gold_correct). The view now moves only when a block of
+    GOLD_STANDING_STEP answers is complete, by the block's count."""
+    step = service.GOLD_STANDING_STEP
+    project = _project(session, gold_rate=0.5, min_gold_answers=50, min_confidence=0.0)
+    add_text_rows(
+        session,
+        project,
+        [{"text": f"t{i}"} for i in range(30)]
+        + [{"text": f"g{i}", "gold_answer": {"label": "a"}} for i in range(30)],
+    )
+    others = [make_contributor(session) for _ in range(2)]
+    me = make_contributor(session)
+    rng = random.Random(5)
+
+    def view():
+        shown = service.my_quality(session=session, project_id=project.id, contributor=me)
+        return shown.gold_answered, shown.gold_correct, shown.skill
+
+    answered, views = [], [view()]
+    for _ in range(2 * step + 3):
+        assert _work(session, project, me, lambda item: {"label": rng.choice("ab")}, limit=1)
+        for who in others:  # the crowd moves on too, so the runs decide things meanwhile
+            _work(session, project, who, lambda item: {"label": "a"}, limit=1)
+        service.aggregate_project(session=session, project_id=project.id)
+        mine = session.exec(
+            select(Answer).where(Answer.project_id == project.id, Answer.contributor == me)
+        ).all()
+        answered.append(session.get(Item, max(mine, key=lambda a: a.id).item_id))
+        views.append(view())
+
+    gold = {item.id for item in answered if item.is_gold}
+    assert 3 <= len(gold) < len(answered)  # the test's draw has both kinds in every block
+    moved = [k for k in range(1, len(views)) if views[k] != views[k - 1]]
+    # The attacker's guess: the items after whose answer gold_answered rose.
+    guessed = {answered[k - 1].id for k in moved}
+    assert moved == [k for k in (step, 2 * step) if views[k][0] > 0]
+    assert guessed != gold and len(gold - guessed) >= len(gold) - 2
+    for k in (step, 2 * step):
+        block = answered[k - step : k]
+        assert views[k][0] - views[k - step][0] == sum(item.is_gold for item in block)
+    assert all(skill is None for _, _, skill in views)
+    # The requester still sees the exact record.
+    report = service.report(session=session, project=project)
+    (row,) = [c for c in report.contributors if c.contributor == me]
+    assert row.gold_answered == len(gold) and row.skill is not None
