@@ -4,7 +4,7 @@ import pytest
 from eth_account.messages import encode_defunct
 from sqlmodel import select
 
-from backend.auth.models import SiweNonce
+from backend.auth.models import AuthSession, SiweNonce
 from backend.core.siwe import SiweMessage, parse_message
 from backend.core.time import utcnow
 from tests.factories import new_account, sign_in
@@ -191,3 +191,21 @@ def test_logout_ends_the_session(client):
     assert client.get("/auth/me", headers=headers).status_code == 200
     assert client.post("/auth/logout", headers=headers).status_code == 204
     assert client.get("/auth/me", headers=headers).status_code == 401
+
+
+def test_an_expired_session_is_refused_on_every_path(client, session):
+    """Expiry is read with the session row on each request: through FastAPI's dependency and,
+    on PostgreSQL, on the loop's asyncpg path (aware datetimes either way)."""
+    account = new_account()
+    headers = sign_in(client, account)
+    assert client.get("/auth/me", headers=headers).status_code == 200
+    row = session.exec(select(AuthSession).where(AuthSession.address == account.address)).one()
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(row)
+    session.commit()
+    for reply in (
+        client.get("/auth/me", headers=headers),
+        client.post("/projects/1/tasks/next", headers=headers),
+    ):
+        assert reply.status_code == 401
+        assert reply.json()["detail"] == "session has expired; sign in again"
