@@ -96,3 +96,19 @@ def test_json_medoid_compares_canonical_json() -> None:
     assert 0.0 < item.confidence < 1.0
     with pytest.raises(ValueError):
         json_medoid([(1, "w", {"x": float("nan")})])
+
+
+def test_an_item_past_the_edit_work_bound_raises_naming_it(monkeypatch) -> None:
+    from backend.quality.aggregation import ItemTooLarge
+    from backend.quality.aggregation import text as text_module
+
+    monkeypatch.setattr(text_module, "MAX_EDIT_WORK_PER_ITEM", 10_000)
+    long = [(2, f"w{k}", f"{k} " + "x" * 50) for k in range(6)]  # 15 pairs of ~53 x 53
+    fine = [(1, "w0", "short"), (1, "w1", "shorter")]
+    with pytest.raises(ItemTooLarge, match="item 2 has 6 distinct answers") as info:
+        text_medoid(fine + long)
+    assert info.value.item == 2
+    # Identical answers are compared once: the bound counts distinct texts.
+    assert (
+        text_medoid(fine + [(2, f"w{k}", "x" * 5_000) for k in range(6)]).items[1].n_distinct == 1
+    )

@@ -22,11 +22,10 @@ from backend.quality.aggregation.boxes import (
     BoxResult,
     BoxWorker,
     ConsensusBox,
-    ItemTooLarge,
     aggregate_boxes,
     iou,
 )
-from backend.quality.aggregation.canonical import DECIMALS, Id, canonical_json
+from backend.quality.aggregation.canonical import DECIMALS, Id, ItemTooLarge, canonical_json
 from backend.quality.aggregation.classes import (
     ClassItem,
     ClassResult,

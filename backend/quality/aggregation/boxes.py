@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from backend.quality.aggregation.canonical import Id, canonical_id, id_sort_key, quantize
+from backend.quality.aggregation.canonical import (
+    Id,
+    ItemTooLarge,
+    canonical_id,
+    id_sort_key,
+    quantize,
+)
 
 __all__ = [
     "BoxItem",
@@ -194,14 +200,6 @@ MAX_BOXES_PER_ITEM = 10_000
 MAX_PAIRS_PER_ITEM = 500_000
 # Below this many boxes to compare against, a plain loop costs less than numpy's call overhead.
 _VECTOR_MIN = 32
-
-
-class ItemTooLarge(ValueError):
-    """An item whose boxes exceed the work bounds of box aggregation."""
-
-    def __init__(self, item: Id, message: str) -> None:
-        super().__init__(message)
-        self.item = item
 
 
 def _candidates(

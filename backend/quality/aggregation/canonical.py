@@ -24,6 +24,7 @@ from backend.provenance.leaf import canonical_json as _canonical_json
 __all__ = [
     "DECIMALS",
     "Id",
+    "ItemTooLarge",
     "canonical_id",
     "canonical_json",
     "encode_ids",
@@ -38,6 +39,15 @@ DECIMALS = 6
 _SCALE = 10.0**DECIMALS
 
 Id = int | str
+
+
+class ItemTooLarge(ValueError):
+    """An item whose answers exceed a method's work bound per item (boxes, edit distance):
+    the method refuses it, naming it, rather than take unbounded time or memory."""
+
+    def __init__(self, item: Id, message: str) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class _HasToDict(Protocol):

@@ -29,9 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.provenance.leaf import canonical_json as answer_json
-from backend.quality.aggregation.canonical import Id, canonical_id, id_sort_key, quantize
+from backend.quality.aggregation.canonical import (
+    Id,
+    ItemTooLarge,
+    canonical_id,
+    id_sort_key,
+    quantize,
+)
 
 __all__ = [
+    "MAX_EDIT_WORK_PER_ITEM",
     "MedoidItem",
     "MedoidResult",
     "MedoidWorker",
@@ -151,12 +158,28 @@ class MedoidResult:
         }
 
 
-def _medoid(texts: dict[str, int]) -> tuple[str, float, dict[str, float]]:
+# Work bound per item: the sum over pairs of distinct answers of the product of their lengths
+# (the edit distance's cost, ~40 ms per 10^8). 10^10 is about 4 s: ten 10,000-character
+# answers, or seven at the label schema's cap of 20,000. An item past it raises ItemTooLarge.
+MAX_EDIT_WORK_PER_ITEM = 10**10
+
+
+def _medoid(item: Id, texts: dict[str, int]) -> tuple[str, float, dict[str, float]]:
     """(medoid, mean distance to the others, distance of each distinct text to the medoid)."""
     distinct = sorted(texts)  # code point order: the tie-break
     n = sum(texts.values())
     if len(distinct) == 1:
         return distinct[0], 0.0, {distinct[0]: 0.0}
+    lengths = [len(t) for t in distinct]
+    chars = sum(lengths)
+    work = (chars * chars - sum(x * x for x in lengths)) // 2  # sum over pairs of len x len
+    if work > MAX_EDIT_WORK_PER_ITEM:
+        raise ItemTooLarge(
+            item,
+            f"item {item!r} has {len(distinct)} distinct answers of {chars} characters in all; "
+            f"comparing them pairwise takes {work:.1e} steps, at most "
+            f"{MAX_EDIT_WORK_PER_ITEM:.0e} per item",
+        )
     dist: dict[tuple[int, int], float] = {}
     for i in range(len(distinct)):
         for j in range(i + 1, len(distinct)):
@@ -196,7 +219,7 @@ def _aggregate(
     to_consensus: dict[Id, dict[str, float]] = {}
     for item in sorted(per_item, key=id_sort_key):
         texts = per_item[item]
-        medoid, mean_distance, to_medoid = _medoid(texts)
+        medoid, mean_distance, to_medoid = _medoid(item, texts)
         to_consensus[item] = to_medoid
         items.append(
             MedoidItem(
