@@ -89,7 +89,11 @@ def get_budget(project_id: RowId, session: SessionDep, chain: ChainDep, owner: C
 
 
 @router.get(
-    "/projects/{project_id}/reward-epochs", response_model=list[EpochDetail] | list[EpochPublic]
+    "/projects/{project_id}/reward-epochs",
+    response_model=list[EpochDetail] | list[EpochPublic],
+    # Signing in is optional here: OpenAPI's empty requirement, beside the session FastAPI
+    # lists for the MaybeUser dependency.
+    openapi_extra={"security": [{}]},
 )
 def list_epochs(project_id: RowId, session: SessionDep, caller: MaybeUser) -> Any:
     """The project's reward roots, oldest first: the posted ones and their totals for anyone;

@@ -200,3 +200,12 @@ def test_a_relayed_claim_pays_the_caller_only(client, chain, money):
     assert (relayed.json()["account"], relayed.json()["amount"]) == (money.bob, str(REWARD))
     # Ann's share is untouched by Bob's claim.
     assert escrow_of(chain).functions.claimed(money.pid, money.ann).call() == 0
+
+
+def test_openapi_says_signing_in_is_optional_for_the_epoch_list_only(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/projects/{project_id}/reward-epochs"]["get"]["security"] == [
+        {"session": []},
+        {},
+    ]
+    assert paths["/projects/{project_id}/budget"]["get"]["security"] == [{"session": []}]
