@@ -55,27 +55,39 @@ class Consent(SQLModel, table=True):
     updated_at: datetime
 
 
+# What a signed message's numbers may be: what both the contract's types (typed_data.py:
+# termsVersion uint32, scopes uint64, nonce and deadline uint256) and the columns they are
+# kept in (INTEGER, BIGINT: signed) hold. Beyond them a value used to reach the database
+# driver and fail there as a 500.
+MAX_TERMS_VERSION = 2**31 - 1
+MAX_SCOPES = 2**63 - 1
+MAX_NONCE = 2**63 - 1
+MAX_DEADLINE = 2**63 - 1
+# A 65-byte signature is 132 hex characters with its 0x; the column holds 1000.
+MAX_SIGNATURE_CHARS = 1000
+
+
 class ConsentRequest(SQLModel):
     """What to prepare typed data for."""
 
-    scopes: list[str]
-    terms_version: int | None = None
+    scopes: list[str] = Field(max_length=64)
+    terms_version: int | None = Field(default=None, ge=1, le=MAX_TERMS_VERSION)
 
 
 class ConsentSubmit(SQLModel):
     """The signed Consent message's variable fields and the contributor's signature."""
 
-    terms_version: int
-    scopes: int
-    nonce: int = Field(sa_type=BigInteger)
-    deadline: int = Field(sa_type=BigInteger)
-    signature: str
+    terms_version: int = Field(ge=1, le=MAX_TERMS_VERSION)
+    scopes: int = Field(ge=1, le=MAX_SCOPES)
+    nonce: int = Field(ge=0, le=MAX_NONCE)
+    deadline: int = Field(ge=0, le=MAX_DEADLINE)
+    signature: str = Field(min_length=1, max_length=MAX_SIGNATURE_CHARS)
 
 
 class RevocationSubmit(SQLModel):
-    nonce: int = Field(sa_type=BigInteger)
-    deadline: int = Field(sa_type=BigInteger)
-    signature: str
+    nonce: int = Field(ge=0, le=MAX_NONCE)
+    deadline: int = Field(ge=0, le=MAX_DEADLINE)
+    signature: str = Field(min_length=1, max_length=MAX_SIGNATURE_CHARS)
 
 
 class TermsPublic(SQLModel):

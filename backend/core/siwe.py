@@ -16,9 +16,10 @@ from eth_account.messages import encode_defunct
 from eth_utils import is_checksum_address
 
 HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
-_NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,}$")
+# At least 8 (EIP-4361); ours are 32 and the column holds 64.
+_NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,64}$")
 _DOMAIN_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:@%_~]+$")
-_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[!-~]+$")  # RFC 3986: ASCII
 _OPTIONAL_FIELDS = ("Expiration Time", "Not Before", "Request ID")
 
 
@@ -72,14 +73,35 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# RFC 3339's date-time, in ASCII digits only: Python's fromisoformat and int() also take
+# other scripts' digits and more shapes than the EIP's grammar allows.
+_TIME_RE = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]{1,9}))?(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# Dates a sign-in message can honestly carry. Far narrower than datetime's years 1 to 9999,
+# whose edges overflow as soon as a time zone is applied or a time-to-live is added.
+MIN_YEAR, MAX_YEAR = 1970, 9000
+# EIP-155 chain ids in use fit 64 bits; a longer string of digits is not one.
+_CHAIN_ID_RE = re.compile(r"[1-9][0-9]{0,19}")
+
+
 def _parse_time(name: str, value: str) -> datetime:
+    """An RFC 3339 date-time with its offset, as an aware datetime in UTC."""
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    found = _TIME_RE.fullmatch(value)
+    if found is None:
+        raise SiweError(f"'{name}' is not an RFC 3339 date-time with a time zone: {shown!r}")
+    zone = found["zone"].upper()
+    fraction = (found["fraction"] or "")[:6]  # datetime keeps microseconds
+    text = f"{found['date']}T{found['time']}{'.' + fraction.ljust(6, '0') if fraction else ''}"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text + ("+00:00" if zone == "Z" else zone))
     except ValueError as exc:
-        raise SiweError(f"'{name}' is not an RFC 3339 date-time: {value!r}") from exc
-    if parsed.tzinfo is None:
-        raise SiweError(f"'{name}' must carry a time zone: {value!r}")
-    return parsed
+        raise SiweError(f"'{name}' is not a valid date-time: {shown!r} ({exc})") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise SiweError(f"'{name}' must be a date between the years {MIN_YEAR} and {MAX_YEAR}")
+    return parsed.astimezone(UTC)
 
 
 def parse_message(text: str) -> SiweMessage:
@@ -93,7 +115,7 @@ def parse_message(text: str) -> SiweMessage:
             "first line must be '<domain> wants you to sign in with your Ethereum account:'"
         )
     domain = header[: -len(HEADER_SUFFIX)]
-    if not domain or not _DOMAIN_RE.match(domain):
+    if not domain or not _DOMAIN_RE.fullmatch(domain):
         raise SiweError(f"invalid domain {domain!r}")
     address = lines[1]
     if not is_checksum_address(address):
@@ -121,17 +143,17 @@ def parse_message(text: str) -> SiweMessage:
         return value
 
     uri = take("URI")
-    if not _URI_RE.match(uri):
+    if not _URI_RE.fullmatch(uri):
         raise SiweError(f"invalid URI {uri!r}")
     version = take("Version")
     if version != "1":
         raise SiweError(f"unsupported version {version!r}; EIP-4361 defines version 1")
     chain_raw = take("Chain ID")
-    if not chain_raw.isdigit():
-        raise SiweError(f"invalid chain id {chain_raw!r}")
+    if not _CHAIN_ID_RE.fullmatch(chain_raw):
+        raise SiweError(f"invalid chain id {chain_raw[:40]!r}: at most 20 ASCII digits")
     nonce = take("Nonce")
-    if not _NONCE_RE.match(nonce):
-        raise SiweError("nonce must be at least 8 alphanumeric characters")
+    if not _NONCE_RE.fullmatch(nonce):
+        raise SiweError("nonce must be 8 to 64 ASCII letters and digits")
     issued_at = _parse_time("Issued At", take("Issued At"))
 
     optional: dict[str, str] = {}

@@ -5,6 +5,7 @@ from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, literal_colu
 from sqlalchemy.sql.elements import ColumnClause
 from sqlmodel import Field, SQLModel
 
+from backend.core.params import Address
 from backend.projects.schemas import TaskType
 
 
@@ -102,7 +103,8 @@ class ProjectCreate(SQLModel):
     label_schema: dict[str, Any]
     overlap: int = Field(ge=1, le=100)
     reward_per_answer: int = Field(ge=0, lt=2**256)
-    reward_token: str | None = Field(default=None, regex=r"^0x[0-9a-fA-F]{40}$")
+    # (SQLModel's Field(regex=...) is not applied under pydantic 2: a type that is.)
+    reward_token: Address | None = None
     gold_bonus: int = Field(default=0, ge=0, lt=2**256)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lease_seconds: int = Field(default=600, ge=10, le=86_400)

@@ -235,3 +235,38 @@ def test_revocation_signed_by_another_account_is_rejected(client, session, chain
     reply = client.post(path, json=revocation_body(typed, mallory), headers=headers)
     assert reply.status_code == 400
     assert reply.json()["type"] == "InvalidSignature"
+
+
+def test_numbers_beyond_the_contracts_and_columns_types_are_named(client):
+    """Each of these reached the database driver and failed there (a 500): nonce and deadline
+    are BIGINT columns, the terms version an INTEGER."""
+    headers = sign_in(client, new_account())
+    good = {"terms_version": 1, "scopes": 1, "nonce": 0, "deadline": 2**40, "signature": "0x00"}
+    cases = [
+        ("nonce", -1),
+        ("nonce", 2**256),
+        ("nonce", 2**63),
+        ("deadline", 2**63),
+        ("deadline", -1),
+        ("terms_version", 2**31),
+        ("scopes", 2**64),
+        ("signature", "0x" + "ab" * 1000),
+    ]
+    for field, value in cases:
+        reply = client.post("/consent", json={**good, field: value}, headers=headers)
+        assert reply.status_code == 422, (field, value, reply.text)
+        assert reply.json()["detail"].startswith(f"{field}: "), reply.json()
+    revoke = f"/consent/0x{'11' * 32}/revoke"
+    for field, value in [("nonce", -1), ("nonce", 2**256), ("deadline", 2**63)]:
+        body = {"nonce": 0, "deadline": 2**40, "signature": "0x00", field: value}
+        reply = client.post(revoke, json=body, headers=headers)
+        assert reply.status_code == 422 and field in reply.json()["detail"], reply.text
+    # A consent hash is 32 bytes of hex; anything else is named before any lookup.
+    odd = client.get("/consent/0x%00", headers=headers)
+    assert odd.status_code == 422 and "consent_hash" in odd.json()["detail"]
+    typed = client.post(
+        "/consent/typed-data",
+        json={"scopes": ["research"], "terms_version": 2**40},
+        headers=headers,
+    )
+    assert typed.status_code == 422 and "terms_version" in typed.json()["detail"]
