@@ -345,6 +345,16 @@ def _settled_contributors(
 
 def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     """Decide everything that became decidable in a project; return what changed."""
+    while True:
+        changed = _run(session, project_id)
+        if changed is not None:
+            return changed
+        # Items were set aside: run again, from a fresh read, without them. Each pass sets
+        # aside at least one more item, so this ends.
+
+
+def _run(session: Session, project_id: int) -> dict[str, int] | None:
+    """One quality run; None if it set items aside instead of deciding anything."""
     started = time.perf_counter()
     project = session.get(Project, project_id)
     if project is None:
@@ -391,7 +401,7 @@ def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
             if not reasons:
                 raise  # not one item's doing: a fault to see, not to hide
             _set_aside(session, project_id, reasons)
-            return aggregate_project(session=session, project_id=project_id)
+            return None
     decided = time.perf_counter()
     project.aggregated_through = seen_through
     session.add(project)
