@@ -35,11 +35,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    # No pre-ping: it is a round trip before every request's first statement. A connection
-    # that died (a server restart) fails its request once and the pool is invalidated, and
+    # pre-ping: a connection is tested (a round trip) as it leaves the pool, and a dead one
+    # (the server restarted, or dropped it) replaced before a request's statement runs on it.
+    # Without it, after a restart every pooled connection failed one request each with a 500.
     # pool_recycle retires connections before idle timeouts of proxies can cut them. Enough
     # connections that no request under load opens (and PostgreSQL forks) one of its own.
-    return create_engine(url, pool_recycle=1800, **pool)
+    return create_engine(url, pool_pre_ping=True, pool_recycle=1800, **pool)
 
 
 @lru_cache
