@@ -23,11 +23,12 @@ def _healthy(client: httpx.Client) -> bool:
 
 
 @pytest.fixture
-def two_apis(db, hardhat_node, tmp_path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+def two_apis(request, db, hardhat_node, tmp_path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Clients of two API processes of their own (each with its own memory) on the test's
-    database."""
+    database; indirect parameters are extra environment for both."""
+    env = getattr(request, "param", {})
     ports = [free_port(), free_port()]
-    procs = [start_api("127.0.0.1", p, tmp_path / f"api-{p}.log") for p in ports]
+    procs = [start_api("127.0.0.1", p, tmp_path / f"api-{p}.log", env) for p in ports]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports]
     try:
         for client in clients:
@@ -40,6 +41,19 @@ def two_apis(db, hardhat_node, tmp_path) -> Iterator[tuple[httpx.Client, httpx.C
             stop_process(proc)
 
 
+@pytest.mark.parametrize(
+    "two_apis",
+    [
+        pytest.param({}, id="default"),
+        # PostgreSQL without the asyncpg path: the session is read through the sync engine.
+        pytest.param(
+            {"PROVENANT_PG_ASYNC_LOOP": "false"},
+            id="sync-engine",
+            marks=pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite reads it so already"),
+        ),
+    ],
+    indirect=True,
+)
 def test_a_sign_out_in_one_process_is_refused_by_the_other_at_once(two_apis):
     one, other = two_apis
     headers = sign_in(one, new_account())
