@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.boxes                  # 500, 2,000, 8,000 boxes (~1 min)
     .venv/bin/python -m bench.boxes --boxes 8000     # one size
+    .venv/bin/python -m bench.boxes --worst          # also items at the bounds (~30 s more)
 
 The item is answered by ``--workers`` workers (default 16), each drawing the same grid of
 objects with a few pixels of jitter, so every box has a partner from each other worker (the
@@ -18,7 +19,11 @@ import tracemalloc
 from typing import Any
 
 from backend.quality.aggregation import aggregate_boxes
-from backend.quality.aggregation.boxes import MAX_BOXES_PER_ITEM, MAX_PAIRS_PER_ITEM
+from backend.quality.aggregation.boxes import (
+    MAX_BOXES_PER_ITEM,
+    MAX_PAIRS_PER_ITEM,
+    ItemTooLarge,
+)
 
 
 def crowded_item(n_boxes: int, workers: int, seed: int = 1) -> list[tuple[Any, Any, list]]:
@@ -43,41 +48,64 @@ def crowded_item(n_boxes: int, workers: int, seed: int = 1) -> list[tuple[Any, A
     return rows
 
 
-def measure(n_boxes: int, workers: int) -> dict[str, float]:
-    rows = crowded_item(n_boxes, workers)
+def worst_cases() -> dict[str, list[tuple[Any, Any, list]]]:
+    """Items at the bounds: the most work an item can ask for before it is set aside."""
+    same = {"label": "cat", "x": 0, "y": 0, "width": 10, "height": 10}
+    return {
+        "10,000 boxes, 100 workers": crowded_item(MAX_BOXES_PER_ITEM, 100),
+        "1,000 identical boxes (495,000 pairs)": [(1, f"w{w}", [same] * 10) for w in range(100)],
+        "10,000 identical boxes (refused)": [(1, f"w{w}", [same] * 100) for w in range(100)],
+        "10,000 boxes in one column": [
+            (1, f"w{w}", [{**same, "y": 20 * k + w % 3} for k in range(500)]) for w in range(20)
+        ],
+    }
+
+
+def measure(rows: list[tuple[Any, Any, list]]) -> dict[str, Any]:
+    def run() -> Any:
+        try:
+            return len(aggregate_boxes(rows, classes=["cat", "dog"]).items[0].boxes)
+        except ItemTooLarge:
+            return "refused"
+
     tracemalloc.start()
-    result = aggregate_boxes(rows, classes=["cat", "dog"])
+    consensus = run()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     started = time.perf_counter()
-    again = aggregate_boxes(rows, classes=["cat", "dog"])
-    took = time.perf_counter() - started
-    assert again == result
+    assert run() == consensus
     return {
         "boxes": sum(len(r[2]) for r in rows),
-        "consensus": len(result.items[0].boxes),
+        "consensus": consensus,
         "peak_mib": peak / 2**20,
-        "seconds": took,
+        "seconds": time.perf_counter() - started,
     }
+
+
+def show(name: str, row: dict[str, Any]) -> None:
+    print(
+        f"{name:<40} {row['boxes']:>7,} {row['consensus']:>9} {row['peak_mib']:>9.1f} "
+        f"{row['seconds']:>8.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boxes", type=int, action="append", help="boxes on the item")
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--worst", action="store_true", help="also items at the bounds (~30 s)")
     args = parser.parse_args()
     sizes = args.boxes or [500, 2_000, 8_000]
     print(
         f"bounds: {MAX_BOXES_PER_ITEM} boxes and {MAX_PAIRS_PER_ITEM} candidate pairs per item; "
         f"{args.workers} workers"
     )
-    print(f"{'boxes':>7} {'consensus':>9} {'peak MiB':>9} {'seconds':>8}")
+    print(f"{'item':<40} {'boxes':>7} {'consensus':>9} {'peak MiB':>9} {'seconds':>8}")
     for size in sizes:
-        row = measure(size, args.workers)
-        print(
-            f"{row['boxes']:>7,} {row['consensus']:>9,} {row['peak_mib']:>9.1f} "
-            f"{row['seconds']:>8.2f}"
-        )
+        show(f"{args.workers} workers, one object grid", measure(crowded_item(size, args.workers)))
+    if args.worst:
+        for name, rows in worst_cases().items():
+            show(name, measure(rows))
 
 
 if __name__ == "__main__":

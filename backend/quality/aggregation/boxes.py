@@ -195,7 +195,7 @@ class _Box:
 # sets such an item aside and goes on with the rest). 10,000 boxes is 20 answers at the
 # label schema's cap of 500 boxes; candidate pairs, for boxes drawn by W workers around the
 # same objects, number about boxes x (W - 1) / 2, so 500,000 admits 100 workers at the box
-# bound. At the bounds a run holds ~50 MB for the item (bench/boxes.py).
+# bound. At the bounds the call traces at most ~75 MiB for the item (bench/boxes.py).
 MAX_BOXES_PER_ITEM = 10_000
 MAX_PAIRS_PER_ITEM = 500_000
 # Below this many boxes to compare against, a plain loop costs less than numpy's call overhead.
