@@ -366,3 +366,35 @@ def test_a_stored_schema_that_refers_to_itself_without_end_is_a_named_error():
     }
     with pytest.raises(UnusableSchema, match="refers to itself without end"):
         validate_answer(TaskType.transcription, stored, {"data": 1})
+
+
+def test_the_api_refuses_such_schemas_with_named_errors(client, recording_server):
+    from tests.factories import new_account, sign_in
+
+    url, hits = recording_server
+    requester = sign_in(client, new_account())
+    body = {
+        "task_type": "transcription",
+        "title": "forms",
+        "instructions": "copy the form",
+        "overlap": 3,
+        "reward_per_answer": 1,
+    }
+    for label_schema, named in [
+        ({"format": "json", "json_schema": {"$ref": f"{url}/s.json"}}, "NonLocalReference"),
+        ({"format": "json", "json_schema": {"pattern": "(x)\\1"}}, "UnsupportedPattern"),
+        ({"format": "text", "max_length": 10**6}, "InvalidSchema"),
+    ]:
+        reply = client.post(
+            "/projects", json={**body, "label_schema": label_schema}, headers=requester
+        )
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["type"] == named
+    bbox = {
+        **body,
+        "task_type": "image_bbox",
+        "label_schema": {"classes": ["a", "b"], "max_boxes": 100_000},
+    }
+    reply = client.post("/projects", json=bbox, headers=requester)
+    assert reply.status_code == 422 and "at most 500" in reply.json()["detail"]
+    assert hits == []
