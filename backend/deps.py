@@ -102,14 +102,12 @@ async def token_address(token: str, pool: asyncpg.Pool | None) -> str:
 
 def _session_address(token: str) -> str:
     # A Core connection rather than a Session: one statement needs no unit of work.
-    engine = get_engine()
-    connection = engine.connect()
-    if engine.dialect.name == "postgresql":
-        # The SELECT alone, without a BEGIN before it and a ROLLBACK on return to the pool:
-        # one round trip instead of three. Not on SQLite, where switching the mode and back
-        # costs more CPU than it saves.
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-    with connection:
+    with get_engine().connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The SELECT alone, without a BEGIN before it and a ROLLBACK on return to the
+            # pool: one round trip instead of three. Not on SQLite, where switching the mode
+            # and back costs more CPU than it saves. (The pool restores the level on return.)
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         return session_address(connection=connection, token=token)
 
 
