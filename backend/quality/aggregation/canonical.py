@@ -5,9 +5,10 @@
 - Reported floats are quantised to ``DECIMALS`` (6) decimals with ``numpy.round``
   (``rint(x * 1e6) / 1e6``: IEEE basic operations only, so the same bits on every platform),
   and ``-0.0`` becomes ``0.0``.
-- ``canonical_json(result)`` is the project's canonical JSON (``backend.provenance.leaf``: sorted
-  keys, no whitespace, NFC, floats as their shortest round-trip text) of ``result.to_dict()``.
-  Quantised floats therefore print with at most 6 decimals (``0.833333``, ``1e-06``).
+- ``canonical_json(result)`` is the project's canonical JSON (``backend.provenance.leaf``: RFC
+  8785, keys sorted by UTF-16 code units, no whitespace, numbers in ECMAScript's shortest form)
+  of ``result.to_dict()``. Quantised floats therefore print with at most 6 decimals
+  (``0.833333``, ``1`` for 1.0, ``0.000001``).
 """
 
 import gc
