@@ -10,6 +10,7 @@ frozen, so a later run only decides what became decidable. Runs happen in the wo
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import combinations
 from typing import Any
@@ -806,6 +807,19 @@ def my_quality(*, session: Session, project_id: int, contributor: str) -> Contri
     )
 
 
+def _agreement_rows(
+    task_type: str, answers: list[Answer], aside: set[int | None]
+) -> Iterator[tuple[int, str, str]]:
+    for a in answers:
+        if a.status == AnswerStatus.held or a.item_id in aside:
+            continue
+        try:
+            key = _answer_key(task_type, a.payload)
+        except ValueError:
+            continue  # an answer no run can encode: the next run sets its item aside
+        yield a.item_id, a.contributor, key
+
+
 def report(*, session: Session, project: Project) -> QualityReport:
     """The requester's view: agreement, gold accuracy, review queue, flagged contributors."""
     pid = project.id
@@ -823,11 +837,7 @@ def report(*, session: Session, project: Project) -> QualityReport:
         if i.id is not None
     }
     alpha = (
-        krippendorff_alpha_nominal(
-            (a.item_id, a.contributor, _answer_key(project.task_type, a.payload))
-            for a in answers
-            if a.status != AnswerStatus.held and a.item_id not in aside
-        )
+        krippendorff_alpha_nominal(_agreement_rows(project.task_type, answers, set(aside)))
         if answers
         else None
     )
