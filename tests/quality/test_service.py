@@ -524,3 +524,31 @@ def test_polling_my_standing_after_each_answer_does_not_identify_gold_items(sess
     report = service.report(session=session, project=project)
     (row,) = [c for c in report.contributors if c.contributor == me]
     assert row.gold_answered == len(gold) and row.skill is not None
+
+
+def test_an_answer_no_run_can_encode_is_set_aside_and_the_report_still_answers(session):
+    # RFC 8785 refuses integers beyond 2**53 - 1; the API now refuses them too, but an answer
+    # stored before could hold one.
+    project = _project(
+        session,
+        "transcription",
+        {"format": "json", "json_schema": {"type": "object"}},
+        min_confidence=0.5,
+        max_extra_answers=0,
+    )
+    add_text_rows(session, project, [{"text": "form 1"}, {"text": "form 2"}])
+    for who in [make_contributor(session) for _ in range(3)]:
+        _work(session, project, who, lambda item: {"data": {"n": 1}})
+    first, second = session.exec(
+        select(Item).where(Item.project_id == project.id).order_by(col(Item.id))
+    ).all()
+    bad = session.exec(select(Answer).where(Answer.item_id == second.id)).first()
+    _poison(session, bad.id, {"data": {"n": 2**60}})
+    assert service.report(session=session, project=project).answers["pending"] == 6
+    assert service.aggregate_project(session=session, project_id=project.id)["finalized"] == 1
+    session.expire_all()
+    assert session.get(ItemResult, first.id).consensus == {"data": {"n": 1}}
+    assert "CanonicalJsonError" in session.get(Item, second.id).set_aside_reason
+    assert [i.item_id for i in service.report(session=session, project=project).set_aside] == [
+        second.id
+    ]
