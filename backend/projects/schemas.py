@@ -84,9 +84,9 @@ class InvalidAnswer(AppError):
         return {**super().to_body(), "field": self.field}
 
 
-def _excerpt(text: str, limit: int = 120) -> str:
-    """``text`` as repr, cut to ``limit`` characters: messages never echo large input back."""
-    shown = repr(text)
+def _excerpt(value: Any, limit: int = 120) -> str:
+    """``value`` as repr, cut to ``limit`` characters: messages never echo large input back."""
+    shown = repr(value)
     return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
@@ -453,7 +453,7 @@ def normalise_label_schema(task_type: TaskType, schema: dict[str, Any]) -> dict[
 def _only_keys(answer: dict[str, Any], allowed: set[str]) -> None:
     extra = sorted(set(answer) - allowed)
     if extra:
-        raise InvalidAnswer(extra[0], "unexpected field")
+        raise InvalidAnswer(extra[0][:100], "unexpected field")
 
 
 def _is_int(value: Any) -> bool:
@@ -476,7 +476,7 @@ def validate_answer(
         if not isinstance(label, str):
             raise InvalidAnswer("label", "is required and must be a string")
         if label not in schema["classes"]:
-            raise InvalidAnswer("label", f"{label!r} is not one of the project's classes")
+            raise InvalidAnswer("label", f"{_excerpt(label)} is not one of the project's classes")
         return answer
     if task_type is TaskType.image_bbox:
         _only_keys(answer, {"boxes"})
@@ -498,7 +498,8 @@ def validate_answer(
             _only_keys(box, {"label", "x", "y", "width", "height"})
             if box.get("label") not in schema["classes"]:
                 raise InvalidAnswer(
-                    f"{where}.label", f"{box.get('label')!r} is not one of the project's classes"
+                    f"{where}.label",
+                    f"{_excerpt(box.get('label'))} is not one of the project's classes",
                 )
             for key in ("x", "y", "width", "height"):
                 if not _is_int(box.get(key)):

@@ -398,3 +398,18 @@ def test_the_api_refuses_such_schemas_with_named_errors(client, recording_server
     reply = client.post("/projects", json=bbox, headers=requester)
     assert reply.status_code == 422 and "at most 500" in reply.json()["detail"]
     assert hits == []
+
+
+def test_refusals_quote_at_most_a_short_excerpt_of_the_answer():
+    megabyte = "x" * 1_000_000
+    schema = normalise_label_schema(TaskType.image_bbox, {**CLASSES, "max_boxes": 2})
+    json_schema = _json({"type": "object", "properties": {"s": {"pattern": "^y"}}})
+    for task_type, label_schema, answer in [
+        (TaskType.text_classification, CLASSES, {"label": megabyte}),
+        (TaskType.text_classification, CLASSES, {"label": "cat", megabyte: 1}),
+        (TaskType.image_bbox, schema, {"boxes": [{**BOX, "label": megabyte}]}),
+        (TaskType.transcription, json_schema, {"data": {"s": "x" * 10_000}}),
+    ]:
+        with pytest.raises(InvalidAnswer) as info:
+            validate_answer(task_type, label_schema, answer)
+        assert len(json.dumps(info.value.to_body())) < 1_000
