@@ -28,11 +28,14 @@ class Task(SQLModel, table=True):
         # A contributor's tasks in a project: what they have seen.
         Index("ix_task_contributor_project", "contributor", "project_id"),
         # Their live leases only (migration 0007 says why), for the queries that repeat the
-        # predicate with its literal (tasks/service.py, _loop_columns).
+        # predicate with its literal (tasks/service.py, _loop_columns). Unique (0009): one
+        # lease at a time per contributor and project, whatever requests race; an expired
+        # lease counts until a reclaim or the contributor's next lease retires it.
         Index(
             "ix_task_live_lease",
             "contributor",
             "project_id",
+            unique=True,
             postgresql_where=text(LIVE_LEASE),
             sqlite_where=text(LIVE_LEASE),
         ),

@@ -267,8 +267,9 @@ async def _store_answer_and_lease(
                 answer_id = await conn.fetchval(_ANSWER.sql, *_ANSWER.args(answer_args))
         except asyncpg.UniqueViolationError:
             # The idempotency key was used for another task, a concurrent retry stored this
-            # answer, or a concurrent request of this contributor leased the item: the
-            # statement wrote nothing, and the service sorts out which.
+            # answer, a concurrent request of this contributor leased meanwhile, or they hold
+            # an expired lease not reclaimed yet: the statement wrote nothing, and the service
+            # sorts out which.
             raise _HandBack from None
         if answer_id is None:
             raise _HandBack  # answered by a concurrent retry, or expired, meanwhile
@@ -341,7 +342,9 @@ async def _lease_here(
         try:
             row = await conn.fetchrow(_LEASE.sql, *_LEASE.args(lease_values))
         except asyncpg.UniqueViolationError:
-            return None  # a concurrent request of this contributor leased the item
+            # A concurrent request of this contributor leased meanwhile, or they hold an
+            # expired lease not reclaimed yet: the service sorts out which.
+            return None
     if row is None:
         return context, False
     return service.lease_from_row(context, contributor, _Row(row), lease_values)

@@ -2,8 +2,11 @@
 
 Assignment stays correct under concurrency without table locks: an item's ``slots_taken``
 (live leases + answers) only grows through one conditional UPDATE that refuses to pass the
-overlap, and the (item, contributor) unique key refuses a second lease of the same item to
-one contributor. Both hold on SQLite and PostgreSQL alike.
+overlap, the (item, contributor) unique key refuses a second lease of the same item to one
+contributor, and the unique partial index of leases (ix_task_live_lease, migration 0009)
+refuses a second lease in a project to a contributor who holds one: a lease a concurrent
+request of theirs took is returned instead (_after_collision). All hold on SQLite and
+PostgreSQL alike.
 
 next_task and submit_answer run on every loop of every contributor, so they speak SQL
 expressions (SQLAlchemy Core) on the session's connection rather than ORM objects: the ORM
@@ -104,23 +107,28 @@ def reclaim_expired_leases(*, session: Session, project_id: int) -> int:
         )
         .limit(EXPIRED_RECLAIM_BATCH)
     ).all()
-    reclaimed = 0
-    for task_id, item_id in expired:
-        # Only the process whose UPDATE flips the status gives the slot back.
-        flipped = conn.execute(
-            update(_task)
-            .where(_task.c.id == task_id, _task.c.status == LeaseStatus.leased)
-            .values(status=LeaseStatus.expired)
-        )
-        if _rowcount(flipped) == 1:
-            conn.execute(
-                update(_item)
-                .where(_item.c.id == item_id, _item.c.is_gold.is_(SQL_FALSE))
-                .values(slots_taken=_item.c.slots_taken - 1)
-            )
-            reclaimed += 1
+    reclaimed = sum(_expire_lease(conn, task_id, item_id) for task_id, item_id in expired)
     session.commit()
     return reclaimed
+
+
+def _expire_lease(conn: Connection, task_id: int, item_id: int) -> bool:
+    """Mark a lease expired and give its slot back, unless it is no longer leased (answered,
+    or expired by a concurrent request: only the UPDATE that flips the status gives the slot
+    back). Whether this call did it."""
+    flipped = conn.execute(
+        update(_task)
+        .where(_task.c.id == task_id, _task.c.status == LeaseStatus.leased)
+        .values(status=LeaseStatus.expired)
+    )
+    if _rowcount(flipped) != 1:
+        return False
+    conn.execute(
+        update(_item)
+        .where(_item.c.id == item_id, _item.c.is_gold.is_(SQL_FALSE))
+        .values(slots_taken=_item.c.slots_taken - 1)
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,13 @@ _LIVE_LEASE = (
     select(_task.c.leased_at, _task.c.expires_at, *_ITEM_VIEW)
     .join_from(_task, _item, _item.c.id == _task.c.item_id)
     .where(_task.c.id == bindparam("task_id"))
+)
+# The caller's lease in the project, live or expired but not yet reclaimed: the one row
+# ix_task_live_lease allows (its predicate repeated with the literal, as in _loop_columns).
+_HELD_LEASE = select(_task.c.id, _task.c.item_id, _task.c.expires_at).where(
+    _task.c.project_id == _PROJECT_ID,
+    _task.c.contributor == _CONTRIBUTOR,
+    _task.c.status == literal_column(LEASED_SQL),
 )
 
 
@@ -501,8 +516,8 @@ PG_LOOP_STATEMENTS = {
 
 
 def _pg_lease_uncommitted(conn: Connection, project: _Row, contributor: str) -> Lease | None:
-    """_PG_LEASE in the caller's transaction; IntegrityError if this contributor got the item
-    in a concurrent request."""
+    """_PG_LEASE in the caller's transaction; IntegrityError if a unique key refused the lease
+    (see _LeaseCollision)."""
     params = pg_lease_values(project, contributor)
     row = conn.execute(_PG_LEASE, params).first()
     return None if row is None else lease_from_row(project, contributor, row, params)
@@ -533,13 +548,18 @@ def lease_from_row(project: Any, contributor: str, row: Any, values: dict[str, A
     )
 
 
+class _LeaseCollision(Exception):
+    """A unique key refused the lease (rolled back): a concurrent request of this contributor
+    leased meanwhile, or they hold an expired lease not reclaimed yet. See _after_collision."""
+
+
 def _pg_lease(session: Session, project: _Row, contributor: str) -> Lease | None:
     try:
         lease = _pg_lease_uncommitted(session.connection(), project, contributor)
         session.commit()
     except IntegrityError:
-        session.rollback()  # this contributor got the item in a concurrent request
-        return None
+        session.rollback()
+        raise _LeaseCollision from None
     return lease
 
 
@@ -573,8 +593,8 @@ def _try_lease(
         ).scalar_one()
         session.commit()
     except IntegrityError:
-        session.rollback()  # this contributor got the item in a concurrent request
-        return None
+        session.rollback()
+        raise _LeaseCollision from None
     return _lease(
         project,
         task_id=task_id,
@@ -617,6 +637,11 @@ def draw_gold(project: Any) -> bool:
     return _rng.random() < project.gold_rate
 
 
+# A collision retires an expired lease or finds the live one, so a second is rare and a third
+# would take a contributor's requests racing each other without end.
+COLLISION_ROUNDS = 3
+
+
 def _next_task(session: Session, project: _Row, contributor: str, *, gold_first: bool) -> Lease:
     """next_task once the loop context (see _loop_columns) is read."""
     if project.consent_hash is None:
@@ -625,6 +650,36 @@ def _next_task(session: Session, project: _Row, contributor: str, *, gold_first:
     if project.live_task_id is not None:
         # One lease at a time per project: asking again returns the same task.
         return _live_lease(session.connection(), project, project.live_task_id, contributor)
+    for _ in range(COLLISION_ROUNDS):
+        try:
+            return _new_lease(session, project, contributor, gold_first)
+        except _LeaseCollision:
+            held = _after_collision(session, project, contributor)
+            if held is not None:
+                return held
+    raise Conflict(f"concurrent requests of yours kept leasing in project {project.id}; ask again")
+
+
+def _after_collision(session: Session, project: _Row, contributor: str) -> Lease | None:
+    """After a lease was refused by a unique key: the live lease a concurrent request of the
+    caller took, which this request returns too (one lease at a time); or None, to lease again,
+    once an expired lease of theirs that no reclaim had reached yet is retired."""
+    conn = session.connection()
+    params = {"project_id": project.id, "contributor": contributor}
+    held = conn.execute(_HELD_LEASE, params).first()
+    if held is not None and held.expires_at > utcnow():
+        return _live_lease(conn, project, held.id, contributor)
+    if held is not None:
+        _expire_lease(conn, held.id, held.item_id)
+    # Or none held: the (item, contributor) key refused an item whose lease, taken by a
+    # concurrent request, was answered meanwhile.
+    session.commit()
+    return None
+
+
+def _new_lease(session: Session, project: _Row, contributor: str, gold_first: bool) -> Lease:
+    """A new lease for a caller who holds no live one; _LeaseCollision if a unique key
+    refused it, NotFound if no item is free for them."""
     reclaimed_now = _reclaim_due(project.id)
     if reclaimed_now:
         reclaim_expired_leases(session=session, project_id=project.id)
@@ -813,8 +868,9 @@ def submit_answer_and_next(
         try:
             lease = _pg_lease_uncommitted(conn, row, contributor)
         except IntegrityError:
-            # A concurrent request of this contributor leased the item: that took the answer's
-            # write with it, so store the answer again on its own and lease the usual way.
+            # A concurrent request of this contributor leased meanwhile, or they hold an expired
+            # lease not reclaimed yet (see _LeaseCollision): that took the answer's write with
+            # it, so store the answer again on its own and lease the usual way.
             session.rollback()
             answer, created = submit_answer(
                 session=session, task_id=task_id, contributor=contributor, data=data
@@ -846,7 +902,7 @@ def next_after_answer(
     that is current; or None and what next_task would raise, as the reason there is none."""
     try:
         return _next_task(session, context, contributor, gold_first=gold_first), None
-    except (NotFound, Forbidden) as exc:
+    except (NotFound, Forbidden, Conflict) as exc:
         return None, exc.detail
 
 
