@@ -10,9 +10,12 @@ either way.
 
 It serves only what it can serve exactly as the endpoint would; everything else goes on to
 FastAPI untouched, with the body it read replayed: any other route or method, SQLite (no
-pool), a missing or refused token, a body that is not small JSON, a body that ``AnswerSubmit``
-refuses. FastAPI then gives its own reply, with its own error bodies (401, 422 naming the
-field). The FastAPI routes stay the API's documented ones (OpenAPI, /docs).
+pool), an id beyond the id columns, a body that is not small JSON, a body that
+``AnswerSubmit`` refuses. FastAPI then gives its own reply, with its own error bodies (422
+naming the field). A missing or refused token, and a body that is not JSON this service
+accepts, never reach the lane: the body guard in front (backend/core/bodies.py) refuses them,
+and hands the lane the caller it resolved. The FastAPI routes stay the API's documented ones
+(OpenAPI, /docs).
 """
 
 import re
