@@ -1,5 +1,6 @@
 """A requester's image-classification project with gold items, several contributors doing
-tasks, and one contribution's inclusion proof checked against the root read from the chain.
+tasks, and one contribution checked: its answer hash recomputed from the contributor's salt, and
+its inclusion proof against the root read from the chain.
 
     python examples/provenance_flow.py [--api http://127.0.0.1:8000] [--rpc http://127.0.0.1:8545]
 
@@ -19,7 +20,7 @@ from eth_account import Account
 from PIL import Image
 from web3 import Web3
 
-from backend.provenance.leaf import ContributionLeaf
+from backend.provenance.leaf import ContributionLeaf, answer_hash
 from backend.provenance.merkle import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,15 +99,13 @@ def main() -> None:
                 COLOURS,
                 key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], dominant, strict=True)),
             )
-            answers.append(
-                check(
-                    api.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": label}})
-                )
-            )
+            reply = api.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": label}})
+            answers.append((check(reply), {"label": label}))
             done += 1
         print(f"contributor {n + 1} ({account.address[:10]}…) answered {done} tasks")
 
-    chosen = answers[0]["answer_id"]
+    mine, answer = answers[0]
+    chosen = mine["answer_id"]
     deadline = time.monotonic() + 30
     while (contribution := check(requester.get(f"/contributions/{chosen}")))[
         "status"
@@ -120,8 +119,14 @@ def main() -> None:
         f"anchored in tx {batch['tx_hash']}"
     )
 
-    # Recompute the leaf from its fields, read the root from the chain, check the proof.
+    # The public leaf commits to the answer under a salt only its contributor was given: they
+    # recompute it, while hashing the classes (unsalted) finds nothing.
     leaf = contribution["leaf"]
+    assert answer_hash(answer, mine["salt"]) == leaf["answer_hash"], "answer hash does not match"
+    assert all(answer_hash({"label": c}, None) != leaf["answer_hash"] for c in COLOURS)
+    print(f"answer hash {leaf['answer_hash']} recomputed from {answer} and the contributor's salt")
+
+    # Recompute the leaf from its fields, read the root from the chain, check the proof.
     recomputed = ContributionLeaf(**leaf).hash()
     assert recomputed == contribution["leaf_hash"], "leaf hash does not match its fields"
     w3 = Web3(Web3.HTTPProvider(args.rpc))
