@@ -77,12 +77,12 @@ def test_a_duplicate_answer_and_next_gets_one_lease(session):
 
 
 def test_two_next_task_requests_at_once_get_the_same_lease(session):
-    project = _project(session)
+    project_id = _project(session).id  # not the ORM object: the threads must not load it
     for _ in range(ROUNDS):
         who = make_contributor(session)
 
         def ask(s, who=who):
-            return service.next_task(session=s, project_id=project.id, contributor=who)
+            return service.next_task(session=s, project_id=project_id, contributor=who)
 
         first, second = _in_threads([ask, ask])
         assert first.id == second.id and _leases(session, who) == {first.id}
@@ -160,15 +160,76 @@ def test_a_duplicate_answer_and_next_gets_one_lease_on_the_asyncpg_path(session)
 
 @on_postgresql
 def test_two_next_task_requests_at_once_get_the_same_lease_on_the_asyncpg_path(session):
-    project = _project(session)
+    project_id = _project(session).id
     contributors = [make_contributor(session) for _ in range(ROUNDS)]
 
     async def rounds(pool):
         for who in contributors:
             first, second = await asyncio.gather(
-                *(pg_loop.next_task(pool, project_id=project.id, contributor=who) for _ in range(2))
+                *(pg_loop.next_task(pool, project_id=project_id, contributor=who) for _ in range(2))
             )
             assert first.id == second.id
             assert await asyncio.to_thread(_leases, session, who) == {first.id}
 
     _with_pool(rounds)
+
+
+def test_the_migration_retires_the_leases_that_cannot_stay(tmp_path):
+    """Migration 0009 makes the index unique after retiring, as a reclaim would, the leases a
+    contributor could no longer hold: expired ones, and all but the newest of a race's."""
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.core.db import make_engine
+    from backend.core.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'before.sqlite'}"
+    upgrade(url, "0008")
+    engine = make_engine(url)
+    tasks = Task.__table__  # type: ignore[attr-defined]
+    items = Item.__table__  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        project = make_project(s, items=4, overlap=1)
+        racer, idler = make_contributor(s), make_contributor(s)
+        first = service.next_task(session=s, project_id=project.id, contributor=racer)
+        # What the race left before 0009: a second live lease of the same contributor.
+        free = s.exec(select(Item.id).where(Item.id != first.item_id)).first()
+        conn = s.connection()
+        conn.execute(items.update().where(items.c.id == free).values(slots_taken=1))
+        now = utcnow()
+        second = conn.execute(
+            tasks.insert().returning(tasks.c.id),
+            {
+                "project_id": project.id,
+                "item_id": free,
+                "contributor": racer,
+                "status": LeaseStatus.leased,
+                "leased_at": now,
+                "expires_at": now + timedelta(minutes=10),
+            },
+        ).scalar_one()
+        s.commit()
+        stale = service.next_task(session=s, project_id=project.id, contributor=idler)
+        _expire(s, stale.id)
+        project_id = project.id
+    engine.dispose()
+
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s:
+        status = dict(s.exec(select(Task.id, Task.status)).all())
+        assert status == {first.id: "expired", second: "leased", stale.id: "expired"}
+        slots = dict(s.exec(select(Item.id, Item.slots_taken)).all())
+        assert slots[first.item_id] == slots[stale.item_id] == 0 and slots[free] == 1
+        with pytest.raises(IntegrityError):
+            s.connection().execute(
+                tasks.insert(),
+                {
+                    "project_id": project_id,
+                    "item_id": first.item_id,
+                    "contributor": racer,
+                    "status": LeaseStatus.leased,
+                    "leased_at": utcnow(),
+                    "expires_at": utcnow(),
+                },
+            )
+    engine.dispose()
