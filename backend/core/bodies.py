@@ -42,7 +42,7 @@ from backend.core.errors import (
     UnsupportedMediaType,
     error_response,
 )
-from backend.deps import BearerToken, bearer_token, token_address
+from backend.deps import BearerToken, bearer_token, current_address, token_address
 from backend.tasks import pg_loop
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -73,10 +73,12 @@ def max_body_bytes(limit: Callable[[Settings], int]) -> Callable[[F], F]:
 class _Policy:
     limit: int
     body: str | None  # "json", "form", or None: the route reads no body
-    signed_in: bool  # the route resolves the caller's bearer token
+    # "caller": the route resolves the bearer token to a signed-in caller (CurrentUser);
+    # "token": it only takes the token (sign-out); None: no token needed.
+    auth: str | None
 
 
-_DEFAULT = _Policy(limit=MAX_JSON_BYTES, body=None, signed_in=False)
+_DEFAULT = _Policy(limit=MAX_JSON_BYTES, body=None, auth=None)
 
 
 class BodyGuard:
@@ -91,8 +93,12 @@ class BodyGuard:
         policy = self._policy(scope)
         headers = _headers(scope)
         try:
-            if policy.signed_in and not _auth_overridden(scope):
-                scope[CALLER_SCOPE_KEY] = await _caller(scope, headers.get(b"authorization"))
+            if policy.auth is not None and not _auth_overridden(scope):
+                token = _token(headers.get(b"authorization"))
+                if policy.auth == "caller":
+                    scope[CALLER_SCOPE_KEY] = await token_address(
+                        token, pg_loop.app_pool(scope["app"])
+                    )
             length = _content_length(headers, policy.limit)
             has_body = bool(length) or b"transfer-encoding" in headers
             kind = _content_kind(headers.get(b"content-type"))
@@ -142,8 +148,13 @@ def _route_policies(app: Any, settings: Settings) -> list[tuple[APIRoute, _Polic
             body = "json"
         limit_of = getattr(route.endpoint, "max_body_bytes", None)
         limit = limit_of(settings) if limit_of is not None else MAX_JSON_BYTES
-        signed_in = _depends_on(route.dependant, lambda call: isinstance(call, BearerToken))
-        policies.append((route, _Policy(limit=limit, body=body, signed_in=signed_in)))
+        if _depends_on(route.dependant, lambda call: call is current_address):
+            auth: str | None = "caller"
+        elif _depends_on(route.dependant, lambda call: isinstance(call, BearerToken)):
+            auth = "token"
+        else:
+            auth = None
+        policies.append((route, _Policy(limit=limit, body=body, auth=auth)))
     return policies
 
 
@@ -166,10 +177,10 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return headers
 
 
-async def _caller(scope: Scope, authorization: bytes | None) -> str:
-    """The signed-in caller's address, exactly as the endpoints' CurrentUser resolves it."""
-    token = bearer_token.parse(authorization.decode("latin-1") if authorization else None)
-    return await token_address(token, pg_loop.app_pool(scope["app"]))
+def _token(authorization: bytes | None) -> str:
+    """The bearer token, or Unauthorized as the endpoints' TokenDep names it. The caller is
+    then resolved exactly as CurrentUser does (backend/deps.py)."""
+    return bearer_token.parse(authorization.decode("latin-1") if authorization else None)
 
 
 def _content_length(headers: dict[bytes, bytes], limit: int) -> int | None:

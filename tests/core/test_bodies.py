@@ -305,3 +305,25 @@ def test_a_real_api_process_survives_deep_json_and_refuses_an_unsigned_upload_un
         assert httpx.get(f"{base}/health", timeout=5).status_code == 200
     finally:
         stop_process(api)
+
+
+def test_what_each_route_needs_is_derived_from_the_route():
+    from backend.core.bodies import _route_policies
+
+    settings = get_settings()
+    policies = {
+        (next(iter(route.methods)), route.path): policy
+        for route, policy in _route_policies(create_app(), settings)
+    }
+    verify = policies[("POST", "/auth/verify")]
+    assert (verify.auth, verify.body, verify.limit) == (None, "json", MAX_JSON_BYTES)
+    assert policies[("POST", "/auth/logout")].auth == "token"  # takes the token only
+    answer = policies[("POST", "/tasks/{task_id}/answer")]
+    assert (answer.auth, answer.body) == ("caller", "json")
+    text = policies[("POST", "/projects/{project_id}/items/text")]
+    assert (text.auth, text.body) == ("caller", "form")
+    assert text.limit == settings.max_text_upload_bytes + MULTIPART_SLACK
+    images = policies[("POST", "/projects/{project_id}/items/images")]
+    assert images.limit > settings.max_image_bytes
+    # Public reads need no token here; the routes themselves decide.
+    assert policies[("GET", "/projects/{project_id}")].auth is None
