@@ -492,13 +492,17 @@ def _unprocessable_items(
 
 
 def _set_aside(session: Session, project_id: int, reasons: dict[int, str]) -> None:
-    """Record why each item is set aside, and nothing else of the failed run."""
+    """Record why each item is set aside, and nothing else of the failed run.
+
+    The item is also closed to assignment (``finalized``, so it leaves the open-item index):
+    new answers to it would only wait, unpaid, beside the ones already set aside. Everything
+    that reads ``finalized`` as "decided" checks ``set_aside_reason`` too."""
     session.expunge_all()  # the failed run's changes to loaded rows are dropped, never written
     table = Item.__table__  # type: ignore[attr-defined]
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("id_"), table.c.set_aside_reason.is_(None))
-        .values(set_aside_reason=bindparam("reason")),
+        .values(set_aside_reason=bindparam("reason"), finalized=True),
         [{"id_": item_id, "reason": reason} for item_id, reason in sorted(reasons.items())],
     )
     session.commit()
@@ -864,7 +868,7 @@ def report(*, session: Session, project: Project) -> QualityReport:
         answers={s.value: by_status.get(s.value, 0) for s in AnswerStatus},
         items={
             "total": len(items),
-            "final": sum(1 for i in items if i.finalized),
+            "final": sum(1 for i in items if i.finalized and i.id not in aside),
             "in_review": sum(1 for i in open_items if i.extra_answers > 0),
             "waiting": sum(1 for i in open_items if i.extra_answers == 0),
             "set_aside": len(aside),

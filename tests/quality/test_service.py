@@ -424,7 +424,8 @@ def test_an_item_the_run_cannot_process_is_set_aside_and_the_rest_goes_on(sessio
     aside = session.get(Item, ids[1])
     assert "has 100002 boxes" in aside.set_aside_reason  # 100,000 and the two honest ones
     assert "at most 10000 per item" in aside.set_aside_reason
-    assert not aside.finalized and session.get(ItemResult, ids[1]) is None
+    # Closed to assignment (out of the open-item index) but never given a result.
+    assert aside.finalized and session.get(ItemResult, ids[1]) is None
     # Its answers are kept as they were: not paid, not rejected, not held.
     kept = session.exec(select(Answer).where(Answer.item_id == ids[1])).all()
     assert len(kept) == 3 and {a.status for a in kept} == {AnswerStatus.pending}

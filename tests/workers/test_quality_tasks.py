@@ -293,7 +293,7 @@ def test_a_poisoned_item_is_set_aside_and_the_project_goes_on(worker, tmp_path):
 
     with Session(get_engine()) as s:
         aside = s.get(Item, poisoned_item)
-        assert "100002 boxes" in aside.set_aside_reason and not aside.finalized
+        assert "100002 boxes" in aside.set_aside_reason and aside.finalized  # closed to leases
         statuses = {a.status for a in s.exec(select(Answer).where(Answer.item_id == poisoned_item))}
         assert statuses == {AnswerStatus.pending}  # kept: neither paid nor rejected
         others = s.exec(
