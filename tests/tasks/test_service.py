@@ -289,34 +289,44 @@ def test_answer_and_next_stores_the_answer_again_if_the_lease_collides(session, 
 def test_answer_and_next_after_a_collision_returns_the_lease_the_other_request_got(
     session, monkeypatch
 ):
-    """The collision means another request of this contributor leased meanwhile: the next
-    task is that lease, read again after the answer is stored, not a second one."""
+    """After a collision the answer is stored again on its own and the loop context read
+    again: a lease another request of this contributor took meanwhile (here, between the
+    answer's commit and that read) is the next task, not a second one. (While the answered
+    task is still leased no other lease of theirs can commit: the unique index of leases.)"""
     if session.connection().dialect.name != "postgresql":
         pytest.skip("the one-transaction loop is PostgreSQL's")
     from sqlalchemy.exc import IntegrityError
 
-    real = service._pg_lease_uncommitted
-    concurrent = []
+    real_lease, real_context = service._pg_lease_uncommitted, service._loop_context
+    collided, concurrent = [], []
 
-    def collide(conn, project, contributor):
-        if concurrent:
-            return real(conn, project, contributor)
-        with Session(get_engine()) as other:  # the other request, committed first
-            context = service._loop_context(other.connection(), project.id, contributor)
-            concurrent.append(real(other.connection(), context, contributor))
-            other.commit()
-        raise IntegrityError("INSERT INTO task", {}, Exception("duplicate key"))
+    def collide_once(conn, project, contributor):
+        if not collided:
+            collided.append(True)
+            raise IntegrityError("INSERT INTO task", {}, Exception("duplicate key"))
+        return real_lease(conn, project, contributor)
 
-    monkeypatch.setattr(service, "_pg_lease_uncommitted", collide)
+    def other_request_first(conn, project_id, contributor):
+        if not concurrent:
+            concurrent.append(None)  # the other request reads the context through here too
+            with Session(get_engine()) as other:
+                concurrent[0] = service.next_task(
+                    session=other, project_id=project_id, contributor=contributor
+                )
+        return real_context(conn, project_id, contributor)
+
     project = make_project(session, items=4, overlap=1)
     who = make_contributor(session)
     task = service.next_task(session=session, project_id=project.id, contributor=who)
+    monkeypatch.setattr(service, "_pg_lease_uncommitted", collide_once)
+    monkeypatch.setattr(service, "_loop_context", other_request_first)
     done = _answer_and_next(session, task)
-    assert done.created and concurrent[0] is not None
-    assert done.next is not None and done.next.id == concurrent[0].id
+    assert collided and done.created and concurrent[0] is not None
+    assert done.next is not None and done.next.id == concurrent[0].id != task.id
     session.expire_all()
     live = select(Task).where(Task.contributor == who, Task.status == LeaseStatus.leased)
     assert len(session.exec(live).all()) == 1
+    assert session.get(Task, task.id).status == LeaseStatus.answered
 
 
 def test_the_same_answer_and_next_sent_twice_at_once_gets_one_answer_and_one_lease(session):
