@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from anyio import to_thread
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -45,7 +46,12 @@ from backend.core.errors import (
 from backend.deps import BearerToken, bearer_token, current_address, token_address
 from backend.tasks import pg_loop
 
-MAX_JSON_BYTES = 1024 * 1024
+# The API's JSON bodies are small (an answer is a few hundred bytes; a project with the
+# largest label schema allowed, 64 KiB, plus its instructions, under 100 KiB). The
+# scan below costs up to ten times the parse, on the event loop: the limit bounds that too.
+MAX_JSON_BYTES = 256 * 1024
+# A body larger than this is scanned in a worker thread, so the event loop serves others.
+SCAN_IN_THREAD_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 # uint256 has 78 decimal digits; no honest number in this API is longer than that.
 MAX_NUMBER_CHARS = 100
@@ -232,7 +238,10 @@ async def _read_json(receive: Receive, limit: int) -> bytes | AppError | None:
             break
     body = b"".join(chunks)
     try:
-        check_json(body)
+        if len(body) > SCAN_IN_THREAD_BYTES:
+            await to_thread.run_sync(check_json, body)
+        else:
+            check_json(body)
     except InvalidJSON as exc:
         return exc
     return body
@@ -298,13 +307,21 @@ class _Limited:
 
 # --- The JSON scan ------------------------------------------------------------------------
 
+# One match per token the scan must look at, after a run of tokens it need not (whitespace,
+# separators, strings without escapes, short integers, true/false/null), which the regex
+# engine skips without a Python step: the common body costs a few steps, not one per token.
+_SKIP = (
+    r'(?:[ \t\n\r,:]+|"[^"\\\x00-\x1f]*"|-?(?:0|[1-9][0-9]{0,14})(?![0-9A-Za-z.+\-])'
+    r"|(?:true|false|null)(?![0-9A-Za-z_]))*"
+)
 _TOKEN = re.compile(
-    r'(?P<s>"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'
+    _SKIP + r'(?:(?P<s>"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*")'
     r"|(?P<o>[\[{])"
     r"|(?P<c>[\]}])"
     r"|(?P<n>-?[0-9][0-9A-Za-z.+\-]*)"
     r"|(?P<w>-?[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<x>[^ \t\n\r,:])"
+    r"|(?P<end>\Z))"
 )
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _ESCAPE = re.compile(r'\\(?:u([0-9a-fA-F]{4})|["\\/bfnrt]|(.))', re.DOTALL)
@@ -348,48 +365,48 @@ def _scan(text: str) -> None:
     depth = 0
     for token in _TOKEN.finditer(text):
         kind = token.lastgroup
+        if kind == "end" or kind is None:
+            break
+        value, start = token.group(kind), token.start(kind)
         if kind == "s":
-            if "\\" in token.group():
-                _check_escapes(text, token)
+            if "\\" in value:
+                _check_escapes(value, start)
         elif kind == "o":
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                raise _Problem(token.start(), f"nested deeper than {MAX_JSON_DEPTH} levels")
+                raise _Problem(start, f"nested deeper than {MAX_JSON_DEPTH} levels")
         elif kind == "c":
             depth -= 1
         elif kind == "n":
-            _check_number(text, token)
+            _check_number(value, start)
         elif kind == "w":
-            word = token.group()
-            if word in ("NaN", "Infinity", "-Infinity"):
-                raise _Problem(token.start(), f"{word} is not a JSON number")
-            if word not in _LITERALS:
-                raise _Problem(token.start(), f"unexpected word {_excerpt(word)}")
+            if value in ("NaN", "Infinity", "-Infinity"):
+                raise _Problem(start, f"{value} is not a JSON number")
+            if value not in _LITERALS:
+                raise _Problem(start, f"unexpected word {_excerpt(value)}")
         else:
-            raise _stray(text, token.start())
+            raise _stray(text, start)
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Problem(exc.pos, exc.msg.lower()) from None
 
 
-def _check_number(text: str, token: re.Match[str]) -> None:
-    literal = token.group()
+def _check_number(literal: str, start: int) -> None:
     if len(literal) > MAX_NUMBER_CHARS:
         raise _Problem(
-            token.start(),
+            start,
             f"a number of {len(literal)} characters; at most {MAX_NUMBER_CHARS} are accepted",
         )
     if not _NUMBER.fullmatch(literal):
-        raise _Problem(token.start(), f"malformed number {_excerpt(literal)}")
+        raise _Problem(start, f"malformed number {_excerpt(literal)}")
     if ("." in literal or "e" in literal or "E" in literal) and math.isinf(float(literal)):
-        raise _Problem(token.start(), f"{literal} overflows a 64-bit float")
+        raise _Problem(start, f"{literal} overflows a 64-bit float")
 
 
-def _check_escapes(text: str, token: re.Match[str]) -> None:
+def _check_escapes(string: str, base: int) -> None:
     high: re.Match[str] | None = None  # an unpaired high surrogate escape so far
-    base = token.start()
-    for escape in _ESCAPE.finditer(token.group()):
+    for escape in _ESCAPE.finditer(string):
         if escape.group(2) is not None:
             raise _Problem(base + escape.start(), f"invalid escape \\{escape.group(2)}")
         code = int(escape.group(1), 16) if escape.group(1) is not None else None

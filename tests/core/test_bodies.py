@@ -53,6 +53,10 @@ def _post_json(client, path: str, body: bytes, headers: dict[str, str] | None = 
         (b'{"message" "x"}', "expecting ':' delimiter at column 12"),
         (b'{"message": "x"} []', "extra data"),
         (b"\n\n  [1, 2,, 3]", "at line 3, column 9"),
+        # After a run of tokens the scan skips in one step, the position is still exact.
+        (b'{"message": [1, 2, true, "x", 1e400]}', "1e400 overflows a 64-bit float at column 31"),
+        (b'{"message": [0, "a", nullx]}', "unexpected word 'nullx'"),
+        (b'{"message": [1, 2, 3' + b"4" * 200 + b"]}", "a number of 201 characters"),
     ],
 )
 def test_a_json_body_is_checked_before_any_parser_and_the_problem_named(client, body, named):
@@ -110,7 +114,7 @@ def test_a_json_body_over_the_limit_is_refused_by_its_length(client):
 
 
 def test_framework_errors_come_in_the_services_shape_and_never_echo_megabytes(client):
-    huge_key = "k" * 1_000_000
+    huge_key = "k" * 200_000
     reply = client.post("/auth/verify", json={huge_key: 1})
     assert reply.status_code == 422
     assert reply.json()["type"] == "ValidationError"
@@ -286,7 +290,7 @@ def test_a_real_api_process_survives_deep_json_and_refuses_an_unsigned_upload_un
         assert deep.status_code == 400 and "nested deeper" in deep.json()["detail"]
         deep_text = httpx.post(
             f"{base}/auth/verify",
-            content=b'{"message": ' + b'{"a":' * 100_000 + b"}",
+            content=b'{"message": ' + b'{"a":' * 50_000 + b"}",
             headers=JSON,
             timeout=30,
         )
