@@ -28,3 +28,13 @@ def test_the_limit_holds_in_this_process_too():
     import workers.celery_app  # noqa: F401
 
     assert sys.getrecursionlimit() < 10_000
+
+
+def test_no_other_process_wide_setting_moves_on_import():
+    probe = (
+        "import socket, sys, threading;"
+        " print(sys.getrecursionlimit(), sys.get_int_max_str_digits(), sys.getswitchinterval(),"
+        " threading.stack_size(), socket.getdefaulttimeout())"
+    )
+    own = _fresh(probe)
+    assert _fresh("import backend.main, workers.celery_app, backend.cli; " + probe) == own
