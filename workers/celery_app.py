@@ -56,6 +56,11 @@ celery_app.conf.update(
             "schedule": settings.aggregate_interval_s,
             "options": {"expires": max(settings.aggregate_interval_s * 5, 5)},
         },
+        "quality-release-idle-gold": {
+            "task": "quality.release_idle_gold",
+            "schedule": 3600,
+            "options": {"expires": 1800},
+        },
         "provenance-anchor-pending": {
             "task": "provenance.anchor_pending",
             "schedule": settings.anchor_interval_s,

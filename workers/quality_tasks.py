@@ -30,9 +30,21 @@ def aggregate_project(project_id: int) -> dict[str, int]:
 def aggregate_pending() -> dict[int, dict[str, int]]:
     """Aggregate every project with answers newer than its last run (Celery beat runs this),
     unless that project's last run here was too recent for its cost (see RunPacer)."""
-    pacer = _pacer()
     with Session(get_engine()) as session:
         projects = service.projects_to_aggregate(session=session)
+    return _run_paced(projects)
+
+
+@celery_app.task(name="quality.release_idle_gold")
+def release_idle_gold() -> dict[int, dict[str, int]]:
+    """Run the projects whose idle contributors' gold answers are due a decision (hourly)."""
+    with Session(get_engine()) as session:
+        projects = service.projects_with_idle_gold(session=session)
+    return _run_paced(projects)
+
+
+def _run_paced(projects: list[int]) -> dict[int, dict[str, int]]:
+    pacer = _pacer()
     out = {}
     for project_id in projects:
         if not pacer.due(project_id):

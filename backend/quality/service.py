@@ -20,7 +20,7 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, func, select
 
 from backend.core.errors import Forbidden
-from backend.core.time import utcnow
+from backend.core.time import as_utc, utcnow
 from backend.projects.models import SQL_FALSE, Item, Project
 from backend.provenance.leaf import canonical_json
 from backend.quality import fraud, scoring
@@ -73,6 +73,10 @@ ITEM_COLUMNS_READ = (
 # A contributor's own view of their gold record moves once per this many answers of theirs
 # (gold or not), by the block's count: polling after each answer tells no single gold item.
 GOLD_STANDING_STEP = 10
+# A gold answer's decision (accepted or rejected, and so paid or not) waits for the same
+# block, or for its contributor to have been idle this long: statuses show in earnings, and
+# a status that moved one run after an answer would name that answer's item as gold.
+GOLD_IDLE_RELEASE = timedelta(hours=24)
 # What a set-aside item's reason may quote of the error (the column holds 500 characters).
 SET_ASIDE_DETAIL = 300
 
@@ -344,6 +348,26 @@ def _settled_contributors(
     }
 
 
+def _gold_released(answers: list[Answer], blocked: set[str]) -> set[int | None]:
+    """Ids of the answers whose gold decision may be made now: those in a whole block of
+    GOLD_STANDING_STEP answers (of any kind, in id order) of their contributor, and every
+    answer of a contributor stopped, or idle for GOLD_IDLE_RELEASE. Deciding a gold answer
+    the run after it came would show in the contributor's earnings which item was gold and
+    whether they got it right (the block is the one /quality/me moves by)."""
+    by_contributor: dict[str, list[Answer]] = defaultdict(list)
+    for a in answers:  # in id order (aggregate_project reads them so)
+        by_contributor[a.contributor].append(a)
+    idle_since = utcnow() - GOLD_IDLE_RELEASE
+    released: set[int | None] = set()
+    for who, theirs in by_contributor.items():
+        if who in blocked or as_utc(max(a.submitted_at for a in theirs)) < idle_since:
+            released.update(a.id for a in theirs)
+        else:
+            whole = len(theirs) // GOLD_STANDING_STEP * GOLD_STANDING_STEP
+            released.update(a.id for a in theirs[:whole])
+    return released
+
+
 def aggregate_project(*, session: Session, project_id: int) -> dict[str, int]:
     """Decide everything that became decidable in a project; return what changed."""
     while True:
@@ -558,6 +582,7 @@ def _decide_project(
             [a for a in answers if a.id not in held and a.contributor not in blocked],
         )
     settled = _settled_contributors(project, items, answers, standing)
+    gold_released = _gold_released(answers, blocked)
 
     by_item: dict[int, list[Answer]] = defaultdict(list)
     for a in answers:
@@ -568,7 +593,9 @@ def _decide_project(
         item = items[item_id]
         pending = [a for a in item_answers if a.status == AnswerStatus.pending]
         if item.is_gold:
-            for a in pending:  # gold answers are judged against the known answer at once
+            for a in pending:  # judged against the known answer, a block at a time
+                if a.id not in gold_released:
+                    continue
                 _decide(a, task_type, schema, item.gold_answer, held, blocked, "gold answer")
                 session.add(a)
             continue
@@ -711,6 +738,26 @@ def projects_to_aggregate(*, session: Session) -> list[int]:
         .distinct()
     ).all()
     return sorted({p for p in [*fresh, *waiting] if p is not None})
+
+
+def projects_with_idle_gold(*, session: Session) -> list[int]:
+    """Projects holding a gold answer still undecided GOLD_IDLE_RELEASE after it came: a run
+    decides it if its contributor has been idle that long (see _gold_released). A project
+    nobody answers in is otherwise never run again. An hourly sweep: it reads every pending
+    answer (status is not indexed, 0006), too much for every beat."""
+    cutoff = utcnow() - GOLD_IDLE_RELEASE
+    rows = session.exec(
+        select(Answer.project_id)
+        .join(Item, col(Item.id) == col(Answer.item_id))
+        .where(
+            col(Item.is_gold).is_(True),
+            col(Item.set_aside_reason).is_(None),
+            col(Answer.status) == AnswerStatus.pending,
+            col(Answer.submitted_at) < cutoff,
+        )
+        .distinct()
+    ).all()
+    return sorted(rows)
 
 
 def blocked_reason(

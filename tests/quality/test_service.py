@@ -527,6 +527,62 @@ def test_polling_my_standing_after_each_answer_does_not_identify_gold_items(sess
     assert row.gold_answered == len(gold) and row.skill is not None
 
 
+def test_answer_statuses_do_not_identify_gold_items_either(session):
+    """The same attack through earnings: a gold answer used to be accepted or rejected by the
+    first run after it, while other answers wait for their item's overlap, so the statuses in
+    /earnings/me named the gold items. Gold decisions now wait for the contributor's block of
+    GOLD_STANDING_STEP answers, or for them to be idle for GOLD_IDLE_RELEASE."""
+    step = service.GOLD_STANDING_STEP
+    project = _project(session, gold_rate=0.5, min_gold_answers=50, min_confidence=0.0)
+    add_text_rows(
+        session,
+        project,
+        [{"text": f"t{i}"} for i in range(30)]
+        + [{"text": f"g{i}", "gold_answer": {"label": "a"}} for i in range(30)],
+    )
+    me = make_contributor(session)
+    rng = random.Random(7)
+
+    def my_answers():
+        return session.exec(
+            select(Answer).where(Answer.project_id == project.id, Answer.contributor == me)
+        ).all()
+
+    def gold_decided():
+        return {
+            a.id
+            for a in my_answers()
+            if session.get(Item, a.item_id).is_gold and a.status != AnswerStatus.pending
+        }
+
+    decided_after = []
+    for _ in range(step + 3):
+        assert _work(session, project, me, lambda item: {"label": rng.choice("ab")}, limit=1)
+        service.aggregate_project(session=session, project_id=project.id)
+        session.expire_all()
+        decided_after.append(gold_decided())
+    gold = {a.id for a in my_answers() if session.get(Item, a.item_id).is_gold}
+    assert gold  # the draw gave gold items in the first block
+    # Nothing of the first block is decided before it is whole; then all its gold at once.
+    assert all(not d for d in decided_after[: step - 1])
+    first_block = {a.id for a in sorted(my_answers(), key=lambda a: a.id)[:step]}
+    assert decided_after[step - 1] == gold & first_block
+    assert decided_after[-1] == gold & first_block  # the partial second block waits
+
+    # A contributor who stopped a day ago is decided in full, so nobody waits forever.
+    session.execute(
+        update(Answer)
+        .where(col(Answer.contributor) == me)
+        .values(submitted_at=utcnow() - service.GOLD_IDLE_RELEASE - timedelta(minutes=1))
+    )
+    session.commit()
+    assert service.projects_with_idle_gold(session=session) == [project.id]
+    service.aggregate_project(session=session, project_id=project.id)
+    session.expire_all()
+    assert gold_decided() == gold
+    assert service.projects_with_idle_gold(session=session) == []
+
+
 def test_an_answer_no_run_can_encode_is_set_aside_and_the_report_still_answers(session):
     # RFC 8785 refuses integers beyond 2**53 - 1; the API now refuses them too, but an answer
     # stored before could hold one.
