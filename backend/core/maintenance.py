@@ -1,15 +1,15 @@
 """Vacuuming the tables every lease rewrites, whatever the server's autovacuum settings.
 
-Each lease and each answer moves an item within the open-items index (its key holds the
-item's free slots) and writes a task row. The old index entries stay until a vacuum removes
-them, and the lease's pick walks past every one of them at the end of the index it reads.
-Measured on a server with autovacuum off (bench/README, "Seventh" and "Eighth session"): one
-pick read 95 index buffers (0.22 ms) at 18,000 answers into a run and 2,172 (3.7 ms) at
-33,500; the pick index's reads per answer grew from 8-13 to 46-61 over 40,000 answers, and
-stayed at 8 with this vacuum, which made the run 40-43 % faster. With autovacuum on, its
-default trigger (a fifth of the table dead) is far too late for a large project. So the
-worker vacuums these tables itself when their dead row versions pass a small bound; where
-autovacuum got there first, nothing is left to do.
+Each lease and each answer moves an item within the open-items index (its key holds the item's
+free slots) and writes a task row. The old index entries stay until a vacuum removes them, and
+the lease's pick walks past every one of them at the end of the index it reads. Measured on a
+server with autovacuum off (bench/README, "The worker vacuums the item and task tables"): one
+pick read 95 index buffers (0.22 ms) at 18,000 answers into a run and 2,172 (3.7 ms) at 33,500;
+the pick index's reads per answer grew from 8-13 to 46-61 over 40,000 answers, and stayed at 8
+with this vacuum, which made the run 40-43 % faster. With autovacuum on, its default trigger (a
+fifth of the table dead) is far too late for a large project. So the worker vacuums these
+tables itself when their dead row versions pass a small bound; where autovacuum got there
+first, nothing is left to do.
 
 It does so on a thread of its own (VacuumLoop), not as a Celery task: the worker runs one task
 at a time and yields the CPU, so under load its queue runs seconds behind (measured: nearly

@@ -4,7 +4,7 @@ Every loop asks whether the caller holds another live lease in the project. Thro
 (contributor, project_id) index that read every task the contributor ever had there, each from
 the heap to check its status: about 1,250 per contributor 40,000 answers into a run, and the
 reads of the task heap per answer grew from 95 to 302 blocks while PostgreSQL's CPU per answer
-rose by half at a steady 500 answers/s (bench/README, ninth session). This index holds the live
+rose by half at a steady 500 answers/s (bench/README, "A partial index of live leases"). This index holds the live
 leases only, a few per contributor; an answered task leaves it at the next vacuum (the worker
 vacuums task, backend/core/maintenance.py).
 

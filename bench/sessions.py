@@ -8,8 +8,8 @@ PostgreSQL, the server backend's CPU, for the paths an API process takes:
   PostgreSQL with that path turned off),
 and, for comparison, what a hit of the per-process cache that this read replaced cost.
 
-    .venv/bin/python tests/auth/bench_session_check.py               # SQLite
-    .venv/bin/python tests/auth/bench_session_check.py \\
+    python -m bench.sessions               # SQLite
+    python -m bench.sessions \\
         --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 It migrates a scratch database of its own (a temporary SQLite file, or a database created on
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 REPEATS = 3
 
 
