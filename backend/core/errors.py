@@ -137,12 +137,11 @@ def http_error_response(status_code: int, detail: Any, headers: Any = None) -> J
     """A Starlette/FastAPI HTTPException (404 for an unknown path, 405 for a wrong method) in
     the service's own error body."""
     kind = _HTTP_TYPES.get(status_code, "ServerError" if status_code >= 500 else "BadRequest")
-    response = JSONResponse(
+    return JSONResponse(
         status_code=status_code,
         content={"type": kind, "detail": truncate(str(detail))},
         headers=headers,
     )
-    return response
 
 
 def validation_error(errors: Any) -> AppError:
@@ -156,7 +155,8 @@ def validation_error(errors: Any) -> AppError:
     problems = []
     for err in list(errors)[:MAX_PROBLEMS]:
         place = ".".join(truncate(str(p), 60) for p in err["loc"] if p != "body")
-        problems.append(f"{place}: {truncate(str(err['msg']), 200)}" if place else err["msg"])
+        what = truncate(str(err["msg"]), 200)
+        problems.append(f"{place}: {what}" if place else what)
     more = len(errors) - MAX_PROBLEMS
     if more > 0:
         problems.append(f"and {more} more")
