@@ -111,7 +111,16 @@ def _session_address(token: str) -> str:
         return session_address(connection=connection, token=token)
 
 
+# Where the body guard (backend/core/bodies.py) leaves the caller it resolved, in the scope.
+CALLER_SCOPE_KEY = "provenant.caller"
+
+
 async def current_address(token: TokenDep, connection: HTTPConnection) -> str:
+    # The body guard (backend/core/bodies.py) resolved the caller before reading the body:
+    # the same read for this request, so it is not made twice.
+    resolved: str | None = connection.scope.get(CALLER_SCOPE_KEY)
+    if resolved is not None:
+        return resolved
     # Not depending on SessionDep: that would cost every request a generator dependency's
     # enter and exit for a session this read does not need.
     return await token_address(token, pg_loop.app_pool(connection.app))

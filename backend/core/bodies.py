@@ -43,7 +43,13 @@ from backend.core.errors import (
     UnsupportedMediaType,
     error_response,
 )
-from backend.deps import BearerToken, bearer_token, current_address, token_address
+from backend.deps import (
+    CALLER_SCOPE_KEY,
+    BearerToken,
+    bearer_token,
+    current_address,
+    token_address,
+)
 from backend.tasks import pg_loop
 
 # The API's JSON bodies are small (an answer is a few hundred bytes; a project with the
@@ -55,8 +61,6 @@ SCAN_IN_THREAD_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 # uint256 has 78 decimal digits; no honest number in this API is longer than that.
 MAX_NUMBER_CHARS = 100
-# Where the guard leaves the caller it resolved, so the loop's fast lane need not repeat it.
-CALLER_SCOPE_KEY = "provenant.caller"
 
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlencoded"})

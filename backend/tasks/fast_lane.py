@@ -25,10 +25,9 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.core.bodies import CALLER_SCOPE_KEY
 from backend.core.errors import AppError, Unauthorized, error_response
 from backend.core.params import MAX_ROW_ID
-from backend.deps import bearer_token, token_address
+from backend.deps import CALLER_SCOPE_KEY, bearer_token, token_address
 from backend.tasks import pg_loop
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
