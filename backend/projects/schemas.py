@@ -66,6 +66,10 @@ class NonLocalReference(InvalidSchema):
     schema: resolving it would fetch a URL the requester chose."""
 
 
+class OtherDialect(InvalidSchema):
+    """A `$schema` naming another dialect than draft 2020-12, or one below the root."""
+
+
 class UnusableSchema(AppError):
     """A stored project's JSON Schema that cannot be evaluated (a reference that resolves to
     nothing, or one that loops): the project's fault, not the answer's."""
@@ -280,8 +284,44 @@ LOCAL_ONLY = referencing.Registry()
 
 
 def json_schema_validator(json_schema: dict[str, Any]) -> Any:
-    """A validator for a requester's schema that runs patterns in RE2 and fetches nothing."""
-    return JsonSchemaValidator(json_schema, registry=LOCAL_ONLY)
+    """A validator for a requester's schema that runs patterns in RE2 and fetches nothing;
+    OtherDialect if the schema names a dialect (see one_dialect)."""
+    return JsonSchemaValidator(one_dialect(json_schema), registry=LOCAL_ONLY)
+
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def one_dialect(
+    json_schema: dict[str, Any], where: str = "label_schema.json_schema"
+) -> dict[str, Any]:
+    """The schema without its root `$schema`, which may only name draft 2020-12; OtherDialect
+    for a `$schema` anywhere else in the document.
+
+    jsonschema picks the validator class again from a subschema's `$schema` each time it
+    descends into one (``Validator.evolve`` calls ``validator_for``), and the stock classes run
+    `pattern` in Python's `re`: a `$schema` anywhere, the 2020-12 one included, would leave
+    JsonSchemaValidator and its RE2. Every object in the document counts, not only schema
+    positions, as a `$ref` may point into a `const` or `enum` value."""
+    if "$schema" in json_schema and json_schema["$schema"] not in (DIALECT, DIALECT + "#"):
+        raise OtherDialect(
+            f"{where}: $schema {_excerpt(str(json_schema['$schema']))} is not supported; "
+            f"schemas are JSON Schema draft 2020-12 ({DIALECT})"
+        )
+    stripped = {key: value for key, value in json_schema.items() if key != "$schema"}
+    stack: list[tuple[Any, str]] = [(value, f"/{key}") for key, value in stripped.items()]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if "$schema" in node:
+                raise OtherDialect(
+                    f"{where} at {_excerpt(path, 200)}: $schema may appear only at the root "
+                    "(it would switch the dialect, and the engine patterns run in, below it)"
+                )
+            stack.extend((value, f"{path}/{key}") for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}/{i}") for i, value in enumerate(node))
+    return stripped
 
 
 # --- the shape of a requester's JSON Schema ------------------------------------------------
@@ -349,6 +389,7 @@ def _check_json_schema(json_schema: dict[str, Any]) -> None:
     """Bounded size, patterns RE2 can run, local references only; named InvalidSchema if not."""
     where = "label_schema.json_schema"
     _check_json_schema_size(json_schema, where)
+    json_schema = one_dialect(json_schema)
     for location, sub in _subschemas(json_schema):
         for keyword in ("$ref", "$dynamicRef"):
             target = sub.get(keyword)
@@ -446,7 +487,7 @@ def normalise_label_schema(task_type: TaskType, schema: dict[str, Any]) -> dict[
         if not isinstance(json_schema, dict):
             raise InvalidSchema("label_schema.json_schema must be a JSON Schema object")
         _check_json_schema(json_schema)
-        return {"format": "json", "json_schema": json_schema}
+        return {"format": "json", "json_schema": one_dialect(json_schema)}
     raise InvalidSchema("label_schema.format must be 'text' or 'json'")
 
 
@@ -541,6 +582,7 @@ def _check_json_answer(json_schema: dict[str, Any], data: Any) -> None:
     # Checked again on every answer: projects stored before the bounds were not held to them.
     try:
         _check_json_schema_size(json_schema, "the project's JSON Schema")
+        one_dialect(json_schema, "the project's JSON Schema")
     except InvalidSchema as exc:
         raise UnusableSchema(exc.detail) from exc
     if _depth(data) > MAX_SCHEMA_DEPTH:

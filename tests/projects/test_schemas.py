@@ -7,11 +7,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backend.projects.schemas import (
+    DIALECT,
     MAX_BOXES,
     MAX_TEXT,
     InvalidAnswer,
     InvalidSchema,
     NonLocalReference,
+    OtherDialect,
     TaskType,
     UnsupportedPattern,
     UnusableSchema,
@@ -242,6 +244,57 @@ def test_requester_patterns_run_in_linear_time_and_never_in_re(json_schema, data
         validate_answer(TaskType.transcription, schema, {"data": data})
     assert time.perf_counter() - started < 0.5  # Python's re: over 5 s
     assert info.value.field == field
+    assert EVIL not in re_spy
+
+
+DRAFT7 = "http://json-schema.org/draft-07/schema#"
+
+
+@pytest.mark.parametrize(
+    "json_schema",
+    [
+        # jsonschema switches to the stock validator (patterns in re) at a subschema's $schema
+        {"properties": {"a": {"$schema": DRAFT7, "type": "string", "pattern": EVIL}}},
+        {"properties": {"a": {"$schema": DIALECT, "type": "string", "pattern": EVIL}}},
+        # ...or at whatever a $ref points to, schema position or not
+        {
+            "const": [{"$schema": DRAFT7, "pattern": EVIL}],
+            "properties": {"a": {"$ref": "#/const/0"}},
+        },
+        {"$schema": DRAFT7, "type": "string", "pattern": EVIL},
+    ],
+)
+def test_no_schema_can_switch_to_a_dialect_whose_patterns_run_in_re(json_schema, re_spy):
+    with pytest.raises(OtherDialect, match=r"\$schema"):
+        _json(json_schema)
+    # A project stored before this check: refused by name at once, never run in re.
+    stored = {"format": "json", "json_schema": json_schema}
+    started = time.perf_counter()
+    with pytest.raises(UnusableSchema, match=r"\$schema"):
+        validate_answer(TaskType.transcription, stored, {"data": {"a": NEAR_MISS}})
+    assert time.perf_counter() - started < 0.5
+    assert EVIL not in re_spy
+
+
+def test_the_root_may_name_draft_2020_12_and_is_stored_without_it(re_spy):
+    schema = _json({"$schema": DIALECT, "type": "string", "pattern": EVIL, "$defs": {}})
+    assert "$schema" not in schema["json_schema"]
+    with pytest.raises(InvalidAnswer):
+        validate_answer(TaskType.transcription, schema, {"data": NEAR_MISS})
+    # Stored with it, before this check: the root re-entered by "#" stays in RE2 as well.
+    stored = {
+        "format": "json",
+        "json_schema": {
+            "$schema": DIALECT,
+            "type": ["object", "string"],
+            "pattern": EVIL,
+            "properties": {"again": {"$ref": "#"}},
+        },
+    }
+    started = time.perf_counter()
+    with pytest.raises(InvalidAnswer):
+        validate_answer(TaskType.transcription, stored, {"data": {"again": NEAR_MISS}})
+    assert time.perf_counter() - started < 0.5
     assert EVIL not in re_spy
 
 
