@@ -10,10 +10,10 @@ frozen, so a later run only decides what became decidable. Runs happen in the wo
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, ScalarSelect, bindparam, exists, insert, inspect, update
 from sqlalchemy.orm import load_only
@@ -81,6 +81,7 @@ GOLD_IDLE_RELEASE = timedelta(hours=24)
 SET_ASIDE_DETAIL = 300
 
 log = logging.getLogger("provenant.quality")
+T = TypeVar("T")
 
 
 def _answer_key(task_type: str, payload: dict[str, Any]) -> str:
@@ -348,6 +349,13 @@ def _settled_contributors(
     }
 
 
+def _whole_blocks(answers: Sequence[T]) -> Sequence[T]:
+    """A contributor's answers (in id order, those of set-aside items left out) up to their
+    last whole block of GOLD_STANDING_STEP: the one rule for what their standing shows
+    (my_quality) and which gold answers are decided (_gold_released)."""
+    return answers[: len(answers) // GOLD_STANDING_STEP * GOLD_STANDING_STEP]
+
+
 def _gold_released(answers: list[Answer], blocked: set[str]) -> set[int | None]:
     """Ids of the answers whose gold decision may be made now: those in a whole block of
     GOLD_STANDING_STEP answers (of any kind, in id order) of their contributor, and every
@@ -363,8 +371,7 @@ def _gold_released(answers: list[Answer], blocked: set[str]) -> set[int | None]:
         if who in blocked or as_utc(max(a.submitted_at for a in theirs)) < idle_since:
             released.update(a.id for a in theirs)
         else:
-            whole = len(theirs) // GOLD_STANDING_STEP * GOLD_STANDING_STEP
-            released.update(a.id for a in theirs[:whole])
+            released.update(a.id for a in _whole_blocks(theirs))
     return released
 
 
@@ -839,10 +846,11 @@ def my_quality(*, session: Session, project_id: int, contributor: str) -> Contri
             Answer.project_id == project_id,
             Answer.contributor == contributor,
             col(Answer.id) <= seen_through,
+            col(Item.set_aside_reason).is_(None),  # as the runs count them
         )
         .order_by(col(Answer.id))
     ).all()
-    block = mine[: len(mine) // GOLD_STANDING_STEP * GOLD_STANDING_STEP]
+    block = _whole_blocks(mine)
     judged = [status for status, is_gold in block if is_gold and status != AnswerStatus.pending]
     correct = sum(1 for status in judged if status == AnswerStatus.accepted)
     return ContributorQualityPublic(
