@@ -134,6 +134,10 @@ async def optional_address(token: OptionalTokenDep, connection: HTTPConnection) 
     # than being quietly shown the public view.
     if token is None:
         return None
+    # On a route with a body, the body guard resolved a token that was sent already.
+    resolved: str | None = connection.scope.get(CALLER_SCOPE_KEY)
+    if resolved is not None:
+        return resolved
     return await token_address(token, pg_loop.app_pool(connection.app))
 
 

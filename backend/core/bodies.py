@@ -5,36 +5,54 @@ fast lane, FastAPI's body parsing, multipart parsing), so that for each request:
 
 1. a route that needs a signed-in caller refuses a missing or invalid bearer token with 401
    before a single body byte is received (an unauthenticated 300 MB upload used to be read
-   and spooled to disk first);
-2. a Content-Length above the route's limit is refused with 413 before reading, and a
-   streamed (chunked) body is counted and cut off at the limit;
-3. a body the route would parse as JSON must say ``application/json`` (else 415), and is read
-   whole (it is small) and checked in one linear scan before any parser sees it: valid UTF-8,
-   nesting depth, number literals of bounded length that a float can hold, no NaN or
-   Infinity, no NUL character and no unpaired surrogate in any string. 100,000 nested
-   brackets once crashed the interpreter in the recursive JSON decoder; a 5,000-digit integer
-   hit Python's int-str digit limit as a 500. The body is then replayed to the app.
+   and spooled to disk first); a route where signing in is optional takes a request without
+   a token, but a token that is sent must be live;
+2. a route that takes a large body (``max_body_bytes``, the uploads) says who may send it,
+   and that is checked on the path and the caller before reading too: a stranger's upload to
+   someone else's project is refused (403, or 404 for no such project) unread;
+3. a Content-Length above the route's limit is refused with 413 before reading, and a body of
+   unknown length (chunked, or an HTTP/2 stream without the header) is counted and cut off
+   at the limit;
+4. a body that is not of the route's content type is refused with 415 (before reading if its
+   length is declared, else at its first byte); an empty body goes on unchanged;
+5. every body of a route that parses JSON is read whole (it is small) and checked in one
+   linear scan before any parser sees it, whatever its headers say: valid UTF-8, nesting
+   depth, number literals of bounded length that a float can hold, no NaN or Infinity, no
+   NUL character and no unpaired surrogate in any string. 100,000 nested brackets once
+   crashed the interpreter in the recursive JSON decoder; a 5,000-digit integer hit
+   Python's int-str digit limit as a 500. The body is then replayed to the app.
 
 What a route needs is derived from the route itself: its dependencies (does it resolve the
-bearer token?), its body parameters (JSON or a form), and ``max_body_bytes`` for the upload
-routes that take more than the JSON default.
+bearer token, and must it?), its body parameters (JSON or a form), and ``max_body_bytes``
+for the upload routes that take more than the JSON default.
+
+Authentication here does not defer to FastAPI's ``dependency_overrides``. It used to be
+switched off for every route whenever any override existed: a test hook in production code
+that could silently disable the check. No test overrides a dependency (tests sign real
+callers in, tests/factories.py); a test that overrides ``current_address`` still decides who
+the caller is inside FastAPI, but only after a live session has passed the guard.
 """
 
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
 from anyio import to_thread
 from fastapi import params
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import Select
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.config import Settings, get_settings
+from backend.core.db import get_engine
 from backend.core.errors import (
     AppError,
     BadRequest,
@@ -42,14 +60,18 @@ from backend.core.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
     error_response,
+    validation_error,
 )
 from backend.deps import (
     CALLER_SCOPE_KEY,
     BearerToken,
+    OptionalBearerToken,
     bearer_token,
     current_address,
+    optional_address,
     token_address,
 )
+from backend.projects.schemas import MAX_SCHEMA_DEPTH
 from backend.tasks import pg_loop
 
 # The API's JSON bodies are small (an answer is a few hundred bytes; a project with the
@@ -58,7 +80,13 @@ from backend.tasks import pg_loop
 MAX_JSON_BYTES = 256 * 1024
 # A body larger than this is scanned in a worker thread, so the event loop serves others.
 SCAN_IN_THREAD_BYTES = 64 * 1024
-MAX_JSON_DEPTH = 32
+# A requester's JSON Schema and a JSON answer may nest MAX_SCHEMA_DEPTH levels; the schema
+# check (backend/projects/schemas.py) refuses deeper ones by name (422). A body wraps one in
+# at most two levels more (a project's {"label_schema": {"json_schema": ...}}, an answer's
+# {"answer": {"data": ...}}, a text row's {"gold_answer": {"data": ...}}, gold_answers'
+# {"<file>": {"data": ...}}): with two more to spare, what the schema check would name never
+# stops here as a bare InvalidJSON.
+MAX_JSON_DEPTH = MAX_SCHEMA_DEPTH + 4
 # uint256 has 78 decimal digits; no honest number in this API is longer than that.
 MAX_NUMBER_CHARS = 100
 
@@ -68,24 +96,55 @@ _FORM_TYPES = frozenset({b"multipart/form-data", b"application/x-www-form-urlenc
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def max_body_bytes(limit: Callable[[Settings], int]) -> Callable[[F], F]:
+@dataclass(frozen=True)
+class SenderCheck:
+    """Who may send a route its body, decided from the path and the signed-in caller before
+    a byte of the body is read. ``query`` is a Core SELECT whose bind parameters are named
+    after the route's path parameters (given their values as the route validates them);
+    ``judge(row, caller, path)`` gets its first row (None if there is none) and raises the
+    refusal (Forbidden, NotFound) if the caller may not send it."""
+
+    query: Select[Any]
+    judge: Callable[[Sequence[Any] | None, str, dict[str, Any]], None]
+
+
+def max_body_bytes(
+    limit: Callable[[Settings], int], *, senders: SenderCheck | None
+) -> Callable[[F], F]:
     """Give a route a body limit other than the JSON default (the upload routes), as a
-    function of the settings (read when the first request arrives, not at import)."""
+    function of the settings (read when the first request arrives, not at import), and say
+    who may send a body that large: ``senders`` (checked before reading; the route must
+    require a signed-in caller), or None for anyone the route's authentication admits. A
+    required argument, so that no large-body route forgets to say."""
 
     def mark(endpoint: F) -> F:
         endpoint.max_body_bytes = limit  # type: ignore[attr-defined]
+        endpoint.body_senders = senders  # type: ignore[attr-defined]
         return endpoint
 
     return mark
 
 
 @dataclass(frozen=True)
+class _Senders:
+    """A route's SenderCheck, with what running it needs."""
+
+    check: SenderCheck
+    path_params: Any  # the route's path parameter fields, validated as FastAPI does
+    statement: pg_loop.CompiledStatement  # the query as the asyncpg pool runs it
+
+
+@dataclass(frozen=True)
 class _Policy:
     limit: int
     body: str | None  # "json", "form", or None: the route reads no body
-    # "caller": the route resolves the bearer token to a signed-in caller (CurrentUser);
-    # "token": it only takes the token (sign-out); None: no token needed.
+    # "caller": the route resolves the bearer token to a signed-in caller (CurrentUser,
+    # MaybeUser); "token": it only takes the token (sign-out); None: no token at all.
     auth: str | None
+    # Whether the token must be sent (CurrentUser, TokenDep) or may be left out (MaybeUser,
+    # OptionalTokenDep: if one is sent, it must be valid all the same).
+    auth_required: bool = True
+    senders: _Senders | None = None
 
 
 _DEFAULT = _Policy(limit=MAX_JSON_BYTES, body=None, auth=None)
@@ -100,25 +159,43 @@ class BodyGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = self._policy(scope)
+        policy, path = self._policy(scope)
         headers = _headers(scope)
+        wrong_type: AppError | None = None
         try:
-            if policy.auth is not None and not _auth_overridden(scope):
-                token = _token(headers.get(b"authorization"))
-                if policy.auth == "caller":
-                    scope[CALLER_SCOPE_KEY] = await token_address(
-                        token, pg_loop.app_pool(scope["app"])
-                    )
+            if policy.auth is not None:
+                authorization = headers.get(b"authorization")
+                if policy.auth_required or authorization is not None:
+                    token = _token(authorization)
+                    if policy.auth == "caller":
+                        scope[CALLER_SCOPE_KEY] = await token_address(
+                            token, pg_loop.app_pool(scope["app"])
+                        )
+            if policy.senders is not None:
+                await _check_sender(policy.senders, path, scope)
             length = _content_length(headers, policy.limit)
-            has_body = bool(length) or b"transfer-encoding" in headers
-            kind = _content_kind(headers.get(b"content-type"))
-            if has_body and policy.body is not None and kind != policy.body:
-                raise _wrong_type(policy.body, headers.get(b"content-type"))
+            content_type = headers.get(b"content-type")
+            if policy.body is not None and _content_kind(content_type) != policy.body:
+                wrong_type = _wrong_type(policy.body, content_type)
+                if length:  # a body is declared: refused unread
+                    raise wrong_type
         except AppError as exc:
             await error_response(exc)(scope, receive, send)
             return
 
-        if has_body and policy.body == "json":
+        if wrong_type is not None:
+            # Of no length or an unknown one: refused at its first byte, before the app can
+            # read it (a form parser would not even try, and answer 422 for a missing file).
+            empty = await _empty_body(receive)
+            if empty is None:  # the client went away
+                return
+            if not empty:
+                await error_response(wrong_type)(scope, receive, send)
+                return
+            receive = _replay(b"", receive)
+        if policy.body == "json":
+            # Whatever the headers say (a body of unknown length need not say chunked: an
+            # HTTP/2 stream has no Transfer-Encoding), JSON reaches the app only scanned.
             body = await _read_json(receive, policy.limit)
             if isinstance(body, AppError):
                 await error_response(body)(scope, receive, send)
@@ -129,16 +206,17 @@ class BodyGuard:
             return
         await _Limited(self.app, policy.limit)(scope, receive, send)
 
-    def _policy(self, scope: Scope) -> _Policy:
+    def _policy(self, scope: Scope) -> tuple[_Policy, dict[str, Any]]:
+        """The policy of the route the request goes to, with the path's parameters."""
         if scope["method"] in _BODYLESS_METHODS:
-            return _DEFAULT
+            return _DEFAULT, {}
         if self._routes is None:
             self._routes = _route_policies(scope["app"], get_settings())
         for route, policy in self._routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match is Match.FULL:
-                return policy
-        return _DEFAULT
+                return policy, child.get("path_params", {})
+        return _DEFAULT, {}
 
 
 def _route_policies(app: Any, settings: Settings) -> list[tuple[APIRoute, _Policy]]:
@@ -158,24 +236,65 @@ def _route_policies(app: Any, settings: Settings) -> list[tuple[APIRoute, _Polic
             body = "json"
         limit_of = getattr(route.endpoint, "max_body_bytes", None)
         limit = limit_of(settings) if limit_of is not None else MAX_JSON_BYTES
-        if _depends_on(route.dependant, lambda call: call is current_address):
-            auth: str | None = "caller"
-        elif _depends_on(route.dependant, lambda call: isinstance(call, BearerToken)):
-            auth = "token"
-        else:
-            auth = None
-        policies.append((route, _Policy(limit=limit, body=body, auth=auth)))
+        auth, required = _auth_of(route.dependant)
+        check: SenderCheck | None = getattr(route.endpoint, "body_senders", None)
+        senders = None
+        if check is not None:
+            if auth != "caller" or not required:
+                raise TypeError(
+                    f"{route.path}: a route that says who may send its body must require a "
+                    "signed-in caller (CurrentUser)"
+                )
+            statement = pg_loop.CompiledStatement(check.query)
+            senders = _Senders(check, route.dependant.path_params, statement)
+        policy = _Policy(limit=limit, body=body, auth=auth, auth_required=required, senders=senders)
+        policies.append((route, policy))
     return policies
+
+
+def _auth_of(dependant: Dependant) -> tuple[str | None, bool]:
+    """What a route does with the bearer token: "caller" (resolves it to a signed-in
+    address), "token" (takes it as it is), or None; and whether it must be sent.
+    OptionalBearerToken is a BearerToken too: only the strict class makes a token required."""
+    required_token = _depends_on(dependant, lambda call: type(call) is BearerToken)
+    optional_token = _depends_on(dependant, lambda call: isinstance(call, OptionalBearerToken))
+    resolves = _depends_on(dependant, lambda call: call in (current_address, optional_address))
+    if not (required_token or optional_token):
+        return None, False
+    return ("caller" if resolves else "token"), required_token
 
 
 def _depends_on(dependant: Dependant, wanted: Callable[[Any], bool]) -> bool:
     return any(wanted(d.call) or _depends_on(d, wanted) for d in dependant.dependencies)
 
 
-def _auth_overridden(scope: Scope) -> bool:
-    """Tests may swap the caller through FastAPI's dependency overrides, which only FastAPI
-    applies: leave authentication to it then."""
-    return bool(getattr(scope.get("app"), "dependency_overrides", None))
+async def _check_sender(senders: _Senders, path: dict[str, Any], scope: Scope) -> None:
+    """Run the route's SenderCheck for the caller the guard resolved; the path's parameters
+    are validated first, as the route would (a 422 naming the parameter)."""
+    values, errors = request_params_to_args(senders.path_params, path)
+    if errors:
+        raise validation_error(errors)
+    pool = pg_loop.app_pool(scope["app"])
+    # As token_address reads the session: on the event loop through the asyncpg pool
+    # (PostgreSQL), else in the thread pool.
+    row: Sequence[Any] | None
+    if pool is not None:
+        row = await _fetch_row(pool, senders.statement, values)
+    else:
+        row = await run_in_threadpool(_first_row, senders.check.query, values)
+    senders.check.judge(row, scope[CALLER_SCOPE_KEY], values)
+
+
+async def _fetch_row(
+    pool: asyncpg.Pool, statement: pg_loop.CompiledStatement, values: dict[str, Any]
+) -> Sequence[Any] | None:
+    record: Sequence[Any] | None = await pool.fetchrow(statement.sql, *statement.args(values))
+    return record
+
+
+def _first_row(query: Select[Any], values: dict[str, Any]) -> Sequence[Any] | None:
+    with get_engine().connect() as connection:
+        return connection.execute(query, values).first()
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -225,8 +344,22 @@ def _wrong_type(expected: str, content_type: bytes | None) -> UnsupportedMediaTy
     )
 
 
+async def _empty_body(receive: Receive) -> bool | None:
+    """Read a body that must be empty up to its first byte: whether it was empty, or None if
+    the client went away."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        if message.get("body"):
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 async def _read_json(receive: Receive, limit: int) -> bytes | AppError | None:
-    """The whole body, checked; an error to reply with; or None if the client went away."""
+    """The whole body, checked; an error to reply with; or None if the client went away. An
+    empty body is given back as it is (the app names what is missing)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -241,6 +374,8 @@ async def _read_json(receive: Receive, limit: int) -> bytes | AppError | None:
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)
+    if not body:
+        return body
     try:
         if len(body) > SCAN_IN_THREAD_BYTES:
             await to_thread.run_sync(check_json, body)

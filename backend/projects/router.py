@@ -34,7 +34,9 @@ IMAGES_PER_UPLOAD = 20
 
 
 @router.post("/{project_id}/items/images", response_model=UploadResult, status_code=201)
-@max_body_bytes(lambda s: IMAGES_PER_UPLOAD * s.max_image_bytes + MULTIPART_SLACK)
+@max_body_bytes(
+    lambda s: IMAGES_PER_UPLOAD * s.max_image_bytes + MULTIPART_SLACK, senders=service.OWNER_ONLY
+)
 async def upload_images(
     project_id: RowId,
     session: SessionDep,
@@ -72,7 +74,7 @@ async def upload_images(
 
 
 @router.post("/{project_id}/items/text", response_model=UploadResult, status_code=201)
-@max_body_bytes(lambda s: s.max_text_upload_bytes + MULTIPART_SLACK)
+@max_body_bytes(lambda s: s.max_text_upload_bytes + MULTIPART_SLACK, senders=service.OWNER_ONLY)
 async def upload_text(
     project_id: RowId,
     session: SessionDep,

@@ -1,12 +1,15 @@
 """Projects and their items: creation, image and text uploads, the owner's view."""
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from eth_utils import to_checksum_address
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.core.bodies import SenderCheck
 from backend.core.config import Settings
 from backend.core.errors import BadRequest, Forbidden, NotFound
 from backend.core.time import utcnow
@@ -61,9 +64,29 @@ def get_project(*, session: Session, project_id: int) -> Project:
 
 def get_owned_project(*, session: Session, project_id: int, owner: str) -> Project:
     project = get_project(session=session, project_id=project_id)
-    if project.owner != owner:
-        raise Forbidden(f"project {project_id} belongs to another account")
+    check_owner(project.owner, project_id=project_id, caller=owner)
     return project
+
+
+def check_owner(owner: str | None, *, project_id: int, caller: str) -> None:
+    """NotFound if there is no project ``project_id`` (``owner`` None), Forbidden if it is not
+    the caller's."""
+    if owner is None:
+        raise NotFound(f"no project with id {project_id}")
+    if owner != caller:
+        raise Forbidden(f"project {project_id} belongs to another account")
+
+
+def _judge_owner(row: Sequence[Any] | None, caller: str, path: dict[str, Any]) -> None:
+    check_owner(None if row is None else row[0], project_id=path["project_id"], caller=caller)
+
+
+# Only a project's owner may send its uploads: checked by the body guard on the path before
+# the body is read (backend/core/bodies.py), so a stranger's 200 MB is refused unread.
+OWNER_ONLY = SenderCheck(
+    query=select(col(Project.owner)).where(col(Project.id) == bindparam("project_id")),
+    judge=_judge_owner,
+)
 
 
 def _check_gold(project: Project, gold: Any, where: str, image_size=None) -> dict[str, Any]:

@@ -112,10 +112,15 @@ def _route_path(scope: Scope) -> str:
 
 
 def _pool(scope: Scope) -> Any:
-    """The app's asyncpg pool (PostgreSQL), or None: SQLite, the asyncpg path turned off, or
-    dependencies overridden (tests swap them through FastAPI, which this lane would skip)."""
+    """The app's asyncpg pool (PostgreSQL), or None: SQLite, or the asyncpg path turned off.
+
+    FastAPI's ``dependency_overrides`` are not consulted. The lane used to step aside for
+    any override at all, a test hook in production code; no test overrides a dependency
+    (tests sign real callers in, tests/factories.py), and the caller is authenticated by the
+    body guard in front either way. A test that does override one of the loop's dependencies
+    on PostgreSQL must leave the lane out (``api_loop_fast_lane``), as it runs none of them."""
     app = scope.get("app")
-    if app is None or getattr(app, "dependency_overrides", None):
+    if app is None:
         return None
     return pg_loop.app_pool(app)
 

@@ -11,12 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from backend.core.bodies import MAX_JSON_BYTES, MAX_JSON_DEPTH, check_json
+from backend.core.bodies import MAX_JSON_BYTES, MAX_JSON_DEPTH, BodyGuard, check_json
 from backend.core.config import get_settings
 from backend.core.errors import InvalidJSON
+from backend.deps import CurrentUser, MaybeUser, OptionalTokenDep, TokenDep, get_chain
 from backend.main import create_app
 from backend.projects.router import MULTIPART_SLACK
+from backend.projects.schemas import MAX_SCHEMA_DEPTH
+from backend.projects.service import OWNER_ONLY
 from backend.stack import free_port, start_api, stop_process, wait_until
 from tests.factories import new_account, sign_in
 
@@ -30,7 +35,10 @@ def _post_json(client, path: str, body: bytes, headers: dict[str, str] | None = 
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        (b"[" * 100_000, f"nested deeper than {MAX_JSON_DEPTH} levels at column 33"),
+        (
+            b"[" * 100_000,
+            f"nested deeper than {MAX_JSON_DEPTH} levels at column {MAX_JSON_DEPTH + 1}",
+        ),
         (b'{"message": 1' + b"0" * 5000 + b"}", "a number of 5001 characters"),
         (b'{"message": -' + b"9" * 5000 + b"}", "a number of 5001 characters"),
         (b'{"message": NaN}', "NaN is not a JSON number"),
@@ -102,7 +110,9 @@ def test_a_json_endpoint_refuses_other_content_types_by_name(client):
 
 def test_an_upload_endpoint_refuses_json(client):
     headers = sign_in(client, new_account())
-    reply = client.post("/projects/1/items/text", json={"text": "x"}, headers=headers)
+    project = _project(client, headers)
+    path = f"/projects/{project['id']}/items/text"
+    reply = client.post(path, json={"text": "x"}, headers=headers)
     assert reply.status_code == 415 and "multipart/form-data" in reply.json()["detail"]
 
 
@@ -150,14 +160,28 @@ def _scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def _serve(
-    app, method: str, path: str, headers: dict[str, str], chunks: Iterator[bytes], portal=None
+    app,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    chunks: Iterator[bytes],
+    portal=None,
+    complete: bool = False,
 ):
     """Run one request through ``app`` (in a TestClient's event loop if given its portal: the
-    asyncpg pool belongs to it); return (status, body, how many chunks the app received)."""
+    asyncpg pool belongs to it); return (status, body, how many chunks the app received).
+    ``complete``: the last chunk ends the body (else the client goes away after it)."""
     taken = 0
+    pending = list(chunks) if complete else None
 
     async def receive() -> dict[str, Any]:
         nonlocal taken
+        if pending is not None:
+            if not pending:
+                return {"type": "http.disconnect"}
+            taken += 1
+            chunk = pending.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
         chunk = next(chunks, None)
         if chunk is None:
             return {"type": "http.disconnect"}
@@ -197,6 +221,65 @@ def test_an_unauthenticated_upload_is_refused_before_any_body_byte_is_received(d
     assert (status, body["type"], taken) == (401, "Unauthorized", 0)
 
 
+def _halves(body: bytes) -> list[bytes]:
+    return [body[: len(body) // 2], body[len(body) // 2 :]]
+
+
+# Without Content-Length: chunked over HTTP/1.1, or an HTTP/2 stream, which has no
+# Transfer-Encoding at all. Either way a JSON route's body is scanned before any parser.
+UNKNOWN_LENGTH = [
+    {"content-type": "application/json", "transfer-encoding": "chunked"},
+    {"content-type": "application/json"},
+]
+
+
+@pytest.mark.parametrize("headers", UNKNOWN_LENGTH, ids=["chunked", "no-length-header"])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b"[" * 100_000, "nested deeper"),
+        (b'{"message": NaN, "signature": "0x"}', "NaN is not a JSON number"),
+        (b'{"message": "a\\u0000b", "signature": "0x"}', "NUL character"),
+    ],
+    ids=["deep", "nan", "nul"],
+)
+def test_a_json_body_of_unknown_length_is_scanned_too(db, headers, body, named):
+    app = create_app()
+    status, reply, taken = _serve(
+        app, "POST", "/auth/verify", headers, iter(_halves(body)), complete=True
+    )
+    assert (status, reply["type"], taken) == (400, "InvalidJSON", 2), reply
+    assert named in reply["detail"]
+
+
+def test_without_a_length_the_content_type_is_refused_at_the_first_byte_and_empty_passes(
+    client,
+):
+    as_text = {"content-type": "text/plain"}
+    status, reply, taken = _serve(
+        client.app, "POST", "/auth/verify", as_text, _endless(), portal=client.portal
+    )
+    assert (status, reply["type"], taken) == (415, "UnsupportedMediaType", 1)
+    # No bytes at all: no content type needed, and the route names the missing body.
+    status, reply, _ = _serve(
+        client.app, "POST", "/auth/verify", {}, iter([b""]), portal=client.portal, complete=True
+    )
+    assert (status, reply["type"]) == (422, "ValidationError"), reply
+    # A form route too: JSON to an upload, without a length, is refused at its first byte.
+    headers = sign_in(client, new_account())
+    project = _project(client, headers)
+    status, reply, taken = _serve(
+        client.app,
+        "POST",
+        f"/projects/{project['id']}/items/text",
+        {**headers, "content-type": "application/json"},
+        _endless(),
+        portal=client.portal,
+    )
+    assert (status, reply["type"], taken) == (415, "UnsupportedMediaType", 1)
+    assert "multipart/form-data" in reply["detail"]
+
+
 def test_a_declared_length_over_the_limit_is_refused_before_reading(db):
     app = create_app()
     headers = {"content-type": "application/json", "content-length": str(MAX_JSON_BYTES + 1)}
@@ -213,14 +296,14 @@ def test_a_streamed_json_body_is_cut_off_at_the_limit(db):
     assert taken == MAX_JSON_BYTES // chunk + 1
 
 
-def _project(client, headers) -> dict[str, Any]:
+def _project(client, headers, label_schema: Any = None, task_type: str = "text_classification"):
     reply = client.post(
         "/projects",
         json={
-            "task_type": "text_classification",
+            "task_type": task_type,
             "title": "t",
             "instructions": "i",
-            "label_schema": {"classes": ["a", "b"]},
+            "label_schema": label_schema or {"classes": ["a", "b"]},
             "overlap": 1,
             "reward_per_answer": 1,
         },
@@ -228,6 +311,38 @@ def _project(client, headers) -> dict[str, Any]:
     )
     assert reply.status_code == 201, reply.text
     return reply.json()
+
+
+def test_a_strangers_upload_is_refused_before_any_body_byte_is_received(client):
+    """Signing in is free (SIWE): a signed-in caller who does not own the project must not
+    get 200 MB received and spooled before the 403 either."""
+    owner = sign_in(client, new_account())
+    project = _project(client, owner)
+    stranger = sign_in(client, new_account())
+    upload = {"content-type": "multipart/form-data; boundary=b", "content-length": "10000000"}
+
+    def send(path: str, who: dict[str, str]):
+        return _serve(
+            client.app,
+            "POST",
+            path,
+            {**upload, **who},
+            itertools.islice(_endless(), 4),
+            portal=client.portal,
+        )
+
+    for route in ("text", "images"):
+        status, body, taken = send(f"/projects/{project['id']}/items/{route}", stranger)
+        assert (status, body["type"], taken) == (403, "Forbidden", 0), body
+        status, body, taken = send(f"/projects/999999/items/{route}", stranger)
+        assert (status, body["type"], taken) == (404, "NotFound", 0), body
+        # An id the route would refuse is named as the route names it, unread too.
+        status, body, taken = send(f"/projects/2147483648/items/{route}", stranger)
+        assert (status, body["type"], taken) == (422, "ValidationError", 0), body
+        assert "project_id" in body["detail"]
+    # The owner's upload is read (and then parsed: here an empty form, named by FastAPI).
+    status, body, taken = send(f"/projects/{project['id']}/items/text", owner)
+    assert taken > 0
 
 
 def test_a_streamed_upload_is_cut_off_at_its_routes_limit_and_a_large_one_fits(client):
@@ -311,6 +426,129 @@ def test_a_real_api_process_survives_deep_json_and_refuses_an_unsigned_upload_un
         stop_process(api)
 
 
+def test_an_override_of_any_dependency_does_not_switch_authentication_off(db):
+    """It used to: any entry in dependency_overrides made the guard leave authentication to
+    FastAPI, which reads the body first."""
+    app = create_app()
+    app.dependency_overrides[get_chain] = get_chain
+    headers = {"content-type": "multipart/form-data; boundary=b", "content-length": "65536"}
+    status, body, taken = _serve(
+        app, "POST", "/projects/1/items/text", headers, itertools.islice(_endless(), 1)
+    )
+    assert (status, body["type"], taken) == (401, "Unauthorized", 0)
+
+
+def _optional_sign_in_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/maybe-user")
+    def maybe_user(body: dict[str, int], who: MaybeUser) -> dict[str, Any]:
+        return {"who": who}
+
+    @app.post("/maybe-token")
+    def maybe_token(body: dict[str, int], token: OptionalTokenDep) -> dict[str, Any]:
+        return {"token": token}
+
+    @app.post("/user")
+    def user(body: dict[str, int], who: CurrentUser) -> dict[str, Any]:
+        return {"who": who}
+
+    @app.post("/token")
+    def token(body: dict[str, int], token: TokenDep) -> dict[str, Any]:
+        return {"token": token}
+
+    @app.post("/user-and-maybe")
+    def both(body: dict[str, int], who: CurrentUser, maybe: MaybeUser) -> dict[str, Any]:
+        return {"who": who}
+
+    app.add_middleware(BodyGuard)
+    return app
+
+
+def test_optional_sign_in_is_classified_as_optional_and_a_sent_token_must_be_live(client):
+    """OptionalBearerToken is a BearerToken subclass: it used to be taken for a required
+    token, so a POST route with MaybeUser refused anonymous callers with 401."""
+    from backend.core.bodies import _route_policies
+
+    app = _optional_sign_in_app()
+    policies = {
+        route.path: (policy.auth, policy.auth_required)
+        for route, policy in _route_policies(app, get_settings())
+    }
+    assert policies == {
+        "/maybe-user": ("caller", False),
+        "/maybe-token": ("token", False),
+        "/user": ("caller", True),
+        "/token": ("token", True),
+        "/user-and-maybe": ("caller", True),
+    }
+    account = new_account()
+    signed_in = sign_in(client, account)
+    with TestClient(app) as other:
+        anonymous = other.post("/maybe-user", json={"a": 1})
+        assert anonymous.status_code == 200 and anonymous.json() == {"who": None}
+        assert other.post("/maybe-token", json={"a": 1}).json() == {"token": None}
+        known = other.post("/maybe-user", json={"a": 1}, headers=signed_in)
+        assert known.json() == {"who": account.address}
+        assert other.post("/user", json={"a": 1}).status_code == 401
+    # A token that is sent must be live: refused before a byte of the body is received.
+    forged = {"content-type": "application/json", "authorization": "Bearer not-a-session"}
+    status, body, taken = _serve(app, "POST", "/maybe-user", forged, _endless())
+    assert (status, body["type"], taken) == (401, "Unauthorized", 0)
+    malformed = {"content-type": "application/json", "authorization": "Basic x"}
+    status, body, taken = _serve(app, "POST", "/maybe-token", malformed, _endless())
+    assert (status, body["type"], taken) == (401, "Unauthorized", 0)
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """A JSON Schema nesting ``levels`` objects and arrays: {"const": [[...]]}."""
+    value: Any = []
+    for _ in range(levels - 2):
+        value = [value]
+    return {"const": value}
+
+
+def test_a_schema_at_the_depth_limit_reaches_the_schema_check_not_the_body_scan(client):
+    """The body wraps the schema in two levels: a schema of the documented MAX_SCHEMA_DEPTH
+    levels is accepted, one deeper gets the schema check's named 422, not a bare 400."""
+    headers = sign_in(client, new_account())
+    deepest = {"format": "json", "json_schema": _nested(MAX_SCHEMA_DEPTH)}
+    project = _project(client, headers, deepest, task_type="transcription")
+    assert project["label_schema"]["json_schema"] == deepest["json_schema"]
+    too_deep = {"format": "json", "json_schema": _nested(MAX_SCHEMA_DEPTH + 1)}
+    reply = client.post(
+        "/projects",
+        json={
+            "task_type": "transcription",
+            "title": "t",
+            "instructions": "i",
+            "label_schema": too_deep,
+            "overlap": 1,
+            "reward_per_answer": 1,
+        },
+        headers=headers,
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["type"] == "InvalidSchema"
+    assert f"nests deeper than {MAX_SCHEMA_DEPTH} levels" in reply.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda x: {"label_schema": {"format": "json", "json_schema": x}},  # POST /projects
+        lambda x: {"answer": {"data": x}, "idempotency_key": "k"},  # an answer
+        lambda x: {"text": "t", "gold_answer": {"data": x}},  # a JSONL row's gold
+        lambda x: {"a.png": {"data": x}},  # the gold_answers form field
+    ],
+    ids=["project", "answer", "row", "gold_answers"],
+)
+def test_a_schema_or_answer_one_level_too_deep_passes_the_scan_to_be_named_later(wrap):
+    """Each way a body wraps a schema or a JSON answer: one level past MAX_SCHEMA_DEPTH still
+    passes the scan, so the schema and answer checks name it (422), not the scan (400)."""
+    check_json(json.dumps(wrap(_nested(MAX_SCHEMA_DEPTH + 1))).encode())
+
+
 def test_what_each_route_needs_is_derived_from_the_route():
     from backend.core.bodies import _route_policies
 
@@ -329,5 +567,9 @@ def test_what_each_route_needs_is_derived_from_the_route():
     assert text.limit == settings.max_text_upload_bytes + MULTIPART_SLACK
     images = policies[("POST", "/projects/{project_id}/items/images")]
     assert images.limit > settings.max_image_bytes
+    # Every route that takes a large body says who may send it, checked before reading.
+    large = [policy for policy in policies.values() if policy.limit > MAX_JSON_BYTES]
+    assert large and all(policy.senders is not None for policy in large)
+    assert text.senders is not None and text.senders.check is OWNER_ONLY
     # Public reads need no token here; the routes themselves decide.
     assert policies[("GET", "/projects/{project_id}")].auth is None

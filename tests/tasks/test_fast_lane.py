@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from backend.core.config import get_settings
+from backend.deps import get_chain
 from backend.main import create_app
 from backend.tasks import pg_loop
 from backend.tasks.fast_lane import (
@@ -108,6 +109,22 @@ def test_what_the_lane_does_not_serve_reaches_fastapi_with_its_body(client, chai
     large = client.post(f"/tasks/{task['task_id']}/answer", json=padded, headers=headers)
     assert large.status_code == 201, large.text
     assert routed[-1] == f"/tasks/{task['task_id']}/answer"
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="the fast lane serves PostgreSQL only")
+def test_a_dependency_override_does_not_turn_the_lane_off(client, chain, routed):
+    """The lane used to step aside for any dependency override: a test hook in production
+    code. An override now changes nothing here (and nothing in the body guard in front)."""
+    project_id, headers = _project_with_a_contributor(client, chain)
+    client.app.dependency_overrides[get_chain] = get_chain
+    try:
+        path = f"/projects/{project_id}/tasks/next"
+        reply = client.post(path, headers=headers)
+        assert reply.status_code == 200, reply.text
+        assert path not in routed
+        assert client.post(path).status_code == 401  # still authenticated, by the guard
+    finally:
+        client.app.dependency_overrides.clear()
 
 
 def _without_fast_lane() -> TestClient:
