@@ -6,9 +6,11 @@ can point at it. Bounding boxes are integer pixels, so their canonical encoding 
 
 import json
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import re2
 import referencing
@@ -40,6 +42,11 @@ MAX_SCHEMA_DEPTH = 32
 # Compiled-program memory per requester pattern (RE2's default is 8 MiB); a pattern that
 # needs more is refused at creation.
 PATTERN_MAX_MEM = 1 << 20
+# Compiled-program memory for a `format: regex` string in an answer (a contributor's, never
+# cached); one that needs more is not a regex this service accepts.
+ANSWER_PATTERN_MAX_MEM = 1 << 18
+# The longest `$ref` / `$dynamicRef`: a JSON pointer into a schema of at most 32 levels.
+MAX_REFERENCE_CHARS = 1_000
 
 
 class TaskType(StrEnum):
@@ -94,6 +101,20 @@ def _excerpt(value: Any, limit: int = 120) -> str:
     return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
+def _failure(exc: BaseException) -> str:
+    """An exception's type and a short excerpt of its message (which may not even render)."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = ""
+    return f"{type(exc).__name__}: {_excerpt(message, 200)}" if message else type(exc).__name__
+
+
+def _at(location: str, limit: int = 200) -> str:
+    """A location (JSON pointer) in a message, cut to ``limit`` characters."""
+    return location if len(location) <= limit else f"{location[: limit - 3]}..."
+
+
 # --- requester patterns, in RE2 ------------------------------------------------------------
 # Python's re backtracks: ^(a+)+$ against 28 characters takes seconds. RE2 runs in time linear
 # in the text and refuses what needs backtracking (backreferences, lookaround). Every place
@@ -101,20 +122,36 @@ def _excerpt(value: Any, limit: int = 120) -> str:
 # unevaluatedProperties beside patternProperties, format "regex") is replaced below.
 
 
-def _re2_options() -> Any:
+def _re2_options(max_mem: int) -> Any:
     options = re2.Options()
     options.log_errors = False  # the refusal is reported to the requester, not to stderr
-    options.max_mem = PATTERN_MAX_MEM
+    options.max_mem = max_mem
     return options
 
 
-_RE2_OPTIONS = _re2_options()
+_RE2_OPTIONS = _re2_options(PATTERN_MAX_MEM)
+_ANSWER_RE2_OPTIONS = _re2_options(ANSWER_PATTERN_MAX_MEM)
 
 
 @lru_cache(maxsize=256)
 def _compile(pattern: str) -> Any:
-    """The pattern compiled by RE2; re2.error if RE2 cannot run it."""
+    """A requester's pattern compiled by RE2; re2.error if RE2 cannot run it. Cached: the
+    same few patterns run on every answer to a project."""
     return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _is_answer_regex(instance: object) -> bool:
+    """`format: regex` for a string in an answer: RE2 compiles it within a smaller budget and
+    nothing keeps it. A contributor chooses these strings, so a cache (this module's, or the
+    one re2.compile keeps) would let contributors fill each process with compiled programs;
+    re2._Regexp is the class re2.compile caches instances of, built here without the cache."""
+    if not isinstance(instance, str):
+        return True
+    try:
+        re2._Regexp(instance, _ANSWER_RE2_OPTIONS)
+    except re2.error:
+        return False
+    return True
 
 
 def _pattern_problem(pattern: Any) -> str | None:
@@ -251,30 +288,69 @@ def _re2_unevaluated_properties(
         yield ValidationError(f"unevaluated properties are not allowed ({shown})")
 
 
-def _format_checker() -> FormatChecker:
+def _is_requester_regex(instance: object) -> bool:
+    return not isinstance(instance, str) or _pattern_problem(instance) is None
+
+
+def _format_checker(is_regex: Any) -> FormatChecker:
     checker = FormatChecker()
     checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
-
-    def is_regex(instance: object) -> bool:
-        return not isinstance(instance, str) or _pattern_problem(instance) is None
-
     checker.checkers["regex"] = (is_regex, ())
     return checker
 
 
-FORMAT_CHECKER = _format_checker()
+# For the requester's schema checked against the metaschema at creation (its "format": "regex"
+# covers pattern and patternProperties' names): RE2, through the requester patterns' cache.
+SCHEMA_FORMAT_CHECKER = _format_checker(_is_requester_regex)
+# For answers, should formats ever be asserted on them (jsonschema treats `format` as an
+# annotation unless a checker is passed): RE2, uncached, within the answer budget.
+ANSWER_FORMAT_CHECKER = _format_checker(_is_answer_regex)
+
+# Keyword applications one answer's check may take. References let a small schema multiply
+# the work (20 definitions each applying the next one twice apply the last a million times:
+# minutes per answer), so the work is counted rather than predicted. At about 15 us each the
+# budget bounds a check to under 2 s; 8 typed, patterned, required fields checked in each of
+# the 220 rows of an 18,000-character answer take 6,400.
+MAX_SCHEMA_STEPS = 100_000
+# The steps taken by the check under way in this context (None outside _check_json_answer).
+_STEPS: ContextVar[list[int] | None] = ContextVar("schema_steps", default=None)
+
+
+def _counted(keyword: Any) -> Any:
+    """``keyword``'s function, counting each application against MAX_SCHEMA_STEPS."""
+
+    def counted(
+        validator: Validator, value: Any, instance: Any, schema: Mapping[str, Any]
+    ) -> Iterator[ValidationError]:
+        steps = _STEPS.get()
+        if steps is not None:
+            steps[0] += 1
+            if steps[0] > MAX_SCHEMA_STEPS:
+                raise UnusableSchema(
+                    f"checking an answer against the project's JSON Schema takes more than "
+                    f"{MAX_SCHEMA_STEPS:,} keyword applications (its references multiply the "
+                    "work); answers cannot be checked until the requester simplifies it"
+                )
+        yield from keyword(validator, value, instance, schema) or ()
+
+    return counted
+
 
 # The one validator class for requesters' JSON Schemas: at creation (check_schema, with
-# FORMAT_CHECKER for the metaschema's "format": "regex") and on every answer.
+# SCHEMA_FORMAT_CHECKER) and on every answer.
 JsonSchemaValidator = extend(
     Draft202012Validator,
     validators={
-        "pattern": _re2_pattern,
-        "patternProperties": _re2_pattern_properties,
-        "additionalProperties": _re2_additional_properties,
-        "unevaluatedProperties": _re2_unevaluated_properties,
+        name: _counted(keyword)
+        for name, keyword in {
+            **Draft202012Validator.VALIDATORS,
+            "pattern": _re2_pattern,
+            "patternProperties": _re2_pattern_properties,
+            "additionalProperties": _re2_additional_properties,
+            "unevaluatedProperties": _re2_unevaluated_properties,
+        }.items()
     },
-    format_checker=FORMAT_CHECKER,
+    format_checker=ANSWER_FORMAT_CHECKER,
 )
 
 # References resolve within the schema itself (and the JSON Schema metaschemas jsonschema
@@ -326,7 +402,9 @@ def one_dialect(
 
 # --- the shape of a requester's JSON Schema ------------------------------------------------
 
-# Draft 2020-12's keywords whose values are schemas (one, a list, or a name -> schema map).
+# Draft 2020-12's keywords whose values are schemas (one, a list, or a name -> schema map): the
+# lists referencing's DRAFT202012 crawls for subresources and anchors, and a superset of those
+# jsonschema's Draft202012Validator descends into.
 _ONE_SCHEMA = (
     "additionalProperties",
     "contains",
@@ -344,22 +422,41 @@ _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_MAPS = ("$defs", "definitions", "dependentSchemas", "patternProperties", "properties")
 
 
-def _subschemas(schema: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every (location, subschema) in schema positions (not inside const, enum, examples)."""
-    if not isinstance(schema, dict):
-        return
-    yield path or "/", schema
-    for key in _ONE_SCHEMA:
-        if key in schema:
-            yield from _subschemas(schema[key], f"{path}/{key}")
-    for key in _SCHEMA_LISTS:
-        if isinstance(schema.get(key), list):
-            for i, sub in enumerate(schema[key]):
-                yield from _subschemas(sub, f"{path}/{key}/{i}")
-    for key in _SCHEMA_MAPS:
-        if isinstance(schema.get(key), dict):
-            for name, sub in schema[key].items():
-                yield from _subschemas(sub, f"{path}/{key}/{name}")
+def _pointer(parent: str, token: str | int) -> str:
+    """``parent`` and one more reference token, escaped as RFC 6901 says (~ as ~0, / as ~1)."""
+    return f"{parent}/{str(token).replace('~', '~0').replace('/', '~1')}"
+
+
+def _positions(schema: Any) -> Iterator[tuple[str, Any]]:
+    """Every schema position as (JSON pointer, value), the root ("") first, in document order.
+
+    Schema positions are the root and the values of the keywords above, reached through objects
+    at schema positions only: never inside const, enum, examples, default or a keyword this
+    module does not know. The value found there may be anything; only an object or a boolean
+    is a schema."""
+    stack: list[tuple[str, Any]] = [("", schema)]
+    while stack:
+        pointer, node = stack.pop()
+        yield pointer, node
+        if not isinstance(node, dict):
+            continue
+        children = [(_pointer(pointer, key), node[key]) for key in _ONE_SCHEMA if key in node]
+        for key in _SCHEMA_LISTS:
+            if isinstance(node.get(key), list):
+                base = _pointer(pointer, key)
+                children += [(_pointer(base, i), sub) for i, sub in enumerate(node[key])]
+        for key in _SCHEMA_MAPS:
+            if isinstance(node.get(key), dict):
+                base = _pointer(pointer, key)
+                children += [(_pointer(base, name), sub) for name, sub in node[key].items()]
+        stack.extend(reversed(children))
+
+
+def _subschemas(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (location, subschema) at a schema position; the root's location is shown as /."""
+    for pointer, node in _positions(schema):
+        if isinstance(node, dict):
+            yield pointer or "/", node
 
 
 def _depth(value: Any) -> int:
@@ -376,32 +473,149 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _check_json_schema_size(json_schema: dict[str, Any], where: str) -> None:
+def _json_schema_text(json_schema: dict[str, Any], where: str) -> str:
+    """The schema's canonical JSON text (compact, keys sorted); InvalidSchema if it nests
+    deeper or is longer than the caps."""
     depth = _depth(json_schema)
     if depth > MAX_SCHEMA_DEPTH:
         raise InvalidSchema(f"{where} nests deeper than {MAX_SCHEMA_DEPTH} levels")
-    size = len(json.dumps(json_schema, ensure_ascii=False, separators=(",", ":")))
-    if size > MAX_SCHEMA_CHARS:
-        raise InvalidSchema(f"{where} has {size} characters of JSON; at most {MAX_SCHEMA_CHARS}")
+    text = json.dumps(json_schema, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if len(text) > MAX_SCHEMA_CHARS:
+        raise InvalidSchema(
+            f"{where} has {len(text)} characters of JSON; at most {MAX_SCHEMA_CHARS}"
+        )
+    return text
 
 
-def _check_json_schema(json_schema: dict[str, Any]) -> None:
-    """Bounded size, patterns RE2 can run, local references only; named InvalidSchema if not."""
-    where = "label_schema.json_schema"
-    _check_json_schema_size(json_schema, where)
-    json_schema = one_dialect(json_schema)
-    for location, sub in _subschemas(json_schema):
+def _is_json_pointer(pointer: str) -> bool:
+    """RFC 6901's syntax for a non-empty pointer: "/"-led, every "~" followed by 0 or 1."""
+    if not pointer.startswith("/"):
+        return False
+    at = pointer.find("~")
+    while at != -1:
+        if pointer[at + 1 : at + 2] not in ("0", "1"):
+            return False
+        at = pointer.find("~", at + 2)
+    return True
+
+
+def _points_at_something(document: Any, pointer: str) -> bool:
+    """Whether ``pointer`` reaches a value in ``document`` or runs into a scalar (which
+    referencing would index, as it indexes strings); False if an object lacks the name or an
+    array the index (array indexes only in canonical decimal, as RFC 6901 writes them)."""
+    node = document
+    for escaped in pointer[1:].split("/"):
+        token = escaped.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict):
+            if token not in node:
+                return False
+            node = node[token]
+        elif isinstance(node, list):
+            canonical = token.isascii() and token.isdigit() and str(int(token or 0)) == token
+            if not (canonical and len(token) < 10 and int(token) < len(node)):
+                return False
+            node = node[int(token)]
+        else:
+            return True
+    return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "a number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _check_reference(
+    keyword: str,
+    reference: Any,
+    said: str,
+    document: dict[str, Any],
+    positions: Mapping[str, Any],
+    anchors: set[str],
+) -> None:
+    """One `$ref` / `$dynamicRef` (``said`` names it and where it is): it must be "#", "#name"
+    for an $anchor or $dynamicAnchor defined at a schema position, or "#/pointer" to a schema
+    position holding a schema; InvalidSchema (NonLocalReference if it leaves the document)."""
+    if not (isinstance(reference, str) and reference.startswith("#")):
+        raise NonLocalReference(
+            f"{said} is not a local reference; only references within the schema ('#...') "
+            "are allowed"
+        )
+    if len(reference) > MAX_REFERENCE_CHARS:
+        raise InvalidSchema(
+            f"{said} has {len(reference)} characters; at most {MAX_REFERENCE_CHARS}"
+        )
+    fragment = reference[1:]
+    if not fragment:
+        return  # the root
+    if not fragment.startswith("/"):
+        # referencing looks a plain-name fragment up as it is, among the anchors it finds by
+        # crawling the same schema positions
+        if fragment in anchors:
+            return
+        raise InvalidSchema(
+            f"{said} resolves to nothing in the schema: no subschema has that $anchor or "
+            "$dynamicAnchor"
+        )
+    # referencing percent-decodes the fragment (RFC 3986) before splitting it at "/"
+    pointer = unquote(fragment)
+    if not _is_json_pointer(pointer):
+        raise InvalidSchema(
+            f"{said} is not a JSON pointer (RFC 6901): '~' must be followed by 0 or 1"
+        )
+    if pointer not in positions:
+        if not _points_at_something(document, pointer):
+            raise InvalidSchema(f"{said} resolves to nothing in the schema")
+        raise InvalidSchema(
+            f"{said} does not point to a subschema: a reference may point only to the root, "
+            "an $anchor, or a schema under $defs, properties, items, allOf or another "
+            "keyword whose value is a schema, not into const, enum, examples, default or "
+            "any other value"
+        )
+    target = positions[pointer]
+    if not isinstance(target, dict | bool):
+        raise InvalidSchema(
+            f"{said} points to {_at(pointer)}, which holds {_kind(target)}, not a "
+            "schema (an object or a boolean)"
+        )
+
+
+def _check_structure(json_schema: dict[str, Any], where: str) -> None:
+    """Creation's checks of a schema's shape (the schema without its root `$schema`), also run
+    on stored schemas at answer time: references local and landing on a schema, no `$id`,
+    patterns RE2 can run. Named InvalidSchema if not.
+
+    A `$ref` could point anywhere in the document, but these checks (and every other that walks
+    _positions) see only schema positions; so a reference must land on one, and every schema
+    that evaluation can ever reach is one they have seen. Nothing here resolves anything."""
+    positions = dict(_positions(json_schema))
+    anchors = {
+        node[key]
+        for node in positions.values()
+        if isinstance(node, dict)
+        for key in ("$anchor", "$dynamicAnchor")
+        if isinstance(node.get(key), str)
+    }
+    for pointer, sub in positions.items():
+        if not isinstance(sub, dict):
+            continue
+        location = pointer or "/"
         for keyword in ("$ref", "$dynamicRef"):
-            target = sub.get(keyword)
-            if keyword in sub and not (isinstance(target, str) and target.startswith("#")):
-                raise NonLocalReference(
-                    f"{where} at {location}: {keyword} {_excerpt(str(target))} is not a local "
-                    "reference; only references within the schema ('#...') are allowed"
-                )
+            if keyword in sub:
+                shown = _excerpt(str(sub[keyword]))
+                said = f"{where} at {_at(location)}: {keyword} {shown}"
+                _check_reference(keyword, sub[keyword], said, json_schema, positions, anchors)
         if "$id" in sub:
+            # a base URI would make "#..." mean another resource than the document itself
             raise NonLocalReference(
-                f"{where} at {location}: $id {_excerpt(str(sub['$id']))} is not allowed; it "
-                "would re-base the schema's references (use $defs and '#/$defs/...')"
+                f"{where} at {_at(location)}: $id {_excerpt(str(sub['$id']))} is not "
+                "allowed; it would re-base the schema's references (use $defs and "
+                "'#/$defs/...')"
             )
         patterns = [("pattern", sub["pattern"])] if "pattern" in sub else []
         if isinstance(sub.get("patternProperties"), dict):
@@ -410,26 +624,63 @@ def _check_json_schema(json_schema: dict[str, Any]) -> None:
             problem = _pattern_problem(pattern)
             if problem is not None:
                 raise UnsupportedPattern(
-                    f"{where} at {location}: {keyword} {_excerpt(str(pattern))} is refused: "
-                    f"{problem}"
+                    f"{where} at {_at(location)}: {keyword} {_excerpt(str(pattern))} "
+                    f"is refused: {problem}"
                 )
+
+
+def _check_json_schema(
+    json_schema: dict[str, Any], where: str = "label_schema.json_schema"
+) -> None:
+    """Bounded size, patterns RE2 can run, local references to schemas only, valid under the
+    draft 2020-12 metaschema; named InvalidSchema if not."""
+    _json_schema_text(json_schema, where)
+    json_schema = one_dialect(json_schema)
+    _check_structure(json_schema, where)
     try:
-        JsonSchemaValidator.check_schema(json_schema, format_checker=FORMAT_CHECKER)
+        JsonSchemaValidator.check_schema(json_schema, format_checker=SCHEMA_FORMAT_CHECKER)
     except SchemaError as exc:
         raise InvalidSchema(
             f"{where} is not a valid JSON Schema: {_excerpt(exc.message, 300)}"
         ) from exc
+    # Every reference now lands on a schema; resolve each as validation will, so that a case
+    # the checks above did not foresee is refused here by name rather than on every answer.
     resolver = LOCAL_ONLY.resolver_with_root(DRAFT202012.create_resource(json_schema))
     for location, sub in _subschemas(json_schema):
         for keyword in ("$ref", "$dynamicRef"):
             if keyword in sub:
                 try:
                     resolver.lookup(sub[keyword])
-                except referencing.exceptions.Unresolvable as exc:
+                except Exception as exc:  # any failure to resolve is the schema's, named
                     raise InvalidSchema(
-                        f"{where} at {location}: {keyword} {_excerpt(sub[keyword])} resolves "
-                        "to nothing in the schema"
+                        f"{where} at {_at(location)}: {keyword} "
+                        f"{_excerpt(sub[keyword])} does not resolve within the schema "
+                        f"({type(exc).__name__})"
                     ) from exc
+
+
+# Stored schemas' verdicts (None: usable), by canonical JSON text: every answer to a project
+# checks its schema again, and a project's schema rarely changes. At most 64 texts of at most
+# MAX_SCHEMA_CHARS each are kept.
+@lru_cache(maxsize=64)
+def _stored_schema_text_problem(text: str) -> str | None:
+    try:
+        _check_json_schema(json.loads(text), "the project's JSON Schema")
+    except InvalidSchema as exc:
+        return exc.detail
+    return None
+
+
+def _stored_schema_problem(json_schema: Any) -> str | None:
+    """Why a stored project's JSON Schema cannot be used, or None: creation's checks, as
+    projects stored before some of them were not held to them."""
+    if not isinstance(json_schema, dict):
+        return "the project's JSON Schema is not a JSON object"
+    try:
+        text = _json_schema_text(json_schema, "the project's JSON Schema")
+    except InvalidSchema as exc:
+        return exc.detail
+    return _stored_schema_text_problem(text)
 
 
 def _check_classes(schema: dict[str, Any]) -> list[str]:
@@ -579,17 +830,17 @@ def validate_answer(
 
 
 def _check_json_answer(json_schema: dict[str, Any], data: Any) -> None:
-    # Checked again on every answer: projects stored before the bounds were not held to them.
-    try:
-        _check_json_schema_size(json_schema, "the project's JSON Schema")
-        one_dialect(json_schema, "the project's JSON Schema")
-    except InvalidSchema as exc:
-        raise UnusableSchema(exc.detail) from exc
+    # Checked again on every answer (cached by the schema's text): projects stored before the
+    # checks were not held to them.
+    problem = _stored_schema_problem(json_schema)
+    if problem is not None:
+        raise UnusableSchema(f"{problem}; answers cannot be checked until the requester fixes it")
     if _depth(data) > MAX_SCHEMA_DEPTH:
         raise InvalidAnswer("data", f"nests deeper than {MAX_SCHEMA_DEPTH} levels")
     size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
     if size > MAX_TEXT:
         raise InvalidAnswer("data", f"has {size} characters of JSON; at most {MAX_TEXT}")
+    steps = _STEPS.set([0])
     try:
         errors = sorted(
             json_schema_validator(json_schema).iter_errors(data),
@@ -598,17 +849,27 @@ def _check_json_answer(json_schema: dict[str, Any], data: Any) -> None:
                 (1, 0, p) if isinstance(p, str) else (0, p, "") for p in e.absolute_path
             ],
         )
+    except AppError:
+        raise  # already named (UnusableSchema for a pattern RE2 cannot run)
     except referencing.exceptions.Unresolvable as exc:
         raise UnusableSchema(
-            f"the project's JSON Schema has a reference that does not resolve within it "
-            f"({_excerpt(str(exc), 200)}); answers cannot be checked until the requester "
-            "fixes it"
+            "the project's JSON Schema has a reference that does not resolve within it "
+            f"({_failure(exc)}); answers cannot be checked until the requester fixes it"
         ) from exc
     except RecursionError as exc:
         raise UnusableSchema(
             "the project's JSON Schema refers to itself without end; answers cannot be "
             "checked until the requester fixes it"
         ) from exc
+    except Exception as exc:
+        # What the checks above did not foresee: evaluating the schema failed, which is the
+        # schema's fault and never a 500.
+        raise UnusableSchema(
+            f"the project's JSON Schema cannot be evaluated ({_failure(exc)}); answers cannot "
+            "be checked until the requester fixes it"
+        ) from exc
+    finally:
+        _STEPS.reset(steps)
     if errors:
         first = errors[0]
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path)

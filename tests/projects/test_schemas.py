@@ -5,6 +5,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import re2
+import referencing.exceptions
+from referencing.jsonschema import DRAFT202012
 
 from backend.projects.schemas import (
     DIALECT,
@@ -406,7 +409,9 @@ def test_a_stored_remote_reference_is_never_fetched_and_is_a_named_error(recordi
     url, hits = recording_server
     for target in (f"{url}/s.json", "http://127.0.0.1:9/unreachable.json", "#/$defs/gone"):
         stored = {"format": "json", "json_schema": {"properties": {"n": {"$ref": target}}}}
-        with pytest.raises(UnusableSchema, match="does not resolve within it") as info:
+        with pytest.raises(
+            UnusableSchema, match="is not a local reference|resolves to nothing"
+        ) as info:
             validate_answer(TaskType.transcription, stored, {"data": {"n": 1}})
         assert info.value.status_code == 422
     assert hits == []
@@ -437,6 +442,17 @@ def test_the_api_refuses_such_schemas_with_named_errors(client, recording_server
         ({"format": "json", "json_schema": {"$ref": f"{url}/s.json"}}, "NonLocalReference"),
         ({"format": "json", "json_schema": {"pattern": "(x)\\1"}}, "UnsupportedPattern"),
         ({"format": "text", "max_length": 10**6}, "InvalidSchema"),
+        # a pointer referencing cannot read (was a 500), one to a string (every answer a 500),
+        # one into examples holding a remote reference (every answer a 422)
+        ({"format": "json", "json_schema": {"allOf": [{}], "$ref": "#/allOf/x"}}, "InvalidSchema"),
+        ({"format": "json", "json_schema": {"title": "abc", "$ref": "#/title/0"}}, "InvalidSchema"),
+        (
+            {
+                "format": "json",
+                "json_schema": {"examples": [{"$ref": f"{url}/s.json"}], "$ref": "#/examples/0"},
+            },
+            "InvalidSchema",
+        ),
     ]:
         reply = client.post(
             "/projects", json={**body, "label_schema": label_schema}, headers=requester
@@ -451,6 +467,251 @@ def test_the_api_refuses_such_schemas_with_named_errors(client, recording_server
     reply = client.post("/projects", json=bbox, headers=requester)
     assert reply.status_code == 422 and "at most 500" in reply.json()["detail"]
     assert hits == []
+
+
+# --- a reference lands on a schema the checks have seen ---------------------------------------
+
+
+def _stored(json_schema):
+    """A project's label schema as stored before the checks: nothing re-normalises it."""
+    return {"format": "json", "json_schema": json_schema}
+
+
+@pytest.mark.parametrize(
+    ("json_schema", "named"),
+    [
+        # pointers referencing cannot read: int() of a name (ValueError, a 500), of 5,000 digits
+        ({"allOf": [{}], "$ref": "#/allOf/x"}, r"at /: \$ref '#/allOf/x' resolves to nothing"),
+        (
+            {"allOf": [{}], "$ref": "#/allOf/" + "9" * 5000},
+            r"at /: \$ref '#/allOf/9+\.\.\. has 5008 characters; at most 1000",
+        ),
+        # only canonical pointers: referencing would read "01" as 1
+        ({"allOf": [{}, {}], "$ref": "#/allOf/01"}, r"\$ref '#/allOf/01' resolves to nothing"),
+        ({"properties": {"a~b": {}}, "$ref": "#/properties/a~2b"}, "is not a JSON pointer"),
+        # targets that are not schemas (every answer was a 500: AttributeError in jsonschema)
+        (
+            {"const": 1, "anyOf": [{"$ref": "#/$comment"}], "$comment": "x"},
+            r"at /anyOf/0: \$ref '#/\$comment' does not point to a subschema",
+        ),
+        ({"title": "abc", "$ref": "#/title/0"}, r"\$ref '#/title/0' does not point to a subschema"),
+        ({"properties": {"a": {}}, "$ref": "#/properties"}, "does not point to a subschema"),
+        (
+            {"not": "abc", "$ref": "#/not"},
+            r"\$ref '#/not' points to /not, which holds a string, not a schema",
+        ),
+        # anchors count only where they define a schema
+        ({"$ref": "#nowhere"}, r"no subschema has that \$anchor or \$dynamicAnchor"),
+        ({"examples": [{"$anchor": "a"}], "$ref": "#a"}, r"no subschema has that \$anchor"),
+        (
+            {"examples": [{}], "items": {"$dynamicRef": "#/examples/0"}},
+            r"at /items: \$dynamicRef '#/examples/0' does not point to a subschema",
+        ),
+    ],
+)
+def test_a_reference_must_land_on_a_schema(json_schema, named):
+    with pytest.raises(InvalidSchema, match=named) as info:
+        _json(json_schema)
+    assert info.value.status_code == 422
+    # Stored before the check: every answer gets the same named 422, never another exception.
+    with pytest.raises(UnusableSchema, match=named) as info:
+        validate_answer(TaskType.transcription, _stored(json_schema), {"data": [1]})
+    assert info.value.status_code == 422
+
+
+def test_references_hidden_in_values_are_refused_at_creation(recording_server):
+    """A local $ref may point anywhere in the document, but the checks see only schema
+    positions: a remote reference, an $id or a pattern under examples, default, enum, const or
+    an unknown keyword was accepted, then made every answer a 422."""
+    url, hits = recording_server
+    remote = {"$ref": f"{url}/x.json"}
+    cases = [
+        ({"examples": [remote], "$ref": "#/examples/0"}, r"at /: \$ref '#/examples/0'"),
+        (
+            {"default": remote, "properties": {"a": {"$ref": "#/default"}}},
+            r"at /properties/a: \$ref '#/default'",
+        ),
+        ({"enum": [remote], "items": {"$ref": "#/enum/0"}}, r"at /items: \$ref '#/enum/0'"),
+        ({"x-foo": remote, "$ref": "#/x-foo"}, r"\$ref '#/x-foo'"),
+        ({"$defs": {"a": {"x-foo": remote}}, "$ref": "#/$defs/a/x-foo"}, r"'#/\$defs/a/x-foo'"),
+        ({"examples": [remote], "$ref": "#/%65xamples/0"}, r"\$ref '#/%65xamples/0'"),
+        (
+            {"examples": [{"$id": f"{url}/z/", "$ref": "x.json"}], "$ref": "#/examples/0"},
+            r"\$ref '#/examples/0'",
+        ),
+        ({"examples": [{"pattern": "(a)\\1"}], "$ref": "#/examples/0"}, r"'#/examples/0'"),
+        ({"const": {"pattern": "(?=x)"}, "not": {"$ref": "#/const"}}, r"at /not: \$ref '#/const'"),
+    ]
+    for json_schema, named in cases:
+        with pytest.raises(InvalidSchema, match=f"{named} does not point to a subschema"):
+            _json(json_schema)
+        with pytest.raises(UnusableSchema, match=f"{named} does not point to a subschema"):
+            validate_answer(TaskType.transcription, _stored(json_schema), {"data": "x"})
+    assert hits == []
+
+
+def test_local_references_to_schemas_still_work():
+    schema = _json(
+        {
+            "$defs": {
+                "name": {"$anchor": "name", "type": "string", "minLength": 1},
+                "a/b~c": {"type": "integer"},
+                "any": True,
+                "node": {
+                    "$dynamicAnchor": "node",
+                    "type": "object",
+                    "properties": {"kids": {"type": "array", "items": {"$dynamicRef": "#node"}}},
+                    "unevaluatedProperties": False,
+                },
+            },
+            "type": "object",
+            "properties": {
+                "who": {"$ref": "#name"},
+                "count": {"$ref": "#/$defs/a~1b~0c"},
+                "encoded": {"$ref": "#/%24defs/name"},
+                "free": {"$ref": "#/$defs/any"},
+                "tree": {"$ref": "#/$defs/node"},
+                "alias": {"$ref": "#/properties/who"},
+                "pair": {"prefixItems": [{"type": "string"}], "items": {"$ref": "#/$defs/a~1b~0c"}},
+                "head": {"$ref": "#/properties/pair/prefixItems/0"},
+                "self": {"$ref": "#"},
+            },
+        }
+    )
+    good = {
+        "who": "Ada",
+        "count": 2,
+        "encoded": "x",
+        "free": [None],
+        "tree": {"kids": [{"kids": []}]},
+        "alias": "B",
+        "pair": ["a", 1, 2],
+        "head": "h",
+        "self": {"who": "C"},
+    }
+    assert validate_answer(TaskType.transcription, schema, {"data": good})
+    for bad, field in [
+        ({"who": ""}, "data.who"),
+        ({"count": "2"}, "data.count"),
+        ({"encoded": 1}, "data.encoded"),
+        ({"tree": {"kids": [{"kids": [], "x": 1}]}}, "data.tree.kids[0]"),
+        ({"alias": 3}, "data.alias"),
+        ({"pair": ["a", "b"]}, "data.pair[1]"),
+        ({"head": 1}, "data.head"),
+        ({"self": {"count": 1.5}}, "data.self.count"),
+    ]:
+        with pytest.raises(InvalidAnswer) as info:
+            validate_answer(TaskType.transcription, schema, {"data": bad})
+        assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("json_schema", "named"),
+    [
+        ({"properties": "abc"}, "not a valid JSON Schema"),  # AttributeError in jsonschema
+        ({"allOf": ["x"]}, "not a valid JSON Schema"),  # AttributeError
+        ({"minLength": "3"}, "not a valid JSON Schema"),  # TypeError
+        ({"multipleOf": 0}, "not a valid JSON Schema"),  # ZeroDivisionError
+        ({"items": "abc", "$ref": "#/items"}, "which holds a string"),  # AttributeError
+    ],
+)
+def test_a_stored_schema_creation_would_refuse_is_a_named_error(json_schema, named):
+    with pytest.raises(UnusableSchema, match=named):
+        validate_answer(TaskType.transcription, _stored(json_schema), {"data": ["xy", 1]})
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        AttributeError("'str' object has no attribute 'items'"),
+        TypeError("unhashable type: 'list'"),
+        ValueError("invalid literal for int() with base 10: 'x'"),
+        RecursionError("maximum recursion depth exceeded"),
+        referencing.exceptions.PointerToNowhere(ref="/x", resource=DRAFT202012.create_resource({})),
+    ],
+)
+def test_whatever_evaluating_a_schema_raises_is_a_named_422(monkeypatch, failure):
+    """The backstop for what the checks did not foresee: evaluation failing in any way is the
+    schema's named 422, never a 500."""
+    from backend.projects import schemas as module
+
+    class Failing:
+        def iter_errors(self, data):
+            yield from ()
+            raise failure
+
+    monkeypatch.setattr(module, "json_schema_validator", lambda json_schema: Failing())
+    with pytest.raises(UnusableSchema) as info:
+        validate_answer(TaskType.transcription, _stored({}), {"data": 1})
+    assert info.value.status_code == 422
+    assert "answers cannot be checked until the requester fixes it" in info.value.detail
+
+
+def test_a_schema_whose_references_multiply_the_work_is_stopped():
+    """Each definition applies the next twice: 2^30 applications of the last (a check of 18
+    levels took 27 s). The work is bounded, the refusal named."""
+    levels = 30
+    definitions = {
+        f"d{i}": {"allOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]}
+        for i in range(levels)
+    }
+    definitions[f"d{levels}"] = {"type": "integer"}
+    schema = _json({"$defs": definitions, "$ref": "#/$defs/d0"})
+    started = time.perf_counter()
+    with pytest.raises(UnusableSchema, match="takes more than 100,000 keyword applications"):
+        validate_answer(TaskType.transcription, schema, {"data": 1})
+    assert time.perf_counter() - started < 10
+    # A dense legitimate answer is far inside the budget.
+    fields = {f"f{i}": {"type": "string", "maxLength": 50, "pattern": "^[a-z]*$"} for i in range(8)}
+    rows = {
+        "type": "object",
+        "properties": fields,
+        "required": list(fields),
+        "additionalProperties": False,
+        "unevaluatedProperties": False,
+    }
+    schema = _json({"type": "array", "items": rows})
+    data = [{name: "ab" for name in fields} for _ in range(220)]
+    assert validate_answer(TaskType.transcription, schema, {"data": data})
+
+
+def test_the_stored_schema_check_runs_once_per_schema_text():
+    from backend.projects.schemas import _stored_schema_text_problem as verdicts
+
+    json_schema = {"type": "object", "$defs": {"n": {"type": "integer"}}, "$ref": "#/$defs/n"}
+    with pytest.raises(InvalidAnswer):
+        validate_answer(TaskType.transcription, _stored(json_schema), {"data": {}})
+    misses = verdicts.cache_info().misses
+    reordered = dict(reversed(json_schema.items()))  # the same schema, keys in another order
+    for _ in range(3):
+        with pytest.raises(InvalidAnswer):
+            validate_answer(TaskType.transcription, _stored(reordered), {"data": {}})
+    assert verdicts.cache_info().misses == misses
+
+
+def test_answer_regexes_are_compiled_without_a_cache():
+    """`format: regex` strings in answers are a contributor's: nothing keeps them compiled
+    (with the requester patterns' cache, contributors could make each process hold 256
+    programs of 1 MiB). Requesters' patterns stay cached."""
+    from backend.projects import schemas as module
+
+    kept = (module._compile.cache_info().currsize, re2._Regexp._make.cache_info().currsize)
+    schema = {"type": "array", "items": {"type": "string", "format": "regex"}}
+    regexes = [f"answer-{i}-x{{{i}}}" for i in range(300)]
+    # jsonschema asserts formats only with a checker; the class's own is the answers' one
+    asserting = module.JsonSchemaValidator(
+        schema, format_checker=module.JsonSchemaValidator.FORMAT_CHECKER
+    )
+    assert asserting.is_valid(regexes)
+    assert not asserting.is_valid(["(a)\\1"])
+    assert validate_answer(TaskType.transcription, _stored(schema), {"data": regexes})
+    assert (module._compile.cache_info().currsize, re2._Regexp._make.cache_info().currsize) == kept
+
+    stored = _json({"type": "string", "pattern": "^requester-[0-9]+$"})
+    hits = module._compile.cache_info().hits
+    for _ in range(2):
+        assert validate_answer(TaskType.transcription, stored, {"data": "requester-1"})
+    assert module._compile.cache_info().hits > hits
 
 
 def test_refusals_quote_at_most_a_short_excerpt_of_the_answer():
