@@ -517,6 +517,10 @@ def test_answer_and_lease_counts_before_it_picks(session):
         "v_payload": "{}",
     }
     with engine.connect() as conn:
+        # Whether a sort of a few rows beats the index depends on the statistics that the
+        # suite's earlier tests leave for project 1 (a full run picked the sort); what must
+        # hold is that the pick can use the open-items index, whose predicate it repeats.
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
         plan = (
             conn.exec_driver_sql(
                 "EXPLAIN (COSTS OFF) " + compiled.string, compiled.construct_params(values)
