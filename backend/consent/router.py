@@ -71,9 +71,15 @@ def submit_consent(
     body: ConsentSubmit, session: SessionDep, chain: ChainDep, address: CurrentUser
 ) -> ConsentPublic:
     """Submit a signed consent; the operator relays it to ConsentRegistry."""
-    row = service.submit_consent(session=session, chain=chain, contributor=address, data=body)
-    if row.status == "pending":
-        enqueue_relay(row.id, RelayAction.record)
+    # Only the request that stored the consent enqueues its relay: a resubmission (or the
+    # loser of a concurrent one) gets the same row back and adds no second relay.
+    row = service.submit_consent(
+        session=session,
+        chain=chain,
+        contributor=address,
+        data=body,
+        on_stored=lambda stored: enqueue_relay(stored.id, RelayAction.record),
+    )
     return _public(row, chain)
 
 
@@ -122,8 +128,11 @@ def revoke(
 ) -> ConsentPublic:
     """Submit a signed revocation; the operator relays it to ConsentRegistry."""
     row = service.submit_revocation(
-        session=session, chain=chain, contributor=address, consent_hash=consent_hash, data=body
+        session=session,
+        chain=chain,
+        contributor=address,
+        consent_hash=consent_hash,
+        data=body,
+        on_stored=lambda stored: enqueue_relay(stored.id, RelayAction.revoke),
     )
-    if row.revoke_status == "pending":
-        enqueue_relay(row.id, RelayAction.revoke)
     return _public(row, chain)

@@ -1,10 +1,12 @@
 """Consent rules: prepare what the contributor signs, check it, relay it, mirror the chain."""
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ScalarSelect, case, or_
+from sqlalchemy import BindParameter, CursorResult, ScalarSelect, case, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.chain.client import ChainClient
@@ -135,10 +137,22 @@ def prepare_consent(
     return TypedDataPublic(typed_data=typed, digest=td.digest(typed))
 
 
+def _consent_by_hash(session: Session, consent_hash: str) -> Consent | None:
+    return session.exec(select(Consent).where(Consent.consent_hash == consent_hash)).first()
+
+
 def submit_consent(
-    *, session: Session, chain: ChainClient, contributor: str, data: ConsentSubmit
+    *,
+    session: Session,
+    chain: ChainClient,
+    contributor: str,
+    data: ConsentSubmit,
+    on_stored: Callable[[Consent], None] | None = None,
 ) -> Consent:
-    """Check a signed Consent and store it for relaying; idempotent for the same signature."""
+    """Check a signed Consent and store it for relaying; idempotent for the same signature.
+
+    Concurrent submissions of one signature all return the one row; ``on_stored`` (enqueue
+    its relay) is called, after the commit, only by the call that stored it."""
     terms = terms_mod.get_terms(data.terms_version)
     signature = _normalised_signature(data.signature)
     if data.scopes <= 0 or data.scopes & ~terms.allowed_scopes:
@@ -151,12 +165,21 @@ def submit_consent(
         message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
     )
     consent_hash = td.digest(typed)
-    existing = session.exec(select(Consent).where(Consent.consent_hash == consent_hash)).first()
+    existing = _consent_by_hash(session, consent_hash)
     if existing is not None:
         return existing  # the same signed message submitted again
     _check_signature(typed, signature, contributor, "consent")
-    _check_fresh(chain, contributor, data.nonce, data.deadline)
-    _ensure_nothing_pending(session, contributor)
+    try:
+        _check_fresh(chain, contributor, data.nonce, data.deadline)
+        _ensure_nothing_pending(session, contributor)
+    except (BadRequest, Conflict):
+        # A concurrent submission of this same signature may have been stored since the
+        # lookup above: its pending row, or its nonce already consumed on chain, is then
+        # this very consent, and this is a resubmission, not a conflict.
+        existing = _consent_by_hash(session, consent_hash)
+        if existing is not None:
+            return existing
+        raise
 
     now = utcnow()
     row = Consent(
@@ -174,8 +197,19 @@ def submit_consent(
         updated_at=now,
     )
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent submission of the same signature stored it first (consent_hash is
+        # unique): return its row, as for any resubmission; its caller enqueues the relay.
+        session.rollback()
+        existing = _consent_by_hash(session, consent_hash)
+        if existing is None:
+            raise
+        return existing
     session.refresh(row)
+    if on_stored is not None:
+        on_stored(row)
     return row
 
 
@@ -219,6 +253,11 @@ def prepare_revocation(
     return TypedDataPublic(typed_data=typed, digest=td.digest(typed))
 
 
+def _is_revocation(row: Consent, signature: str) -> bool:
+    """Whether ``signature`` is the row's revocation, stored and not refused by the chain."""
+    return row.revoke_signature == signature and row.revoke_status != RelayStatus.failed
+
+
 def submit_revocation(
     *,
     session: Session,
@@ -226,11 +265,15 @@ def submit_revocation(
     contributor: str,
     consent_hash: str,
     data: RevocationSubmit,
+    on_stored: Callable[[Consent], None] | None = None,
 ) -> Consent:
-    """Check a signed Revocation and store it for relaying; idempotent for the same signature."""
+    """Check a signed Revocation and store it for relaying; idempotent for the same signature.
+
+    Concurrent submissions of one signature all return the row; ``on_stored`` (enqueue the
+    relay) is called, after the commit, only by the call that stored the revocation."""
     row = get_owned_consent(session=session, contributor=contributor, consent_hash=consent_hash)
     signature = _normalised_signature(data.signature)
-    if row.revoke_signature == signature and row.revoke_status != RelayStatus.failed:
+    if _is_revocation(row, signature):
         return row
     _ensure_revocable(row)
     typed = td.revocation_typed_data(
@@ -239,19 +282,52 @@ def submit_revocation(
         registry=chain.deployments.address_of(REGISTRY),
     )
     _check_signature(typed, signature, contributor, "revocation")
-    _check_fresh(chain, contributor, data.nonce, data.deadline)
-    _ensure_nothing_pending(session, contributor)
+    try:
+        _check_fresh(chain, contributor, data.nonce, data.deadline)
+        _ensure_nothing_pending(session, contributor)
+    except (BadRequest, Conflict):
+        # As for consents: a concurrent submission of this same revocation may have been
+        # stored (and its nonce consumed) since the row was read; that is a resubmission.
+        session.refresh(row)
+        if _is_revocation(row, signature):
+            return row
+        raise
 
-    row.revoke_status = RelayStatus.pending
-    row.revoke_nonce = data.nonce
-    row.revoke_deadline = data.deadline
-    row.revoke_signature = signature
-    row.revoke_error = None
-    row.updated_at = utcnow()
-    session.add(row)
+    # Store it only if no revocation is stored or in flight meanwhile: one conditional
+    # UPDATE, so of concurrent submissions exactly one stores it (and enqueues its relay).
+    stored: CursorResult = session.execute(  # type: ignore[assignment]
+        update(Consent)
+        .where(
+            col(Consent.id) == row.id,
+            col(Consent.status) == RelayStatus.recorded,
+            or_(
+                col(Consent.revoke_status).is_(None),
+                col(Consent.revoke_status) == RelayStatus.failed,
+            ),
+        )
+        .values(
+            revoke_status=RelayStatus.pending,
+            revoke_nonce=data.nonce,
+            revoke_deadline=data.deadline,
+            revoke_signature=signature,
+            revoke_error=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     session.refresh(row)
-    return row
+    if stored.rowcount == 1:
+        if on_stored is not None:
+            on_stored(row)
+        return row
+    if _is_revocation(row, signature):
+        return row  # a concurrent submission of the same revocation stored it first
+    _ensure_revocable(row)
+    raise Conflict(
+        f"another revocation of consent {row.consent_hash} is being recorded on chain; "
+        "wait until its status is 'recorded' or 'failed'"
+    )
 
 
 # --- relaying (runs in the worker) ----------------------------------------------------------

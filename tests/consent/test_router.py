@@ -1,6 +1,13 @@
+import threading
 import time
 
+import pytest
+from sqlmodel import select
+
+from backend.consent import router as consent_router
+from backend.consent import service
 from backend.consent import terms as terms_mod
+from backend.consent.models import Consent, RelayAction
 from tests.factories import (
     consent_body,
     consent_typed_data,
@@ -270,3 +277,78 @@ def test_numbers_beyond_the_contracts_and_columns_types_are_named(client):
         headers=headers,
     )
     assert typed.status_code == 422 and "terms_version" in typed.json()["detail"]
+
+
+def _post_at_once(client, path: str, body: dict, headers: dict, n: int = 8) -> list:
+    """n identical POSTs at the same moment, each from its own thread: each one's status
+    code and body, or the exception the test client raised for a 500."""
+    start = threading.Barrier(n)
+    replies: list = [None] * n
+
+    def post(i: int) -> None:
+        start.wait()
+        try:
+            reply = client.post(path, json=body, headers=headers)
+            replies[i] = (reply.status_code, reply.json())
+        except Exception as exc:
+            replies[i] = (500, repr(exc))
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return replies
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple]:
+    """The relays the API enqueues, instead of sending them to the broker."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(consent_router, "enqueue_relay", lambda *args: calls.append(args))
+    return calls
+
+
+def test_concurrent_identical_submissions_all_get_the_one_consent(client, session, enqueued):
+    """An outside tester's four concurrent POSTs of one signature got 500s (the unique key)
+    and 409s (the pending rule seeing the winner's row) in every round."""
+    for _ in range(5):
+        account = new_account()
+        headers = sign_in(client, account)
+        body = consent_body(consent_typed_data(client, headers), account)
+        enqueued.clear()
+        replies = _post_at_once(client, "/consent", body, headers)
+        assert [code for code, _ in replies] == [202] * len(replies), replies
+        assert len({reply["consent_hash"] for _, reply in replies}) == 1
+        (row,) = session.exec(select(Consent).where(Consent.contributor == account.address))
+        assert enqueued == [(row.id, RelayAction.record)]
+
+
+def test_concurrent_identical_revocations_all_get_the_one_revocation(
+    client, session, chain, enqueued
+):
+    for _ in range(5):
+        account = new_account()
+        headers = sign_in(client, account)
+        consent = submit_consent(client, account, headers)
+        row = service.get_owned_consent(
+            session=session, contributor=account.address, consent_hash=consent["consent_hash"]
+        )
+        service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+        path = f"/consent/{consent['consent_hash']}/revoke"
+        typed = client.post(f"{path}/typed-data", headers=headers).json()["typed_data"]
+        enqueued.clear()
+        replies = _post_at_once(client, path, revocation_body(typed, account), headers)
+        assert [code for code, _ in replies] == [202] * len(replies), replies
+        assert {reply["revocation"]["status"] for _, reply in replies} == {"pending"}
+        assert enqueued == [(row.id, RelayAction.revoke)]
+
+
+def test_resubmitting_enqueues_no_second_relay(client, enqueued):
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers), account)
+    first = client.post("/consent", json=body, headers=headers)
+    second = client.post("/consent", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert len(enqueued) == 1

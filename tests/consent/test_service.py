@@ -1,14 +1,40 @@
-"""The relay: idempotent, recognises work already on chain, and never forges consent."""
+"""The relay: idempotent, recognises work already on chain, and never forges consent; and
+concurrent submissions of one signature store it once and enqueue one relay."""
+
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlmodel import Session, select
 
 from backend.consent import service
 from backend.consent import typed_data as td
 from backend.consent.models import Consent, ConsentSubmit, RelayAction, RevocationSubmit
+from backend.core.db import get_engine
 from backend.core.errors import ChainRevert
 from tests.factories import consent_typed_data, new_account, sign_in
+
+# Concurrent submissions per round, and rounds. Before the fix these races failed on SQLite
+# and on PostgreSQL: losers hit the unique key (a 500) or the pending rule, which saw the
+# winner's row (a 409), and the API enqueued the relay more than once.
+RACERS = 8
+ROUNDS = 5
+
+
+def _signed_consent(client, account) -> ConsentSubmit:
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers)
+    msg = typed["message"]
+    return ConsentSubmit(
+        terms_version=msg["termsVersion"],
+        scopes=msg["scopes"],
+        nonce=msg["nonce"],
+        deadline=msg["deadline"],
+        signature=account.sign_typed_data(full_message=typed).signature.hex(),
+    )
 
 
 def _submitted(client, session, chain, account=None) -> tuple[Account, Consent, dict]:
@@ -29,6 +55,43 @@ def _submitted(client, session, chain, account=None) -> tuple[Account, Consent, 
         ),
     )
     return account, row, headers
+
+
+def _signed_revocation(session, chain, account, row) -> RevocationSubmit:
+    typed = service.prepare_revocation(
+        session=session,
+        chain=chain,
+        settings=chain.settings,
+        contributor=account.address,
+        consent_hash=row.consent_hash,
+    ).typed_data
+    return RevocationSubmit(
+        nonce=typed["message"]["nonce"],
+        deadline=typed["message"]["deadline"],
+        signature=account.sign_typed_data(full_message=typed).signature.hex(),
+    )
+
+
+def _race(call: Callable[[Session], Any], n: int = RACERS) -> list[Any]:
+    """``call`` from n threads at once, each in a session (and connection) of its own, as n
+    requests in API processes; each thread's result, or the exception it raised."""
+    start = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        with Session(get_engine(), expire_on_commit=False) as s:
+            start.wait()
+            try:
+                results[i] = call(s)
+            except Exception as exc:
+                results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
 
 
 def _registry(chain):
@@ -178,3 +241,163 @@ def test_pending_relays_lists_only_untouched_rows(client, session, chain):
         service.pending_relays(session=session, untouched_since=utcnow() - timedelta(minutes=1))
         == []
     )
+
+
+def _consent_race_round(client, session, chain) -> None:
+    account = new_account()
+    data = _signed_consent(client, account)
+    stored: list[int | None] = []
+
+    def submit(s: Session) -> tuple:
+        row = service.submit_consent(
+            session=s,
+            chain=chain,
+            contributor=account.address,
+            data=data,
+            on_stored=lambda new: stored.append(new.id),
+        )
+        return row.id, row.consent_hash, row.status
+
+    results = _race(submit)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert len(set(results)) == 1, results
+    ((row_id, _, status),) = set(results)
+    assert status == "pending"
+    rows = session.exec(select(Consent).where(Consent.contributor == account.address)).all()
+    assert [r.id for r in rows] == [row_id]
+    assert stored == [row_id]  # one relay enqueued, by the submission that stored it
+
+
+def test_concurrent_submissions_of_one_consent_store_it_once(client, session, chain):
+    for _ in range(ROUNDS):
+        _consent_race_round(client, session, chain)
+
+
+def _revocation_race_round(client, session, chain) -> None:
+    account, row, _ = _submitted(client, session, chain)
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+    data = _signed_revocation(session, chain, account, row)
+    stored: list[int | None] = []
+
+    def revoke(s: Session) -> tuple:
+        got = service.submit_revocation(
+            session=s,
+            chain=chain,
+            contributor=account.address,
+            consent_hash=row.consent_hash,
+            data=data,
+            on_stored=lambda new: stored.append(new.id),
+        )
+        return got.id, got.revoke_status, got.revoke_signature
+
+    results = _race(revoke)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert set(results) == {(row.id, "pending", td.normalise_signature(data.signature))}, results
+    assert stored == [row.id]  # one relay enqueued, by the submission that stored it
+    session.expire_all()  # the threads wrote the row this session holds
+    assert service.pending_relays(session=session) == [(row.id, RelayAction.revoke)]
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.revoke)
+
+
+def test_concurrent_submissions_of_one_revocation_store_it_once(client, session, chain):
+    for _ in range(ROUNDS):
+        _revocation_race_round(client, session, chain)
+
+
+def test_a_resubmission_stores_and_enqueues_nothing(client, session, chain):
+    account = new_account()
+    data = _signed_consent(client, account)
+    stored: list[Consent] = []
+    first, again = (
+        service.submit_consent(
+            session=session,
+            chain=chain,
+            contributor=account.address,
+            data=data,
+            on_stored=stored.append,
+        )
+        for _ in range(2)
+    )
+    assert again.id == first.id and stored == [first]
+
+
+def test_a_consent_stored_after_the_lookup_is_a_resubmission_not_a_conflict(
+    client, session, chain, monkeypatch
+):
+    """The interleavings the race test hits by chance, each made to happen: the winner's row
+    appears after the loser looked for it, and then the pending rule sees it, the unique key
+    refuses the loser's insert, or the chain has already consumed its nonce."""
+    account = new_account()
+    data = _signed_consent(client, account)
+    winner = service.submit_consent(
+        session=session, chain=chain, contributor=account.address, data=data
+    )
+    lookup = service._consent_by_hash
+
+    def submit_as_the_loser() -> Consent:
+        missed: list[str] = []
+
+        def first_lookup_misses(s: Session, consent_hash: str) -> Consent | None:
+            if not missed:
+                missed.append(consent_hash)
+                return None
+            return lookup(s, consent_hash)
+
+        monkeypatch.setattr(service, "_consent_by_hash", first_lookup_misses)
+        with Session(get_engine()) as s:
+            return service.submit_consent(
+                session=s,
+                chain=chain,
+                contributor=account.address,
+                data=data,
+                on_stored=lambda r: pytest.fail("the loser stored the consent"),
+            )
+
+    assert submit_as_the_loser().id == winner.id  # the pending rule saw the winner's row
+    with monkeypatch.context() as m:
+        m.setattr(service, "_ensure_nothing_pending", lambda *a: None)
+        assert submit_as_the_loser().id == winner.id  # the unique key refused the insert
+    service.relay(session=session, chain=chain, consent_id=winner.id, action=RelayAction.record)
+    assert submit_as_the_loser().id == winner.id  # the chain had consumed the nonce
+    assert len(session.exec(select(Consent)).all()) == 1
+
+
+def test_a_revocation_stored_after_the_read_is_a_resubmission_not_a_conflict(
+    client, session, chain, monkeypatch
+):
+    """As above for revocations: the losers read the consent before the winner stored the
+    revocation; one is stopped by the pending rule, the other by the conditional UPDATE."""
+    account, row, _ = _submitted(client, session, chain)
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+    data = _signed_revocation(session, chain, account, row)
+    losers = [Session(get_engine()), Session(get_engine())]
+    try:
+        for s in losers:
+            s.exec(select(Consent).where(Consent.id == row.id)).one()
+        stored = service.submit_revocation(
+            session=session,
+            chain=chain,
+            contributor=account.address,
+            consent_hash=row.consent_hash,
+            data=data,
+        )
+        assert stored.revoke_status == "pending"
+        for i, s in enumerate(losers):
+            with monkeypatch.context() as m:
+                if i == 1:
+                    m.setattr(service, "_ensure_nothing_pending", lambda *a: None)
+                got = service.submit_revocation(
+                    session=s,
+                    chain=chain,
+                    contributor=account.address,
+                    consent_hash=row.consent_hash,
+                    data=data,
+                    on_stored=lambda r: pytest.fail("a loser stored the revocation"),
+                )
+            assert (
+                got.revoke_status == "pending"
+                and got.revoke_signature == td.normalise_signature(data.signature)
+            )
+    finally:
+        for s in losers:
+            s.close()
