@@ -22,6 +22,7 @@ from backend.quality.aggregation import aggregate_boxes
 from backend.quality.aggregation.boxes import (
     MAX_BOXES_PER_ITEM,
     MAX_PAIRS_PER_ITEM,
+    MAX_SWEPT_PAIRS_PER_ITEM,
     ItemTooLarge,
 )
 
@@ -58,7 +59,40 @@ def worst_cases() -> dict[str, list[tuple[Any, Any, list]]]:
         "10,000 boxes in one column": [
             (1, f"w{w}", [{**same, "y": 20 * k + w % 3} for k in range(500)]) for w in range(20)
         ],
+        # The outside tester's item: 20 workers' 500 full-width stripes of a 4000 x 600 image
+        # (every pair overlaps horizontally: 50 M pairs for a sweep along x).
+        "10,000 full-width stripes": stripes(vertical=False),
+        "10,000 full-height stripes": stripes(vertical=True),
+        # Half stripes, half columns: every stripe crosses every column, so the pairs overlap
+        # on both axes (37.5 M on either); refused before any IoU is computed.
+        "5,000 stripes across 5,000 columns (refused)": [
+            (1, f"w{w:02d}", stripes(vertical=w % 2 == 1)[w][2]) for w in range(20)
+        ],
+        # A dense grid: 100 workers each marking 100 cells of a 10 x 10 grid of 4 x 4 boxes.
+        "10,000 boxes on a 10 x 10 grid, 100 workers": [
+            (
+                1,
+                f"w{w:03d}",
+                [
+                    {**same, "x": 4 * (k % 10), "y": 4 * (k // 10), "width": 4, "height": 4}
+                    for k in range(100)
+                ],
+            )
+            for w in range(100)
+        ],
     }
+
+
+def stripes(vertical: bool) -> list[tuple[Any, Any, list]]:
+    """20 workers, each marking the same 500 stripes of a 4000 x 600 image (full width), or
+    500 columns of a 600 x 4000 image (full height)."""
+
+    def stripe(k: int) -> dict[str, Any]:
+        if vertical:
+            return {"label": "cat", "x": k, "y": 0, "width": 1, "height": 4000}
+        return {"label": "cat", "x": 0, "y": k, "width": 4000, "height": 1}
+
+    return [(1, f"w{w:02d}", [stripe(k) for k in range(500)]) for w in range(20)]
 
 
 def measure(rows: list[tuple[Any, Any, list]]) -> dict[str, Any]:
@@ -84,7 +118,7 @@ def measure(rows: list[tuple[Any, Any, list]]) -> dict[str, Any]:
 
 def show(name: str, row: dict[str, Any]) -> None:
     print(
-        f"{name:<40} {row['boxes']:>7,} {row['consensus']:>9} {row['peak_mib']:>9.1f} "
+        f"{name:<45} {row['boxes']:>7,} {row['consensus']:>9} {row['peak_mib']:>9.1f} "
         f"{row['seconds']:>8.2f}"
     )
 
@@ -97,10 +131,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = args.boxes or [500, 2_000, 8_000]
     print(
-        f"bounds: {MAX_BOXES_PER_ITEM} boxes and {MAX_PAIRS_PER_ITEM} candidate pairs per item; "
-        f"{args.workers} workers"
+        f"bounds: {MAX_BOXES_PER_ITEM} boxes, {MAX_PAIRS_PER_ITEM} candidate pairs and "
+        f"{MAX_SWEPT_PAIRS_PER_ITEM} swept pairs per item; {args.workers} workers"
     )
-    print(f"{'item':<40} {'boxes':>7} {'consensus':>9} {'peak MiB':>9} {'seconds':>8}")
+    print(f"{'item':<45} {'boxes':>7} {'consensus':>9} {'peak MiB':>9} {'seconds':>8}")
     for size in sizes:
         show(f"{args.workers} workers, one object grid", measure(crowded_item(size, args.workers)))
     if args.worst:

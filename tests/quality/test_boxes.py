@@ -7,8 +7,13 @@ import pytest
 
 from backend.quality.aggregation import ConsensusBox, aggregate_boxes, canonical_json, iou
 from backend.quality.aggregation import boxes as boxes_module
-from backend.quality.aggregation.boxes import MAX_BOXES_PER_ITEM, ItemTooLarge
-from bench.boxes import crowded_item
+from backend.quality.aggregation.boxes import (
+    MAX_BOXES_PER_ITEM,
+    MAX_SWEPT_PAIRS_PER_ITEM,
+    ItemTooLarge,
+    swept_pairs,
+)
+from bench.boxes import crowded_item, stripes
 
 
 def box(label: str, x: float, y: float, w: float, h: float) -> dict:
@@ -103,7 +108,7 @@ def test_box_answers_are_checked() -> None:
         aggregate_boxes([], iou_threshold=0)
 
 
-def _pairwise_cluster(boxes, threshold, budget, item):
+def _pairwise_cluster(boxes, threshold, budget, sweep_budget, item):
     """The clustering as it was, with an n x n IoU matrix: the specification the sweep keeps."""
     n = len(boxes)
     overlap = [[0.0] * n for _ in range(n)]
@@ -132,10 +137,12 @@ def _pairwise_cluster(boxes, threshold, budget, item):
         for q in members[gone]:
             cluster_of[q] = keep
         members[keep] = sorted(members[keep] + members.pop(gone))
-    return [members[c] for c in sorted(members)], len(candidates)
+    return [members[c] for c in sorted(members)], len(candidates), 0
 
 
-def _random_answers(seed: int, items: int, workers: int, per_worker: int, spread: float):
+def _random_answers(
+    seed: int, items: int, workers: int, per_worker: int, spread: float, shape: str = "square"
+):
     rng = random.Random(seed)
     rows = []
     for item in range(items):
@@ -143,6 +150,19 @@ def _random_answers(seed: int, items: int, workers: int, per_worker: int, spread
             (rng.uniform(0, spread), rng.uniform(0, spread), rng.uniform(4, 40), rng.uniform(4, 40))
             for _ in range(per_worker)
         ]
+        if shape == "wide":  # long stripes: every pair overlaps horizontally, sweep along y
+            objects = [(x / 10, y, 3000 + w, h / 8) for x, y, w, h in objects]
+        elif shape == "tall":
+            objects = [(x, y / 10, w / 8, 3000 + h) for x, y, w, h in objects]
+        elif shape == "mixed":  # stripes, columns and squares: both axes crowded
+            objects = [
+                (x / 10, y, 300 + w, h / 4)
+                if k % 3 == 0
+                else (x, y / 10, w / 4, 300 + h)
+                if k % 3 == 1
+                else (x, y, w, h)
+                for k, (x, y, w, h) in enumerate(objects)
+            ]
         for w in range(workers):
             boxes = []
             for x, y, bw, bh in objects:
@@ -157,18 +177,22 @@ def _random_answers(seed: int, items: int, workers: int, per_worker: int, spread
 
 
 @pytest.mark.parametrize(
-    ("seed", "items", "workers", "per_worker", "spread"),
+    ("seed", "items", "workers", "per_worker", "spread", "shape"),
     [
-        (1, 30, 4, 3, 60.0),  # small items: the plain loop
-        (2, 3, 12, 40, 200.0),  # wide windows: the vectorised path
-        (3, 2, 16, 40, 40.0),  # everything overlaps: many candidates, long linkage checks
-        (4, 1, 40, 30, 2000.0),  # sparse: most boxes meet nothing
+        (1, 30, 4, 3, 60.0, "square"),  # small items: the plain loop
+        (2, 3, 12, 40, 200.0, "square"),  # wide windows: the vectorised path
+        (3, 2, 16, 40, 40.0, "square"),  # everything overlaps: many candidates, long linkage
+        (4, 1, 40, 30, 2000.0, "square"),  # sparse: most boxes meet nothing
+        (5, 2, 12, 40, 300.0, "wide"),  # full-width stripes: the sweep along y
+        (6, 2, 12, 40, 300.0, "tall"),  # full-height stripes: along x
+        (7, 3, 10, 40, 200.0, "mixed"),  # both axes crowded: the other axis's filter
+        (8, 20, 5, 6, 100.0, "wide"),  # small windows along y: the plain loop, axes swapped
     ],
 )
 def test_the_sweep_gives_the_bytes_of_the_pairwise_matrix(
-    monkeypatch, seed, items, workers, per_worker, spread
+    monkeypatch, seed, items, workers, per_worker, spread, shape
 ) -> None:
-    rows = _random_answers(seed, items, workers, per_worker, spread)
+    rows = _random_answers(seed, items, workers, per_worker, spread, shape)
     for threshold in (0.3, 0.5, 0.9):
         swept = canonical_json(aggregate_boxes(rows, iou_threshold=threshold, classes="ab"))
         with monkeypatch.context() as patch:
@@ -202,3 +226,40 @@ def test_an_item_beyond_the_bounds_raises_naming_it(monkeypatch) -> None:
     monkeypatch.setattr(boxes_module, "MAX_PAIRS_PER_ITEM", 50_000)
     with pytest.raises(ItemTooLarge, match="item 3 has more than 50000 overlapping box pairs"):
         aggregate_boxes(piled)
+
+
+def _edges(rows) -> list[tuple[float, float, float, float]]:
+    return [
+        (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]) for _, _, bs in rows for b in bs
+    ]
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+def test_stripes_are_swept_along_the_axis_where_they_do_not_overlap(vertical) -> None:
+    """The outside tester's item: 20 workers' 500 full-width stripes (10,000 boxes, the box
+    bound). Along x every pair overlaps (49,995,000 pairs, 44 s reported); along y each
+    stripe meets only the 19 other workers' copies of it: 95,000 pairs looked at, all kept."""
+    rows = stripes(vertical=vertical)
+    assert swept_pairs(_edges(rows)) == 500 * (20 * 19 // 2)
+    result = aggregate_boxes(rows)
+    assert len(result.items[0].boxes) == 500
+    assert {b.n_boxes for b in result.items[0].boxes} == {20}
+
+
+def test_boxes_crowding_both_axes_are_refused_before_any_iou(monkeypatch) -> None:
+    # Half the workers mark 500 stripes, half 500 columns: every stripe crosses every column,
+    # so whichever axis is swept, 37.5 M pairs overlap on it.
+    rows = [(4, f"w{w:02d}", stripes(vertical=w % 2 == 1)[w][2]) for w in range(20)]
+    swept = swept_pairs(_edges(rows))
+    # Along x: stripe x column 25,000,000, stripe x stripe 12,497,500, and each column with the
+    # 9 other copies of it 22,500; along y the same by symmetry.
+    assert swept == 37_520_000 > MAX_SWEPT_PAIRS_PER_ITEM
+
+    def no_iou(*args):
+        raise AssertionError("an IoU was computed")
+
+    # Refused from the sorted edges alone: neither the loop's nor numpy's IoU ever runs.
+    monkeypatch.setattr(boxes_module, "iou", no_iou)
+    monkeypatch.setattr(boxes_module.np, "minimum", no_iou)
+    with pytest.raises(ItemTooLarge, match=f"item 4 has boxes overlapping on both axes in {swept}"):
+        aggregate_boxes(rows)

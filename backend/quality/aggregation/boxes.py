@@ -45,10 +45,12 @@ __all__ = [
     "BoxWorker",
     "MAX_BOXES_PER_ITEM",
     "MAX_PAIRS_PER_ITEM",
+    "MAX_SWEPT_PAIRS_PER_ITEM",
     "ConsensusBox",
     "ItemTooLarge",
     "aggregate_boxes",
     "iou",
+    "swept_pairs",
 ]
 
 # (left, top, right, bottom)
@@ -191,38 +193,81 @@ class _Box:
     edges: Edges
 
 
-# Work per item is bounded: an item past either bound raises ItemTooLarge (the quality run
-# sets such an item aside and goes on with the rest). 10,000 boxes is 20 answers at the
-# label schema's cap of 500 boxes; candidate pairs, for boxes drawn by W workers around the
-# same objects, number about boxes x (W - 1) / 2, so 500,000 admits 100 workers at the box
-# bound. At the bounds the call traces at most ~75 MiB for the item (bench/boxes.py).
+# Work per item is bounded: an item past any bound raises ItemTooLarge (the quality run sets
+# such an item aside and goes on with the rest). 10,000 boxes is 20 answers at the label
+# schema's cap of 500 boxes; candidate pairs, for boxes drawn by W workers around the same
+# objects, number about boxes x (W - 1) / 2, so 500,000 admits 100 workers at the box bound.
+# The sweep's own work, the pairs it looks at (kept or not), is known from the sorted edges
+# before any IoU is computed, and is bounded too: 25,000,000 pairs is ~1.3 s of sweeping on
+# this project's shared 2-core machine (37,520,000 took 2.0 s), and only items whose boxes
+# overlap each other on both axes at once (a pile, nested boxes, stripes crossing columns)
+# come near it. At the bounds an item takes at most ~1 s and ~90 MiB traced
+# (bench/boxes.py --worst: stripes, columns, piles and grids).
 MAX_BOXES_PER_ITEM = 10_000
 MAX_PAIRS_PER_ITEM = 500_000
+MAX_SWEPT_PAIRS_PER_ITEM = 25_000_000
 # Below this many boxes to compare against, a plain loop costs less than numpy's call overhead.
 _VECTOR_MIN = 32
 
 
+def _window_ends(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The sweep along one axis: the order of the boxes by their low edge, and for the k-th
+    box in it the end of its window (the boxes after it whose low edge lies before its high
+    edge), with the number of pairs the windows hold."""
+    order = np.argsort(low, kind="stable")
+    ends = np.searchsorted(low[order], high[order], side="left")
+    sizes = ends - np.arange(1, len(order) + 1)
+    return order, ends, int(np.maximum(sizes, 0).sum())
+
+
+def swept_pairs(boxes: Sequence[Edges]) -> int:
+    """The pairs the sweep looks at for these boxes (one label's): the smaller of the two
+    axes' totals (see ``_candidates``)."""
+    edges = np.array(boxes, dtype=np.float64).reshape(len(boxes), 4)
+    return min(_window_ends(edges[:, 0], edges[:, 2])[2], _window_ends(edges[:, 1], edges[:, 3])[2])
+
+
 def _candidates(
-    boxes: list[_Box], threshold: float, budget: int, item: Id
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    boxes: list[_Box], threshold: float, budget: int, sweep_budget: int, item: Id
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Every pair (i < j, in canonical positions) of boxes from different workers with IoU >=
     ``threshold``, as arrays (iou, i, j) in the order the greedy merge takes them (decreasing
-    IoU, then i, then j). Memory is linear in boxes plus pairs kept: no n x n matrix.
+    IoU, then i, then j), and the number of pairs the sweep looked at. Memory is linear in
+    boxes plus pairs kept: no n x n matrix.
 
-    Sweep: boxes sorted by left edge; each box is compared only with the boxes whose left
-    edge lies before its right edge (any other pair has no horizontal overlap, so IoU 0). The
-    IoU of a pair is the same IEEE arithmetic as ``iou`` (subtract, multiply, add, divide,
-    min and max, each exactly rounded in numpy as in Python), so values, and with them the
-    merge order, are bit for bit those of the pairwise matrix this replaced.
+    Sweep: boxes sorted by their low edge on one axis; each box is compared only with the
+    boxes whose low edge lies before its high edge (any other pair does not overlap on that
+    axis, so IoU 0). The axis is the one whose windows hold fewer pairs in all (full-width
+    stripes overlap every other stripe horizontally, hardly any vertically); that total is
+    known before any IoU is computed, and past ``sweep_budget`` the item is refused. Within a
+    wide window the boxes that do not overlap on the other axis, or are the same worker's, are
+    dropped first (a necessary condition only: the IoU of the rest decides). The IoU of a pair
+    is the same IEEE arithmetic as ``iou`` (subtract, multiply, add, divide, min and max, each
+    exactly rounded in numpy as in Python; products and sums commute, so the axes' roles may
+    swap), so values, and with them the merge order, are bit for bit those of the pairwise
+    matrix this replaced; the kept pairs do not depend on the axis.
     """
     n = len(boxes)
     edges = np.array([b.edges for b in boxes], dtype=np.float64).reshape(n, 4)
+    order, ends, swept = _window_ends(edges[:, 0], edges[:, 2])
+    by_top, top_ends, swept_y = _window_ends(edges[:, 1], edges[:, 3])
+    if swept_y < swept:
+        # Sweep along y: the same code on (top, left, bottom, right).
+        edges = edges[:, [1, 0, 3, 2]]
+        order, ends, swept = by_top, top_ends, swept_y
+    if swept > sweep_budget:
+        raise ItemTooLarge(
+            item,
+            f"item {item!r} has boxes overlapping on both axes in {swept} pairs or more; box "
+            f"aggregation looks at most {MAX_SWEPT_PAIRS_PER_ITEM} per item",
+        )
     codes: dict[Id, int] = {}
     owner = [codes.setdefault(b.worker, len(codes)) for b in boxes]
-    worker = np.array(owner, dtype=np.int64)
-    order = np.argsort(edges[:, 0], kind="stable")
-    lefts = edges[order, 0]
-    ends = np.searchsorted(lefts, edges[order, 2], side="left")
+    rows: list[Edges] = [(e[0], e[1], e[2], e[3]) for e in edges.tolist()]
+    # The boxes in sweep order, column by column: each window is a slice, not a copy.
+    worker = np.array(owner, dtype=np.int64)[order]
+    low_s, high_s = edges[order, 0], edges[order, 2]
+    top_s, bottom_s = edges[order, 1], edges[order, 3]
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
     found_v: list[np.ndarray] = []
@@ -232,14 +277,14 @@ def _candidates(
         if stop <= k + 1:
             continue
         i = int(order[k])
-        a = boxes[i].edges
+        a = rows[i]
         if stop - k - 1 < _VECTOR_MIN:
             close_js: list[int] = []
             close_values: list[float] = []
             for j in order[k + 1 : stop].tolist():
                 if owner[j] == owner[i]:
                     continue
-                value = iou(a, boxes[j].edges)
+                value = iou(a, rows[j])
                 if value >= threshold:
                     close_js.append(j)
                     close_values.append(value)
@@ -248,16 +293,20 @@ def _candidates(
             near = np.array(close_js, dtype=np.int64)
             overlap = np.array(close_values, dtype=np.float64)
         else:
-            near = order[k + 1 : stop]
-            near = near[worker[near] != worker[i]]
-            other = edges[near]
-            width = np.minimum(a[2], other[:, 2]) - np.maximum(a[0], other[:, 0])
-            height = np.minimum(a[3], other[:, 3]) - np.maximum(a[1], other[:, 1])
-            inter = width * height
-            union = (a[2] - a[0]) * (a[3] - a[1]) + (
-                (other[:, 2] - other[:, 0]) * (other[:, 3] - other[:, 1])
+            window = slice(k + 1, stop)
+            (hit,) = np.nonzero(
+                (top_s[window] < a[3]) & (bottom_s[window] > a[1]) & (worker[window] != owner[i])
             )
-            with np.errstate(divide="ignore", invalid="ignore"):
+            if not len(hit):
+                continue
+            hit += k + 1
+            near = order[hit]
+            o_low, o_top, o_high, o_bottom = low_s[hit], top_s[hit], high_s[hit], bottom_s[hit]
+            width = np.minimum(a[2], o_high) - np.maximum(a[0], o_low)
+            height = np.minimum(a[3], o_bottom) - np.maximum(a[1], o_top)
+            inter = width * height
+            union = (a[2] - a[0]) * (a[3] - a[1]) + ((o_high - o_low) * (o_bottom - o_top))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 overlap = np.where((width > 0) & (height > 0), inter / (union - inter), 0.0)
             keep = overlap >= threshold
             if not keep.any():
@@ -275,31 +324,33 @@ def _candidates(
         found_v.append(overlap)
     if not found_i:
         empty = np.zeros(0, dtype=np.int64)
-        return np.zeros(0, dtype=np.float64), empty, empty
+        return np.zeros(0, dtype=np.float64), empty, empty, swept
     first, second = np.concatenate(found_i), np.concatenate(found_j)
     overlaps = np.concatenate(found_v)
     low, high = np.minimum(first, second), np.maximum(first, second)
     merge_order = np.lexsort((high, low, -overlaps))
-    return overlaps[merge_order], low[merge_order], high[merge_order]
+    return overlaps[merge_order], low[merge_order], high[merge_order], swept
 
 
 def _cluster(
-    boxes: list[_Box], threshold: float, budget: int, item: Id
-) -> tuple[list[list[int]], int]:
+    boxes: list[_Box], threshold: float, budget: int, sweep_budget: int, item: Id
+) -> tuple[list[list[int]], int, int]:
     """Greedy complete-linkage clusters of one item's boxes of one label (canonical order),
-    and the number of candidate pairs they came from."""
+    the number of candidate pairs they came from and the number of pairs the sweep looked at."""
     n = len(boxes)
-    _, first, second = _candidates(boxes, threshold, budget, item)
+    _, first, second, swept = _candidates(boxes, threshold, budget, sweep_budget, item)
     # A pair of boxes from different workers overlaps enough exactly when it is a candidate.
     close = set((first * n + second).tolist())
     cluster_of = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    # Each cluster's workers, kept as clusters merge (not rebuilt for every candidate: 1,000
+    # identical boxes of 100 workers are 495,000 candidates against clusters of up to 100).
+    workers: dict[int, set[Id]] = {i: {boxes[i].worker} for i in range(n)}
     for i, j in zip(first.tolist(), second.tolist(), strict=True):
         a, b = cluster_of[i], cluster_of[j]
         if a == b:
             continue
-        workers_a = {boxes[p].worker for p in members[a]}
-        if any(boxes[q].worker in workers_a for q in members[b]):
+        if not workers[a].isdisjoint(workers[b]):
             continue
         if any(min(p, q) * n + max(p, q) not in close for p in members[a] for q in members[b]):
             continue
@@ -307,7 +358,8 @@ def _cluster(
         for q in members[gone]:
             cluster_of[q] = keep
         members[keep] = sorted(members[keep] + members.pop(gone))
-    return [members[c] for c in sorted(members)], len(first)
+        workers[keep] |= workers.pop(gone)
+    return [members[c] for c in sorted(members)], len(first), swept
 
 
 def aggregate_boxes(
@@ -363,7 +415,7 @@ def aggregate_boxes(
                 f"item {item!r} has {len(flat)} boxes in its answers; box aggregation takes at "
                 f"most {MAX_BOXES_PER_ITEM} per item",
             )
-        budget = MAX_PAIRS_PER_ITEM
+        budget, sweep_budget = MAX_PAIRS_PER_ITEM, MAX_SWEPT_PAIRS_PER_ITEM
         kept: list[tuple[ConsensusBox, Edges, dict[Id, Edges]]] = []
         start = 0
         while start < len(flat):
@@ -372,8 +424,9 @@ def aggregate_boxes(
                 end += 1
             group = [_Box(worker=f[3], edges=f[2]) for f in flat[start:end]]
             label = flat[start][4]
-            clusters, pairs = _cluster(group, threshold, budget, item)
+            clusters, pairs, swept = _cluster(group, threshold, budget, sweep_budget, item)
             budget -= pairs
+            sweep_budget -= swept
             for members in clusters:
                 share = len(members) / n_workers
                 if share < support:
