@@ -87,7 +87,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     help="Also run the scheduler (relay sweep, anchoring, quality runs).",
 )
 def worker(beat: bool) -> None:
-    """Run a Celery worker on the configured broker (and its scheduler)."""
+    """Run the Celery workers (chain work and quality runs, a queue each) on the configured
+    broker, and its scheduler."""
     from backend.stack import start_worker, stop_process
     from workers.celery_app import create_queue_rows
 

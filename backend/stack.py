@@ -94,27 +94,37 @@ def start_hardhat_node(port: int, log_path: Path) -> subprocess.Popen:
 def start_worker(
     log_path: Path, *, beat: bool, env: dict[str, str] | None = None, state_dir: Path | None = None
 ) -> subprocess.Popen:
-    """A Celery worker (and, with ``beat``, the scheduler beside it in the same process group).
+    """The Celery workers: one for the chain's work (consent relays, anchoring, reward
+    epochs) and one for quality runs, each on its queue (workers/celery_app.py says why), and
+    with ``beat`` the scheduler, all in one process group under the returned process.
 
     Beat runs as its own process rather than embedded (`worker --beat`): the embedded one is
     forked from the worker after the broker connection exists, and with the SQLite broker
     the child inherits that connection and stops publishing ("channel disconnected").
     """
     celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
-    worker = celery + [
-        "worker",
-        "--pool=solo",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    if not beat:
-        return _spawn(worker, log_path, env)
-    schedule = (state_dir or log_path.parent) / "celerybeat-schedule"
-    scheduler = celery + ["beat", "--loglevel=INFO", "--schedule", str(schedule)]
-    # One shell: beat in the background, then exec the worker, so the worker keeps the pid
-    # and stopping the process group stops both.
-    script = f"{shlex.join(scheduler)} & exec {shlex.join(worker)}"
+
+    def worker(name: str, queue: str) -> list[str]:
+        return celery + [
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{name}@%h",
+            "--queues",
+            queue,
+        ]
+
+    chain, quality = worker("chain", "celery"), worker("quality", "quality")
+    background = [quality]
+    if beat:
+        schedule = (state_dir or log_path.parent) / "celerybeat-schedule"
+        background.append(celery + ["beat", "--loglevel=INFO", "--schedule", str(schedule)])
+    # One shell: the others in the background, then exec the chain worker, so it keeps the
+    # pid and stopping the process group stops them all.
+    script = " & ".join(shlex.join(args) for args in background) + f" & exec {shlex.join(chain)}"
     return _spawn(["/bin/sh", "-c", script], log_path, env)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
-from kombu import Connection
+from kombu import Connection, Queue
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.pool import NullPool
 
@@ -36,7 +36,15 @@ celery_app = Celery(
         "workers.reward_tasks",
     ],
 )
+# Quality runs go to a queue of their own, served by a worker process of their own (see
+# backend/stack.py start_worker): a run takes seconds to minutes on a large project, and on
+# the one queue it held up consent relays, anchoring and reward epochs for everyone.
+CHAIN_QUEUE, QUALITY_QUEUE = "celery", "quality"
+
 celery_app.conf.update(
+    task_queues=[Queue(CHAIN_QUEUE), Queue(QUALITY_QUEUE)],
+    task_default_queue=CHAIN_QUEUE,
+    task_routes={"quality.*": {"queue": QUALITY_QUEUE}},
     task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
@@ -77,21 +85,22 @@ celery_app.conf.update(
 
 
 def create_queue_rows() -> None:
-    """Create the default queue up front. kombu's SQLAlchemy transport inserts a queue's row
+    """Create the queues up front. kombu's SQLAlchemy transport inserts a queue's row
     on first use, and a worker and a beat starting together race to insert it: the loser's
     session stays broken (IntegrityError, then PendingRollbackError on every publish), so
     nothing is ever scheduled. Call this in the process that starts them, not inside either.
     """
     if settings.resolved_broker_url.startswith("sqla+"):
         with Connection(settings.resolved_broker_url) as conn:
-            conn.default_channel.queue_declare(queue=celery_app.conf.task_default_queue)
+            for queue in (CHAIN_QUEUE, QUALITY_QUEUE):
+                conn.default_channel.queue_declare(queue=queue)
 
 
 _vacuum_loop: VacuumLoop | None = None  # started once the worker is ready
 
 
 @worker_ready.connect
-def _settle_worker(**_: Any) -> None:
+def _settle_worker(sender: Any = None, **_: Any) -> None:
     """Once the worker is up: yield the CPU to request handling on a shared host (its work is
     batch work: aggregation, anchoring, epochs), and leave the objects of startup out of
     garbage collection, as the API does. On PostgreSQL, start vacuuming the tables leases
@@ -100,7 +109,9 @@ def _settle_worker(**_: Any) -> None:
     if settings.worker_niceness:
         yield_cpu(settings.worker_niceness)
     url = make_url(settings.resolved_database_url)
-    if settings.vacuum_interval_s and url.get_backend_name() == "postgresql":
+    # One vacuum loop per system: the chain worker's (each worker process runs this).
+    serves_chain = sender is None or CHAIN_QUEUE in sender.app.amqp.queues.consume_from
+    if settings.vacuum_interval_s and url.get_backend_name() == "postgresql" and serves_chain:
         # An engine of its own, holding no connection between rounds: nothing shared with the
         # tasks' pool, and nothing for a forked pool process to inherit.
         engine = create_engine(url, poolclass=NullPool)

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from backend.core.config import get_settings
 from backend.core.db import get_engine
+from backend.core.failpoints import failpoint
 from backend.quality import service
 from backend.quality.pacing import RunPacer
 from workers.celery_app import celery_app
@@ -22,6 +23,7 @@ def _pacer() -> RunPacer:
 
 @celery_app.task(name="quality.aggregate_project")
 def aggregate_project(project_id: int) -> dict[str, int]:
+    failpoint("quality.run")
     with Session(get_engine()) as session:
         return service.aggregate_project(session=session, project_id=project_id)
 

@@ -17,9 +17,11 @@ def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterato
 
     celery_app.control.purge()  # messages left by earlier tests name rows that are gone
     proc = start_worker(log_path, beat=beat, env={k: str(v) for k, v in env.items()})
+    proc.log_path = log_path  # type: ignore[attr-defined]  # for tests that read the log
     try:
         deadline = time.monotonic() + 60
-        while b" ready." not in (log_path.read_bytes() if log_path.exists() else b""):
+        # Both worker processes (the chain's and quality's) say they are ready.
+        while (log_path.read_bytes() if log_path.exists() else b"").count(b" ready.") < 2:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{log_path.read_text()}")
             time.sleep(0.1)

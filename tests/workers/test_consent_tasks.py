@@ -117,3 +117,26 @@ def test_sweep_relays_what_never_reached_the_broker(client, chain, session, work
             timeout=30,
             what="the sweep to relay the stored consent",
         )
+
+
+def test_a_long_quality_run_does_not_hold_up_consent_relays(client, chain, worker):
+    """Quality runs have a queue and a worker process of their own: a run that takes a
+    minute (a large project) used to keep every consent relay, anchoring and reward epoch
+    waiting behind it on the one solo worker."""
+    from workers import quality_tasks
+
+    account = new_account()
+    headers = sign_in(client, account)
+    with worker(PROVENANT_FAILPOINTS="quality.run=stall:60") as proc:
+        quality_tasks.aggregate_project.delay(0)  # stalls its worker for a minute
+        poll(
+            lambda: b"Task quality.aggregate_project" in proc.log_path.read_bytes(),
+            timeout=30,
+            what="the quality run to start",
+        )
+        consent = submit_consent(client, account, headers)
+        poll(
+            lambda: _status(client, headers, consent["consent_hash"])["status"] == "recorded",
+            timeout=30,
+            what="the consent to be recorded while the quality run goes on",
+        )
