@@ -192,7 +192,7 @@ class BodyGuard:
             if not empty:
                 await error_response(wrong_type)(scope, receive, send)
                 return
-            receive = _replay(b"", receive)
+            receive = replay_body(b"", receive)
         if policy.body == "json":
             # Whatever the headers say (a body of unknown length need not say chunked: an
             # HTTP/2 stream has no Transfer-Encoding), JSON reaches the app only scanned.
@@ -202,7 +202,7 @@ class BodyGuard:
                 return
             if body is None:  # the client went away
                 return
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         await _Limited(self.app, policy.limit)(scope, receive, send)
 
@@ -386,7 +386,7 @@ async def _read_json(receive: Receive, limit: int) -> bytes | AppError | None:
     return body
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """``receive`` for the app behind, with the body already read given back first."""
     given = False
 

@@ -23,8 +23,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend.core.bodies import replay_body
 from backend.core.errors import AppError, Unauthorized, error_response
 from backend.core.params import MAX_ROW_ID
 from backend.deps import CALLER_SCOPE_KEY, bearer_token, token_address
@@ -82,7 +83,7 @@ class LoopFastLane:
         try:
             data = AnswerSubmit.model_validate_json(body)
         except ValidationError:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         answer = answer_and_next_reply if route["action"] == "answer-and-next" else answer_reply
         await self._reply(scope, receive, send, answer(pool, int(route["task"]), contributor, data))
@@ -166,17 +167,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` for the app behind, with the body already read given back first."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
