@@ -8,6 +8,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from backend.core.bodies import replay_body
 from backend.core.config import get_settings
 from backend.deps import get_chain
 from backend.main import create_app
@@ -17,7 +18,6 @@ from backend.tasks.fast_lane import (
     MAX_BODY_BYTES,
     LoopFastLane,
     _read_body,
-    _replay,
     _route_path,
 )
 from tests.factories import consenting_contributor, create_project, new_account, sign_in
@@ -195,7 +195,7 @@ def test_a_body_in_several_chunks_is_read_whole_and_a_disconnect_ends_the_read()
 
 
 def test_the_replay_gives_the_body_back_then_hands_on_to_the_server():
-    replay = _replay(b"{}", _receiving({"type": "http.disconnect"}))
+    replay = replay_body(b"{}", _receiving({"type": "http.disconnect"}))
     first, then = asyncio.run(replay()), asyncio.run(replay())
     assert first == {"type": "http.request", "body": b"{}", "more_body": False}
     assert then == {"type": "http.disconnect"}
