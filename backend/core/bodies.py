@@ -13,8 +13,9 @@ fast lane, FastAPI's body parsing, multipart parsing), so that for each request:
 3. a Content-Length above the route's limit is refused with 413 before reading, and a body of
    unknown length (chunked, or an HTTP/2 stream without the header) is counted and cut off
    at the limit;
-4. a body that is not of the route's content type is refused with 415 (before reading if its
-   length is declared, else at its first byte); an empty body goes on unchanged;
+4. a body that is not of the route's content type, or that is compressed (any
+   Content-Encoding but identity), is refused with 415 (before reading if its length is
+   declared, else at its first byte); an empty body goes on unchanged;
 5. every body of a route that parses JSON is read whole (it is small) and checked in one
    linear scan before any parser sees it, whatever its headers say: valid UTF-8, nesting
    depth, number literals of bounded length that a float can hold, no NaN or Infinity, no
@@ -174,6 +175,14 @@ class BodyGuard:
             if policy.senders is not None:
                 await _check_sender(policy.senders, path, scope)
             length = _content_length(headers, policy.limit)
+            encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+            if encoding not in (b"", b"identity"):
+                # Nothing here decompresses: a gzip body would reach the checks as bytes
+                # that are not JSON, and a plain one labelled gzip would pass as plain.
+                raise UnsupportedMediaType(
+                    f"Content-Encoding {encoding.decode('latin-1')[:50]!r} is not accepted; "
+                    "send the body uncompressed"
+                )
             content_type = headers.get(b"content-type")
             if policy.body is not None and _content_kind(content_type) != policy.body:
                 wrong_type = _wrong_type(policy.body, content_type)

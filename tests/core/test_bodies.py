@@ -3,6 +3,7 @@ checked before anything in the app reads them; through the app, at the ASGI leve
 what was received), and through a real uvicorn process."""
 
 import asyncio
+import gzip
 import itertools
 import json
 import socket
@@ -106,6 +107,25 @@ def test_a_json_endpoint_refuses_other_content_types_by_name(client):
         assert "application/json" in reply.json()["detail"]
     missing = client.post("/auth/verify", content=b'{"message": "m"}')
     assert missing.status_code == 415 and "none" in missing.json()["detail"]
+
+
+def test_a_compressed_body_is_refused_by_name_not_read_as_something_else(client):
+    packed = gzip.compress(b'{"message": "m", "signature": "0x"}')
+    for encoding, body in (("gzip", packed), ("br", b'{"message": "m"}'), ("gzip, gzip", packed)):
+        reply = client.post(
+            "/auth/verify",
+            content=body,
+            headers={"content-type": "application/json", "content-encoding": encoding},
+        )
+        assert reply.status_code == 415, reply.text
+        assert reply.json()["type"] == "UnsupportedMediaType"
+        assert "Content-Encoding" in reply.json()["detail"]
+    plain = client.post(
+        "/auth/verify",
+        content=b'{"message": "m"}',
+        headers={"content-type": "application/json", "content-encoding": "identity"},
+    )
+    assert plain.status_code != 415
 
 
 def test_an_upload_endpoint_refuses_json(client):
