@@ -1,4 +1,5 @@
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,10 +21,14 @@ def running_worker(log_path: Path, *, beat: bool = False, **env: str) -> Iterato
     proc.log_path = log_path  # type: ignore[attr-defined]  # for tests that read the log
     try:
         deadline = time.monotonic() + 60
-        # Both worker processes (the chain's and quality's) say they are ready.
-        while (log_path.read_bytes() if log_path.exists() else b"").count(b" ready.") < 2:
+        while True:
+            log = log_path.read_bytes() if log_path.exists() else b""
+            if log.count(b" ready.") >= 2:  # both workers, the chain's and quality's
+                break
+            if proc.poll() is not None and re.search(rb"chain@\S+ ready\.", log):
+                break  # the chain worker started and already stopped (a test's failpoint)
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{log_path.read_text()}")
+                raise RuntimeError(f"worker did not start:\n{log.decode(errors='replace')}")
             time.sleep(0.1)
         yield proc
     finally:
