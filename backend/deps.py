@@ -115,15 +115,19 @@ def _session_address(token: str) -> str:
 CALLER_SCOPE_KEY = "provenant.caller"
 
 
-async def current_address(token: TokenDep, connection: HTTPConnection) -> str:
+async def _caller(token: str, connection: HTTPConnection) -> str:
     # The body guard (backend/core/bodies.py) resolved the caller before reading the body:
-    # the same read for this request, so it is not made twice.
+    # the same read for this request, so it is not made twice. Not depending on SessionDep:
+    # that would cost every request a generator dependency's enter and exit for a session
+    # this read does not need.
     resolved: str | None = connection.scope.get(CALLER_SCOPE_KEY)
     if resolved is not None:
         return resolved
-    # Not depending on SessionDep: that would cost every request a generator dependency's
-    # enter and exit for a session this read does not need.
     return await token_address(token, pg_loop.app_pool(connection.app))
+
+
+async def current_address(token: TokenDep, connection: HTTPConnection) -> str:
+    return await _caller(token, connection)
 
 
 CurrentUser = Annotated[str, Depends(current_address)]
@@ -132,13 +136,7 @@ CurrentUser = Annotated[str, Depends(current_address)]
 async def optional_address(token: OptionalTokenDep, connection: HTTPConnection) -> str | None:
     # A token that is sent must be live: a client whose session ended learns so (401) rather
     # than being quietly shown the public view.
-    if token is None:
-        return None
-    # On a route with a body, the body guard resolved a token that was sent already.
-    resolved: str | None = connection.scope.get(CALLER_SCOPE_KEY)
-    if resolved is not None:
-        return resolved
-    return await token_address(token, pg_loop.app_pool(connection.app))
+    return None if token is None else await _caller(token, connection)
 
 
 MaybeUser = Annotated[str | None, Depends(optional_address)]

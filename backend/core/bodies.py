@@ -161,7 +161,7 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         policy, path = self._policy(scope)
-        headers = _headers(scope)
+        headers = request_headers(scope)
         wrong_type: AppError | None = None
         try:
             if policy.auth is not None:
@@ -306,7 +306,7 @@ def _first_row(query: Select[Any], values: dict[str, Any]) -> Sequence[Any] | No
         return connection.execute(query, values).first()
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
+def request_headers(scope: Scope) -> dict[bytes, bytes]:
     # ASGI header names are lower-case; with a header repeated, the first one counts, as in
     # Starlette's Headers.get.
     headers: dict[bytes, bytes] = {}

@@ -25,10 +25,10 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.core.bodies import replay_body
-from backend.core.errors import AppError, Unauthorized, error_response
+from backend.core.bodies import replay_body, request_headers
+from backend.core.errors import AppError, error_response
 from backend.core.params import MAX_ROW_ID
-from backend.deps import CALLER_SCOPE_KEY, bearer_token, token_address
+from backend.deps import CALLER_SCOPE_KEY
 from backend.tasks import pg_loop
 from backend.tasks.models import AnswerSubmit
 from backend.tasks.router import answer_and_next_reply, answer_reply, next_task_reply
@@ -59,11 +59,10 @@ class LoopFastLane:
         if route is None or pool is None:
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        # The body guard (backend/core/bodies.py) has resolved the caller already.
-        contributor = scope.get(CALLER_SCOPE_KEY) or await _contributor(
-            headers.get(b"authorization"), pool
-        )
+        headers = request_headers(scope)
+        # The body guard (backend/core/bodies.py) in front resolved the caller, or refused
+        # the request; without it (an app built otherwise), FastAPI resolves the caller.
+        contributor = scope.get(CALLER_SCOPE_KEY)
         if contributor is None:
             await self.app(scope, receive, send)
             return
@@ -115,36 +114,14 @@ def _route_path(scope: Scope) -> str:
 def _pool(scope: Scope) -> Any:
     """The app's asyncpg pool (PostgreSQL), or None: SQLite, or the asyncpg path turned off.
 
-    FastAPI's ``dependency_overrides`` are not consulted. The lane used to step aside for
-    any override at all, a test hook in production code; no test overrides a dependency
-    (tests sign real callers in, tests/factories.py), and the caller is authenticated by the
-    body guard in front either way. A test that does override one of the loop's dependencies
-    on PostgreSQL must leave the lane out (``api_loop_fast_lane``), as it runs none of them."""
+    FastAPI's ``dependency_overrides`` are not consulted: the caller is authenticated by the
+    body guard in front either way, and tests sign real callers in (tests/factories.py). A
+    test that overrides one of the loop's dependencies on PostgreSQL must leave the lane out
+    (``api_loop_fast_lane``), as it runs none of them."""
     app = scope.get("app")
     if app is None:
         return None
     return pg_loop.app_pool(app)
-
-
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    # ASGI header names are lower-case; with a header repeated, the first one counts, as in
-    # Starlette's Headers.get.
-    headers: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        headers.setdefault(name, value)
-    return headers
-
-
-async def _contributor(authorization: bytes | None, pool: Any) -> str | None:
-    """The caller's address, as the endpoints' CurrentUser resolves it; None for anything
-    FastAPI should refuse itself (it names the problem)."""
-    if authorization is None:
-        return None
-    try:
-        token = bearer_token.parse(authorization.decode("latin-1"))
-        return await token_address(token, pool)
-    except Unauthorized:
-        return None
 
 
 def _small_json(headers: dict[bytes, bytes]) -> bool:
