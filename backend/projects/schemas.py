@@ -631,9 +631,10 @@ def _check_structure(json_schema: dict[str, Any], where: str) -> None:
 
 def _check_json_schema(
     json_schema: dict[str, Any], where: str = "label_schema.json_schema"
-) -> None:
+) -> dict[str, Any]:
     """Bounded size, patterns RE2 can run, local references to schemas only, valid under the
-    draft 2020-12 metaschema; named InvalidSchema if not."""
+    draft 2020-12 metaschema; named InvalidSchema if not. Returns the schema as stored,
+    without its root `$schema` (one_dialect)."""
     _json_schema_text(json_schema, where)
     json_schema = one_dialect(json_schema)
     _check_structure(json_schema, where)
@@ -657,6 +658,7 @@ def _check_json_schema(
                         f"{_excerpt(sub[keyword])} does not resolve within the schema "
                         f"({type(exc).__name__})"
                     ) from exc
+    return json_schema
 
 
 # Stored schemas' verdicts (None: usable), by canonical JSON text: every answer to a project
@@ -737,8 +739,7 @@ def normalise_label_schema(task_type: TaskType, schema: dict[str, Any]) -> dict[
         json_schema = schema.get("json_schema")
         if not isinstance(json_schema, dict):
             raise InvalidSchema("label_schema.json_schema must be a JSON Schema object")
-        _check_json_schema(json_schema)
-        return {"format": "json", "json_schema": one_dialect(json_schema)}
+        return {"format": "json", "json_schema": _check_json_schema(json_schema)}
     raise InvalidSchema("label_schema.format must be 'text' or 'json'")
 
 
