@@ -349,6 +349,14 @@ def _settled_contributors(
     }
 
 
+def _by_item(answers: list[Answer]) -> dict[int, list[Answer]]:
+    """Answers grouped by their item, each group in the order given."""
+    by_item: dict[int, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_item[a.item_id].append(a)
+    return by_item
+
+
 def _whole_blocks(answers: Sequence[T]) -> Sequence[T]:
     """A contributor's answers (in id order, those of set-aside items left out) up to their
     last whole block of GOLD_STANDING_STEP: the one rule for what their standing shows
@@ -461,9 +469,7 @@ def _probe(project: Project, items: dict[int, Item], answers: list[Answer]) -> N
     for a in answers:
         _answer_key(task_type, a.payload)
     result = _aggregate(project, items, answers)
-    by_item: dict[int, list[Answer]] = defaultdict(list)
-    for a in answers:
-        by_item[a.item_id].append(a)
+    by_item = _by_item(answers)
     for item_id, item_answers in by_item.items():
         item = items[item_id]
         consensus = None if item.is_gold else _consensus(project, result, item_id)
@@ -489,9 +495,7 @@ def _unprocessable_items(
     halving: a set of items whose answers the run processes alone is clean; a failing set is
     split until single items remain. If every item fails alone, or the failure needs two
     items together, it is the run's fault, not an item's, and none is named for it."""
-    by_item: dict[int, list[Answer]] = defaultdict(list)
-    for a in answers:
-        by_item[a.item_id].append(a)
+    by_item = _by_item(answers)
     named: dict[int, str] = {}  # by the aggregation
     found: dict[int, str] = {}  # by halving
     if isinstance(failure, ItemTooLarge) and isinstance(failure.item, int):
@@ -591,9 +595,7 @@ def _decide_project(
     settled = _settled_contributors(project, items, answers, standing)
     gold_released = _gold_released(answers, blocked)
 
-    by_item: dict[int, list[Answer]] = defaultdict(list)
-    for a in answers:
-        by_item[a.item_id].append(a)
+    by_item = _by_item(answers)
     now = utcnow()
     finalized = review = 0
     for item_id, item_answers in sorted(by_item.items()):
