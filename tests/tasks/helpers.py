@@ -1,20 +1,39 @@
 """Shared by the tests of the contributor's loop: a project with items, a contributor with
 recorded consent, and the checks a concurrent fill must pass."""
 
+import asyncio
 import json
 import threading
 from collections import Counter
 
+import pytest
 from sqlmodel import select
 
 from backend.core.config import get_settings
 from backend.projects import service as projects
 from backend.projects.models import Item, ProjectCreate
-from backend.tasks import service
+from backend.tasks import pg_loop, service
 from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
 from tests.factories import new_account, recorded_consent_row
 
 OWNER = "0x000000000000000000000000000000000000dEaD"
+
+on_postgresql = pytest.mark.skipif(
+    not pg_loop.enabled(get_settings()), reason="the asyncpg path runs on PostgreSQL only"
+)
+
+
+def with_pool(work):
+    """Run ``work(pool)`` in an event loop of its own, with a pool opened as the API does."""
+
+    async def main():
+        pool = await pg_loop.open_pool(get_settings())
+        try:
+            return await work(pool)
+        finally:
+            await pg_loop.close_pool(pool)
+
+    return asyncio.run(main())
 
 
 def make_project(session, *, items=3, gold=0, overlap=2, gold_rate=0.0, lease_seconds=600):

@@ -18,17 +18,19 @@ from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.core.time import utcnow
 from backend.projects.models import Item
 from backend.tasks import pg_loop, service
 from backend.tasks.models import AnswerSubmit, LeaseStatus, Task
-from tests.tasks.helpers import make_contributor, make_project, run_in_threads
-
-on_postgresql = pytest.mark.skipif(
-    not pg_loop.enabled(get_settings()), reason="the asyncpg path runs on PostgreSQL only"
+from tests.tasks.helpers import (
+    make_contributor,
+    make_project,
+    on_postgresql,
+    run_in_threads,
+    with_pool,
 )
+
 ROUNDS = 20
 
 
@@ -125,20 +127,9 @@ def test_the_asyncpg_path_retires_an_expired_lease_too(session, monkeypatch):
     _expire(session, old.id)
     monkeypatch.setattr(service, "_reclaim_due", lambda *_, **__: False)
 
-    new = _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
+    new = with_pool(lambda pool: pg_loop.next_task(pool, project_id=project.id, contributor=who))
     assert new.id != old.id and _leases(session, who) == {new.id}
     assert session.get(Task, old.id).status == LeaseStatus.expired
-
-
-def _with_pool(work):
-    async def main():
-        pool = await pg_loop.open_pool(get_settings())
-        try:
-            return await work(pool)
-        finally:
-            await pg_loop.close_pool(pool)
-
-    return asyncio.run(main())
 
 
 @on_postgresql
@@ -161,7 +152,7 @@ def test_a_duplicate_answer_and_next_gets_one_lease_on_the_asyncpg_path(session)
             assert {r.next.id for r in results} == leases
             task = results[0].next
 
-    _with_pool(rounds)
+    with_pool(rounds)
 
 
 @on_postgresql
@@ -177,7 +168,7 @@ def test_two_next_task_requests_at_once_get_the_same_lease_on_the_asyncpg_path(s
             assert first.id == second.id
             assert await asyncio.to_thread(_leases, session, who) == {first.id}
 
-    _with_pool(rounds)
+    with_pool(rounds)
 
 
 # Migration 0009, on a database of the test's own migrated to 0008 first: SQLite by default, a

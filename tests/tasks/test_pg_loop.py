@@ -21,24 +21,13 @@ from backend.tasks import pg_loop, service
 from backend.tasks.models import Answer, AnswerSubmit, LeaseStatus, Task
 from tests.factories import consenting_contributor, create_project, new_account, sign_in
 from tests.factories import upload_text as upload_text_items
-from tests.tasks.helpers import assert_every_item_filled_exactly, make_contributor, make_project
-
-on_postgresql = pytest.mark.skipif(
-    not pg_loop.enabled(get_settings()), reason="the asyncpg path runs on PostgreSQL only"
+from tests.tasks.helpers import (
+    assert_every_item_filled_exactly,
+    make_contributor,
+    make_project,
+    on_postgresql,
+    with_pool,
 )
-
-
-def _with_pool(work):
-    """Run ``work(pool)`` in an event loop of its own, with a pool opened as the API does."""
-
-    async def main():
-        pool = await pg_loop.open_pool(get_settings())
-        try:
-            return await work(pool)
-        finally:
-            await pg_loop.close_pool(pool)
-
-    return asyncio.run(main())
 
 
 def _data(label="a", key=None) -> AnswerSubmit:
@@ -47,7 +36,7 @@ def _data(label="a", key=None) -> AnswerSubmit:
 
 def _fast(task, label="a", key=None, contributor=None):
     """The asyncpg path alone: its result, or None where it hands the request back."""
-    return _with_pool(
+    return with_pool(
         lambda pool: pg_loop.answer_and_next(
             pool,
             task_id=task.id,
@@ -238,7 +227,7 @@ def test_the_gold_rate_is_kept(session):
             leased.append(task.item_id)
         return leased
 
-    leased = _with_pool(loop)
+    leased = with_pool(loop)
     gold = session.exec(
         select(func.count()).where(col(Item.id).in_(leased), col(Item.is_gold).is_(True))
     ).one()
@@ -267,7 +256,7 @@ def test_a_lease_collision_hands_back_the_answer_too_and_the_service_stores_it(
     assert _fast(task) is None
     assert session.get(Task, task.id).status == LeaseStatus.leased  # the answer rolled back
 
-    done = _with_pool(
+    done = with_pool(
         lambda pool: pg_loop.submit_answer_and_next(
             pool, task_id=task.id, contributor=who, data=_data()
         )
@@ -300,7 +289,7 @@ def test_concurrent_loops_never_overfill_an_item(session):
     async def all_loops(pool):
         await asyncio.gather(*(contributor_loop(pool, who) for who in contributors))
 
-    _with_pool(all_loops)
+    with_pool(all_loops)
     assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
 
 
@@ -324,7 +313,7 @@ def test_the_same_answer_sent_twice_at_once_gets_one_answer_and_one_lease(sessio
         )
         return await asyncio.gather(send(), send())
 
-    results = _with_pool(twice)
+    results = with_pool(twice)
     assert sorted(r.created for r in results) == [False, True]
     assert results[0].answer.id == results[1].answer.id
     session.expire_all()
@@ -370,7 +359,7 @@ def test_over_http_the_common_cases_do_not_reach_the_service(client, chain, monk
 
 
 def _next(project_id, who):
-    return _with_pool(lambda pool: pg_loop.next_task(pool, project_id=project_id, contributor=who))
+    return with_pool(lambda pool: pg_loop.next_task(pool, project_id=project_id, contributor=who))
 
 
 @on_postgresql
@@ -425,7 +414,7 @@ def test_what_the_statement_refuses_is_handed_back_with_nothing_written(session,
     assert _fast(done.next, key="same") is None
     assert _written(session) == before
     with pytest.raises(Conflict, match=f"already used for task {first.id}"):
-        _with_pool(
+        with_pool(
             lambda pool: pg_loop.submit_answer_and_next(
                 pool, task_id=done.next.id, contributor=who, data=_data(key="same")
             )
@@ -446,7 +435,7 @@ def test_submit_answer_stores_a_fresh_answer_here_and_retries_in_the_service(ses
     project, task = _leased(session, items=2)
 
     def send(label="a"):
-        return _with_pool(
+        return with_pool(
             lambda pool: pg_loop.submit_answer(
                 pool, task_id=task.id, contributor=task.contributor, data=_data(label, "k")
             )
@@ -487,7 +476,7 @@ def test_concurrent_two_request_loops_never_overfill_an_item(session):
     async def all_loops(pool):
         await asyncio.gather(*(contributor_loop(pool, who) for who in contributors))
 
-    _with_pool(all_loops)
+    with_pool(all_loops)
     assert_every_item_filled_exactly(session, project_id, items=8, overlap=3)
 
 

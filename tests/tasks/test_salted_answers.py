@@ -20,10 +20,12 @@ from backend.tasks import pg_loop, service
 from backend.tasks.models import Answer, AnswerSubmit
 from tests.factories import consenting_contributor, create_project, new_account, sign_in
 from tests.factories import upload_text as upload_text_items
-from tests.tasks.helpers import add_text_rows, answer_task, make_contributor, make_project
-
-on_postgresql = pytest.mark.skipif(
-    not pg_loop.enabled(get_settings()), reason="the asyncpg path runs on PostgreSQL only"
+from tests.tasks.helpers import (
+    add_text_rows,
+    answer_task,
+    make_contributor,
+    make_project,
+    on_postgresql,
 )
 
 
