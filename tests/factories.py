@@ -84,8 +84,9 @@ def consenting_contributor(client: TestClient, chain: Any) -> tuple[LocalAccount
     return account, headers
 
 
-def create_project(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    body = {
+def project_body(**overrides: Any) -> dict[str, Any]:
+    """A valid POST /projects body, with ``overrides``."""
+    return {
         "task_type": "text_classification",
         "title": "Sentiment",
         "instructions": "Is the review positive or negative?",
@@ -95,7 +96,10 @@ def create_project(client: TestClient, headers: dict[str, str], **overrides: Any
         "gold_rate": 0.0,
         **overrides,
     }
-    reply = client.post("/projects", json=body, headers=headers)
+
+
+def create_project(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    reply = client.post("/projects", json=project_body(**overrides), headers=headers)
     assert reply.status_code == 201, reply.text
     return reply.json()
 

@@ -4,7 +4,7 @@ each of these was a 500 from the database driver; now a 422 naming the parameter
 import pytest
 
 from backend.core.params import MAX_ROW_ID
-from tests.factories import create_project, new_account, sign_in
+from tests.factories import create_project, new_account, project_body, sign_in
 
 BEYOND = MAX_ROW_ID + 1
 
@@ -51,15 +51,7 @@ def test_reward_token_must_be_an_address_and_is_stored_checksummed(client):
     for token in ["not an address", "0x" + "g" * 40, "0x" + "a" * 41, "0x" + "a" * 40 + "\n"]:
         reply = client.post(
             "/projects",
-            json={
-                "task_type": "text_classification",
-                "title": "t",
-                "instructions": "i",
-                "label_schema": {"classes": ["a", "b"]},
-                "overlap": 1,
-                "reward_per_answer": 1,
-                "reward_token": token,
-            },
+            json=project_body(reward_token=token),
             headers=headers,
         )
         assert reply.status_code == 422, (token, reply.text)
@@ -67,15 +59,7 @@ def test_reward_token_must_be_an_address_and_is_stored_checksummed(client):
     bad_checksum = "0xD3CdA913deB6f67967B99D67aCDFa1712C293601"
     wrong = client.post(
         "/projects",
-        json={
-            "task_type": "text_classification",
-            "title": "t",
-            "instructions": "i",
-            "label_schema": {"classes": ["a", "b"]},
-            "overlap": 1,
-            "reward_per_answer": 1,
-            "reward_token": bad_checksum,
-        },
+        json=project_body(reward_token=bad_checksum),
         headers=headers,
     )
     assert wrong.status_code == 422 and "checksum" in wrong.json()["detail"]
