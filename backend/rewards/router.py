@@ -1,7 +1,7 @@
 """Compensation over HTTP: funding, budgets, epochs, earnings, proofs and claims.
 
 Who sees which money is one rule per route family, in backend/rewards/service.py ("who sees
-which money"): the requester's routes get the project from ``requesters_project``, the epoch
+which money"): the requester's routes get the project from ``get_owned_project``, the epoch
 list its views from ``epoch_views``, and a contributor's routes their own session's address."""
 
 from typing import Any
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from backend.core.params import EpochNumber, RowId
 from backend.core.time import utcnow
 from backend.deps import ChainDep, CurrentUser, MaybeUser, SessionDep, SettingsDep, StorageDep
+from backend.projects.service import get_owned_project
 from backend.rewards import service
 from backend.rewards.models import (
     BudgetPublic,
@@ -40,7 +41,7 @@ def prepare_funding(
     owner: CurrentUser,
 ) -> Any:
     """Transactions for the requester's wallet: approve the escrow, then deposit."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.funding_plan(session=session, chain=chain, project=project, amount=body.amount)
 
 
@@ -54,7 +55,7 @@ def permit_typed_data(
     deadline: int | None = Query(default=None, gt=0, lt=2**256),
 ) -> Any:
     """EIP-2612 permit typed data for the requester to sign (instead of an approve)."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.permit_typed_data(
         session=session,
         chain=chain,
@@ -74,7 +75,7 @@ def permit_deposit(
     owner: CurrentUser,
 ) -> Any:
     """The depositWithPermit transaction for a signed permit, for the requester's wallet."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.permit_deposit_transaction(
         session=session, chain=chain, project=project, owner=owner, data=body
     )
@@ -84,7 +85,7 @@ def permit_deposit(
 def get_budget(project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser) -> Any:
     """The requester's budget: deposited, committed to contributors, paid, withdrawn and
     remaining, from the chain, and why accepted work waits, if it does."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.budget(session=session, chain=chain, project=project)
 
 
@@ -112,7 +113,7 @@ def epoch_tree(
     """The requester's full dump of an epoch (every contributor's cumulative earnings), an
     OpenZeppelin StandardMerkleTree standard-v1 dump; contributors get their own leaf and proof
     from /projects/{id}/rewards/proof."""
-    service.requesters_project(session=session, project_id=project_id, caller=owner)
+    get_owned_project(session=session, project_id=project_id, owner=owner)
     found = service.get_epoch(session, project_id, epoch)
     return Response(content=storage.get(found.tree_digest), media_type="application/json")
 
@@ -122,7 +123,7 @@ def prepare_close(
     project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser
 ) -> Any:
     """The closeProject transaction; refused while accepted work is not in a posted root."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.close_transaction(session=session, chain=chain, project=project)
 
 
@@ -131,7 +132,7 @@ def prepare_withdraw(
     project_id: RowId, session: SessionDep, chain: ChainDep, owner: CurrentUser
 ) -> Any:
     """The withdrawUncommitted transaction, once the project is closed."""
-    project = service.requesters_project(session=session, project_id=project_id, caller=owner)
+    project = get_owned_project(session=session, project_id=project_id, owner=owner)
     return service.withdraw_transaction(session=session, chain=chain, project=project)
 
 

@@ -25,7 +25,7 @@ from backend.core.config import LOCAL_CHAIN_IDS, Settings
 from backend.core.errors import BadRequest, ChainRevert, Conflict, Forbidden, NotFound
 from backend.core.time import utcnow
 from backend.projects.models import Project
-from backend.projects.service import get_owned_project, get_project
+from backend.projects.service import get_project
 from backend.provenance.merkle import StandardMerkleTree
 from backend.quality.models import AnswerStatus
 from backend.rewards import escrow as escrow_mirror
@@ -277,19 +277,14 @@ def withdraw_transaction(
 # One rule per route family (docs/compensation.md, "Who sees which money"); the routes in
 # backend/rewards/router.py apply them and nothing else decides:
 #
-#   budget, funding, close, withdraw    the project's requester only (requesters_project)
+#   budget, funding, close, withdraw    the project's requester only (get_owned_project)
 #   reward epochs                       anyone: the posted roots and their totals, which the
 #                                       chain shows anyway; the requester: every epoch, with
 #                                       what only the database knows (epoch_views)
 #   an epoch's dump                     the requester only: it is every contributor's earnings
-#                                       (requesters_project)
+#                                       (get_owned_project)
 #   earnings, proof, claim              each contributor their own: the address is the
 #                                       caller's session's, no route takes another's
-
-
-def requesters_project(*, session: Session, project_id: int, caller: str) -> Project:
-    """The project, for its requester; Forbidden for anyone else (NotFound if none)."""
-    return get_owned_project(session=session, project_id=project_id, owner=caller)
 
 
 def epoch_views(
