@@ -129,14 +129,10 @@ def new_salt() -> str:
 
 
 def _salt_bytes(salt: str | bytes) -> bytes:
-    if isinstance(salt, bytes | bytearray) and len(salt) == SALT_BYTES:
-        return bytes(salt)
-    if isinstance(salt, str) and len(salt) == 2 + 2 * SALT_BYTES and salt[:2] in ("0x", "0X"):
-        try:
-            return bytes.fromhex(salt[2:])
-        except ValueError:
-            pass
-    raise ValueError(f"a salt is {SALT_BYTES} bytes (0x + 64 hex digits): {salt!r}")
+    try:
+        return bytes.fromhex(_bytes32(salt, "salt")[2:])  # the same rules as a leaf's hashes
+    except ValueError:
+        raise ValueError(f"a salt is {SALT_BYTES} bytes (0x + 64 hex digits): {salt!r}") from None
 
 
 def answer_hash(answer: Any, salt: str | bytes | None) -> str:
