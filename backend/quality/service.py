@@ -740,8 +740,7 @@ def projects_to_aggregate(*, session: Session) -> list[int]:
         .join(Project, col(Project.id) == col(Item.project_id))
         .where(
             col(Item.is_gold).is_(SQL_FALSE),
-            col(Item.finalized).is_(SQL_FALSE),
-            col(Item.set_aside_reason).is_(None),
+            col(Item.finalized).is_(SQL_FALSE),  # set-aside items are finalized too
             col(Item.answer_count) >= col(Project.overlap) + col(Item.extra_answers),
         )
         .distinct()
