@@ -19,6 +19,11 @@ class BlobStorage(Protocol):
         """Store ``data`` once and return its SHA-256 hex digest; storing it again is a no-op."""
         ...
 
+    def put_file(self, source: BinaryIO) -> str:
+        """Store a readable file's content once, streamed (constant memory whatever its size);
+        return its SHA-256 hex digest. The file is read from its current position to its end."""
+        ...
+
     def get(self, digest: str) -> bytes:
         """Return the blob's bytes; raise NotFound if absent."""
         ...

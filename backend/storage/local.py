@@ -6,6 +6,7 @@ may store the same blob at once: each renames its own complete copy, and the cop
 """
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import BinaryIO
 
 from backend.core.errors import NotFound
 from backend.storage.base import check_digest, digest_of
+
+
+COPY_CHUNK = 1 << 20
 
 
 class LocalFileStorage:
@@ -44,6 +48,36 @@ class LocalFileStorage:
                 os.unlink(tmp_name)
             raise
         # The rename is durable only once its directory entry is on disk.
+        _fsync_dir(final.parent)
+        return digest
+
+    def put_file(self, source: BinaryIO) -> str:
+        """Store a file's content, streamed: copied to a temporary file in the store while
+        hashed, then renamed to its digest's name (or dropped if that blob exists)."""
+        # Staged inside the store (one file system, so the rename is atomic), under a name no
+        # digest's fan-out directory can take.
+        staging = self.root / "staging" / "files"
+        self._make_dirs(staging)
+        fd, tmp_name = tempfile.mkstemp(dir=staging, prefix=".upload.", suffix=".tmp")
+        try:
+            sha = hashlib.sha256()
+            with os.fdopen(fd, "wb") as tmp:
+                while chunk := source.read(COPY_CHUNK):
+                    sha.update(chunk)
+                    tmp.write(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            digest = sha.hexdigest()
+            final = self.path(digest)
+            if final.is_file():
+                os.unlink(tmp_name)
+                return digest
+            self._make_dirs(final.parent)
+            os.replace(tmp_name, final)  # same file system: the store's root
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
         _fsync_dir(final.parent)
         return digest
 
