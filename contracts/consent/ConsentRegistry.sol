@@ -13,9 +13,10 @@ import {IConsentRegistry} from "../interfaces/IConsentRegistry.sol";
  * @notice On-chain record of contributors' consent to data-use terms and of its revocation.
  * @dev Contributors sign EIP-712 messages and an operator relays them, so contributors pay no
  * gas. The registry verifies every signature itself (ECDSA for EOAs, ERC-1271 for contracts),
- * so the relayer cannot record or revoke consent for anyone who did not sign. Consents and
- * revocations share one nonce sequence per contributor, which makes each signed message
- * usable once and in order.
+ * so the relayer cannot record or revoke consent for anyone who did not sign. Consents (with or
+ * without an end date) and revocations share one nonce sequence per contributor, which makes
+ * each signed message usable once and in order. A record fills three slots: contributor, terms
+ * version and scopes; royalty and the three timestamps; terms hash.
  */
 contract ConsentRegistry is IConsentRegistry, EIP712, AccessControl, Nonces {
     /// @notice Role allowed to submit signed messages on contributors' behalf.
@@ -25,6 +26,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712, AccessControl, Nonces {
     bytes32 public constant CONSENT_TYPEHASH =
         keccak256(
             "Consent(address contributor,uint32 termsVersion,bytes32 termsHash,uint64 scopes,uint16 royaltyBps,uint256 nonce,uint256 deadline)"
+        );
+
+    /// @notice EIP-712 type hash of a consent with an end date.
+    bytes32 public constant CONSENT_V2_TYPEHASH =
+        keccak256(
+            "ConsentV2(address contributor,uint32 termsVersion,bytes32 termsHash,uint64 scopes,uint16 royaltyBps,uint64 validUntil,uint256 nonce,uint256 deadline)"
         );
 
     /// @notice EIP-712 type hash of a revocation.
@@ -63,26 +70,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712, AccessControl, Nonces {
         uint256 deadline,
         bytes calldata signature
     ) external returns (bytes32 consentHash) {
-        _checkSubmission(contributor, deadline);
-        if (scopes == 0) {
-            revert ConsentRegistryEmptyScopes();
-        }
-        if (royaltyBps > _MAX_BPS) {
-            revert ConsentRegistryInvalidRoyalty(royaltyBps);
-        }
+        _checkConsent(contributor, scopes, royaltyBps, deadline);
         consentHash = _hashTypedDataV4(
             keccak256(
                 abi.encode(CONSENT_TYPEHASH, contributor, termsVersion, termsHash, scopes, royaltyBps, nonce, deadline)
             )
         );
-        _checkSignature(contributor, consentHash, signature);
-        _consumeNonce(contributor, nonce);
-        // Unreachable once the nonce is consumed (the nonce is part of the hash); kept so that a
-        // record can never be overwritten whatever changes elsewhere.
-        if (_consents[consentHash].recordedAt != 0) {
-            revert ConsentRegistryAlreadyRecorded(consentHash);
-        }
-
+        _record(contributor, consentHash, signature, nonce);
         _consents[consentHash] = ConsentRecord({
             contributor: contributor,
             termsVersion: termsVersion,
@@ -90,10 +84,58 @@ contract ConsentRegistry is IConsentRegistry, EIP712, AccessControl, Nonces {
             royaltyBps: royaltyBps,
             recordedAt: uint64(block.timestamp),
             revokedAt: 0,
+            validUntil: 0,
             termsHash: termsHash
         });
-        _activeConsent[contributor] = consentHash;
         emit ConsentRecorded(contributor, consentHash, termsVersion, termsHash, scopes, royaltyBps, nonce);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function recordConsentV2(
+        address contributor,
+        uint32 termsVersion,
+        bytes32 termsHash,
+        uint64 scopes,
+        uint16 royaltyBps,
+        uint64 validUntil,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external returns (bytes32 consentHash) {
+        _checkConsent(contributor, scopes, royaltyBps, deadline);
+        if (validUntil != 0 && validUntil <= block.timestamp) {
+            revert ConsentRegistryEndInPast(validUntil);
+        }
+        consentHash = _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    CONSENT_V2_TYPEHASH,
+                    contributor,
+                    termsVersion,
+                    termsHash,
+                    scopes,
+                    royaltyBps,
+                    validUntil,
+                    nonce,
+                    deadline
+                )
+            )
+        );
+        _record(contributor, consentHash, signature, nonce);
+        _consents[consentHash] = ConsentRecord({
+            contributor: contributor,
+            termsVersion: termsVersion,
+            scopes: scopes,
+            royaltyBps: royaltyBps,
+            recordedAt: uint64(block.timestamp),
+            revokedAt: 0,
+            validUntil: validUntil,
+            termsHash: termsHash
+        });
+        emit ConsentRecorded(contributor, consentHash, termsVersion, termsHash, scopes, royaltyBps, nonce);
+        if (validUntil != 0) {
+            emit ConsentEndDate(contributor, consentHash, validUntil);
+        }
     }
 
     /// @inheritdoc IConsentRegistry
@@ -135,18 +177,68 @@ contract ConsentRegistry is IConsentRegistry, EIP712, AccessControl, Nonces {
 
     /// @inheritdoc IConsentRegistry
     function isConsentActive(bytes32 consentHash) external view returns (bool) {
+        return _isActive(_consents[consentHash]);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function consentInForceAt(bytes32 consentHash, uint64 timestamp, uint64 scope) external view returns (bool) {
         ConsentRecord storage record = _consents[consentHash];
-        return record.recordedAt != 0 && record.revokedAt == 0;
+        uint64 recordedAt = record.recordedAt;
+        uint64 revokedAt = record.revokedAt;
+        uint64 validUntil = record.validUntil;
+        return
+            recordedAt != 0 &&
+            recordedAt <= timestamp &&
+            (revokedAt == 0 || revokedAt > timestamp) &&
+            (validUntil == 0 || timestamp <= validUntil) &&
+            record.scopes & scope == scope;
     }
 
     /// @inheritdoc IConsentRegistry
     function activeConsentOf(address contributor) external view returns (bytes32) {
-        return _activeConsent[contributor];
+        bytes32 consentHash = _activeConsent[contributor];
+        // A revocation clears the slot; an end date passes without a transaction, so check it here.
+        return consentHash != bytes32(0) && _isActive(_consents[consentHash]) ? consentHash : bytes32(0);
     }
 
     /// @inheritdoc IConsentRegistry
     function nonces(address owner) public view override(IConsentRegistry, Nonces) returns (uint256) {
         return super.nonces(owner);
+    }
+
+    /// @dev Checks the fields shared by both consent types and the submission itself.
+    function _checkConsent(address contributor, uint64 scopes, uint16 royaltyBps, uint256 deadline) private view {
+        _checkSubmission(contributor, deadline);
+        if (scopes == 0) {
+            revert ConsentRegistryEmptyScopes();
+        }
+        if (royaltyBps > _MAX_BPS) {
+            revert ConsentRegistryInvalidRoyalty(royaltyBps);
+        }
+    }
+
+    /**
+     * @dev Verifies the signature of `consentHash`, consumes the nonce and makes the consent the
+     * contributor's active one; the caller then writes the record and emits the events.
+     */
+    function _record(address contributor, bytes32 consentHash, bytes calldata signature, uint256 nonce) private {
+        _checkSignature(contributor, consentHash, signature);
+        _consumeNonce(contributor, nonce);
+        // Unreachable once the nonce is consumed (the nonce is part of the hash); kept so that a
+        // record can never be overwritten whatever changes elsewhere.
+        if (_consents[consentHash].recordedAt != 0) {
+            revert ConsentRegistryAlreadyRecorded(consentHash);
+        }
+        _activeConsent[contributor] = consentHash;
+    }
+
+    /// @dev Whether `record` is recorded, not revoked and not past its end date at this block.
+    function _isActive(ConsentRecord storage record) private view returns (bool) {
+        uint64 validUntil = record.validUntil;
+        return
+            record.recordedAt != 0 &&
+            record.revokedAt == 0 &&
+            (validUntil == 0 || block.timestamp <= validUntil);
     }
 
     /// @dev Reverts unless the caller may submit for `contributor` and `deadline` has not passed.
