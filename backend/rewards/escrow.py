@@ -9,7 +9,6 @@ have none, and a production follower would stay a few confirmations behind the h
 """
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +17,7 @@ from web3.contract import Contract
 from web3.types import EventData
 
 from backend.chain.client import ChainClient
+from backend.chain.follow import block_hash, json_value, same_history
 from backend.rewards.ledger import (
     EscrowEventRecord,
     Ledger,
@@ -49,23 +49,13 @@ def _deployment_block(chain: ChainClient) -> int:
     return int(chain.deployments.contracts[ESCROW].get("blockNumber", 0))
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)  # uint256 does not fit JSON numbers everywhere
-    return value
-
-
 def _record(event: EventData) -> EscrowEventRecord:
     return EscrowEventRecord(
         block_number=int(event["blockNumber"]),
         log_index=int(event["logIndex"]),
         tx_hash="0x" + bytes(event["transactionHash"]).hex(),
         name=str(event["event"]),
-        args={k: _json_value(v) for k, v in dict(event["args"]).items()},
+        args={k: json_value(v) for k, v in dict(event["args"]).items()},
     )
 
 
@@ -156,20 +146,6 @@ def _clear_mirror(session: Session) -> None:
 # --- following the chain --------------------------------------------------------------------
 
 
-def _block_hash(chain: ChainClient, number: int) -> str | None:
-    block = chain.block(number)
-    return None if block is None else "0x" + bytes(block["hash"]).hex()
-
-
-def _same_history(chain: ChainClient, cursor: ChainCursor, latest: int) -> bool:
-    """Whether the chain still has the block the cursor last read, unchanged."""
-    if cursor.next_block - 1 > latest:
-        return False  # the chain is shorter than what was read: another chain
-    if cursor.block_hash is None:
-        return True
-    return _block_hash(chain, cursor.next_block - 1) == cursor.block_hash
-
-
 def followed_escrow(session: Session) -> str | None:
     """The ProjectEscrow address the mirror follows (None before the first sync)."""
     cursor = session.get(ChainCursor, CURSOR)
@@ -188,7 +164,7 @@ def sync(*, session: Session, chain: ChainClient) -> int:
         cursor is None
         or cursor.contract != escrow.address
         or cursor.chain_id != chain.chain_id
-        or not _same_history(chain, cursor, latest)
+        or not same_history(chain, cursor, latest)
     ):
         # A new deployment, or another chain under it (a fresh local node deploys to the same
         # address): the mirror starts over from the deployment's block.
@@ -208,7 +184,7 @@ def sync(*, session: Session, chain: ChainClient) -> int:
     _save(session, ledger)
     _store_events(session, events)
     cursor.next_block = latest + 1
-    cursor.block_hash = _block_hash(chain, latest)
+    cursor.block_hash = block_hash(chain, latest)
     session.add(cursor)
     try:
         session.commit()
@@ -238,7 +214,7 @@ def rebuild(*, session: Session, chain: ChainClient, replace: bool = False) -> l
                 next_block=latest + 1,
                 chain_id=chain.chain_id,
                 contract=escrow.address,
-                block_hash=_block_hash(chain, latest),
+                block_hash=block_hash(chain, latest),
             )
         )
         session.commit()
