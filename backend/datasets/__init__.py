@@ -1,0 +1,1 @@
+"""Dataset versions: publication, manifests, exports, licences and royalties."""
