@@ -161,6 +161,7 @@ async def submit_consent(client: Any, account: Any) -> str:
         "scopes": msg["scopes"],
         "nonce": msg["nonce"],
         "deadline": msg["deadline"],
+        "valid_until": msg["validUntil"],  # a ConsentV2 (0: no end date)
         "signature": account.sign_typed_data(full_message=typed).signature.hex(),
     }
     return str(_check(await client.post("/consent", json=body), 202)["consent_hash"])

@@ -37,6 +37,7 @@ def consent(api: httpx.Client, account: Any) -> None:
         "scopes": msg["scopes"],
         "nonce": msg["nonce"],
         "deadline": msg["deadline"],
+        "valid_until": msg["validUntil"],  # a ConsentV2 (0: no end date)
         "signature": account.sign_typed_data(full_message=typed).signature.hex(),
     }
     consent_hash = check(api.post("/consent", json=body))["consent_hash"]

@@ -23,27 +23,32 @@ def sign_in(client: TestClient, account: LocalAccount) -> dict[str, str]:
 
 
 def consent_typed_data(
-    client: TestClient, headers: dict[str, str], scopes: list[str] | None = None
+    client: TestClient,
+    headers: dict[str, str],
+    scopes: list[str] | None = None,
+    valid_until: int | str | None = None,
 ) -> dict[str, Any]:
-    reply = client.post(
-        "/consent/typed-data",
-        json={"scopes": scopes or ["research", "commercial_ai_training"]},
-        headers=headers,
-    )
+    body: dict[str, Any] = {"scopes": scopes or ["research", "commercial_ai_training"]}
+    if valid_until is not None:
+        body["valid_until"] = valid_until
+    reply = client.post("/consent/typed-data", json=body, headers=headers)
     assert reply.status_code == 200, reply.text
     return reply.json()["typed_data"]
 
 
 def consent_body(typed: dict[str, Any], signer: LocalAccount) -> dict[str, Any]:
-    """The submit body for ``typed`` signed by ``signer``."""
+    """The submit body for ``typed`` (a Consent or a ConsentV2) signed by ``signer``."""
     msg = typed["message"]
-    return {
+    body = {
         "terms_version": msg["termsVersion"],
         "scopes": msg["scopes"],
         "nonce": msg["nonce"],
         "deadline": msg["deadline"],
         "signature": signer.sign_typed_data(full_message=typed).signature.hex(),
     }
+    if "validUntil" in msg:
+        body["valid_until"] = msg["validUntil"]
+    return body
 
 
 def submit_consent(

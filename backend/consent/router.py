@@ -55,7 +55,7 @@ def consent_typed_data(
     settings: SettingsDep,
     address: CurrentUser,
 ) -> TypedDataPublic:
-    """EIP-712 Consent typed data for the caller to sign with their wallet."""
+    """EIP-712 ConsentV2 typed data, with the end date if any, for the caller to sign."""
     return service.prepare_consent(
         session=session,
         chain=chain,
@@ -63,6 +63,7 @@ def consent_typed_data(
         contributor=address,
         scope_names=body.scopes,
         terms_version=body.terms_version,
+        valid_until=body.valid_until,
     )
 
 

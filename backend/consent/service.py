@@ -2,10 +2,11 @@
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, CursorResult, ScalarSelect, case, or_, update
+from sqlalchemy import BindParameter, CursorResult, ScalarSelect, and_, case, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -36,6 +37,11 @@ from backend.core.errors import (
 from backend.core.time import utcnow
 
 REGISTRY = "ConsentRegistry"
+
+# How far ahead an end date may be: 100 years of 365.25 days. A consent meant to last longer
+# has no end date (validUntil 0); a larger number is far more likely a unit mix-up
+# (milliseconds for seconds) than an intent.
+END_DATE_HORIZON_S = 36_525 * 86_400
 
 
 def _registry(chain: ChainClient) -> Any:
@@ -69,6 +75,28 @@ def _ensure_nothing_pending(session: Session, contributor: str) -> None:
         )
 
 
+def check_end_date(valid_until: int, *, now: int) -> None:
+    """Refuse an end date (unix seconds) that is not in the future, or is more than
+    END_DATE_HORIZON_S ahead; the message names the field, ``valid_until``."""
+    if valid_until <= now:
+        raise BadRequest(
+            f"valid_until {valid_until} ({_iso(valid_until)}) is not in the future; "
+            "choose a later end date, or none"
+        )
+    if valid_until > now + END_DATE_HORIZON_S:
+        raise BadRequest(
+            f"valid_until {valid_until} is more than 100 years ahead; "
+            "for a consent without an end date leave valid_until out"
+        )
+
+
+def _iso(unix: int) -> str:
+    try:
+        return datetime.fromtimestamp(unix, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return "beyond any calendar"
+
+
 def _consent_message(contributor: str, data: ConsentSubmit) -> td.ConsentMessage:
     terms = terms_mod.get_terms(data.terms_version)
     return td.ConsentMessage(
@@ -79,6 +107,7 @@ def _consent_message(contributor: str, data: ConsentSubmit) -> td.ConsentMessage
         royalty_bps=terms.royalty_bps,
         nonce=data.nonce,
         deadline=data.deadline,
+        valid_until=data.valid_until,
     )
 
 
@@ -117,10 +146,18 @@ def prepare_consent(
     contributor: str,
     scope_names: list[str],
     terms_version: int | None,
+    valid_until: int | None = None,
 ) -> TypedDataPublic:
-    """The EIP-712 Consent the contributor must sign for these scopes and terms."""
+    """The EIP-712 ConsentV2 the contributor must sign for these scopes, terms and end date."""
     terms = terms_mod.get_terms(terms_version) if terms_version else terms_mod.current_terms()
     scopes = terms_mod.scopes_from_names(scope_names, terms)
+    now = int(time.time())
+    deadline = now + settings.consent_signature_ttl_s
+    if valid_until is not None:
+        check_end_date(valid_until, now=now)
+        # Recordable only before its end (ConsentRegistryEndInPast otherwise): a signature
+        # that could still be relayed at the end date would be refused by the contract.
+        deadline = min(deadline, valid_until - 1)
     _ensure_nothing_pending(session, contributor)
     message = td.ConsentMessage(
         contributor=contributor,
@@ -129,7 +166,8 @@ def prepare_consent(
         scopes=scopes,
         royalty_bps=terms.royalty_bps,
         nonce=_onchain_nonce(chain, contributor),
-        deadline=int(time.time()) + settings.consent_signature_ttl_s,
+        deadline=deadline,
+        valid_until=valid_until or 0,
     )
     typed = td.consent_typed_data(
         message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
@@ -149,7 +187,8 @@ def submit_consent(
     data: ConsentSubmit,
     on_stored: Callable[[Consent], None] | None = None,
 ) -> Consent:
-    """Check a signed Consent and store it for relaying; idempotent for the same signature.
+    """Check a signed Consent or ConsentV2 and store it for relaying; idempotent for the same
+    signature.
 
     Concurrent submissions of one signature all return the one row; ``on_stored`` (enqueue
     its relay) is called, after the commit, only by the call that stored it."""
@@ -161,14 +200,26 @@ def submit_consent(
             f"version {terms.version} offers ({terms.allowed_scopes})"
         )
     message = _consent_message(contributor, data)
-    typed = td.consent_typed_data(
-        message, chain_id=chain.chain_id, registry=chain.deployments.address_of(REGISTRY)
-    )
+    registry = chain.deployments.address_of(REGISTRY)
+    typed = td.consent_typed_data(message, chain_id=chain.chain_id, registry=registry)
     consent_hash = td.digest(typed)
     existing = _consent_by_hash(session, consent_hash)
     if existing is not None:
         return existing  # the same signed message submitted again
-    _check_signature(typed, signature, contributor, "consent")
+    if data.valid_until:
+        check_end_date(data.valid_until, now=int(time.time()))
+        if data.valid_until <= data.deadline:
+            raise BadRequest(
+                f"valid_until {data.valid_until} is not after the signature's deadline "
+                f"{data.deadline}: the registry would refuse the consent if it were recorded "
+                "after its end; request new typed data"
+            )
+    try:
+        _check_signature(typed, signature, contributor, message.primary_type)
+    except InvalidSignature as exc:
+        if data.valid_until is None:
+            _explain_missing_end_date(exc, message, signature, chain.chain_id, registry)
+        raise
     try:
         _check_fresh(chain, contributor, data.nonce, data.deadline)
         _ensure_nothing_pending(session, contributor)
@@ -191,6 +242,8 @@ def submit_consent(
         royalty_bps=terms.royalty_bps,
         nonce=data.nonce,
         deadline=data.deadline,
+        valid_until=data.valid_until,
+        typed_version=message.typed_version,
         signature=signature,
         status=RelayStatus.pending,
         created_at=now,
@@ -211,6 +264,30 @@ def submit_consent(
     if on_stored is not None:
         on_stored(row)
     return row
+
+
+def _explain_missing_end_date(
+    refused: InvalidSignature,
+    message: td.ConsentMessage,
+    signature: str,
+    chain_id: int,
+    registry: str,
+) -> None:
+    """A signature checked as a version-1 Consent that is the contributor's ConsentV2 with no
+    end date (what POST /consent/typed-data prepares): say which field is missing."""
+    v2 = td.consent_typed_data(
+        replace(message, valid_until=0), chain_id=chain_id, registry=registry
+    )
+    try:
+        signer = td.recover(v2, signature)
+    except Exception:  # malformed: the refusal already says so
+        return
+    if signer == message.contributor:
+        raise InvalidSignature(
+            "signature is over a ConsentV2 (the typed data POST /consent/typed-data prepares) "
+            "but valid_until was not sent, so it was checked as a version-1 Consent; send "
+            "valid_until, the message's validUntil (0 for no end date)"
+        ) from refused
 
 
 def get_owned_consent(*, session: Session, contributor: str, consent_hash: str) -> Consent:
@@ -347,26 +424,61 @@ def _find_event_tx(chain: ChainClient, event_name: str, consent_hash: str) -> tu
     return "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"])
 
 
+# The fields of ConsentRegistry's ConsentRecord the mirror reads.
+_RECORD_TIMES = ("recordedAt", "revokedAt", "validUntil")
+
+
 def _onchain_record(chain: ChainClient, consent_hash: str) -> dict[str, int]:
-    rec = chain.call(_registry(chain).functions.consentRecord(consent_hash))
-    # web3 returns the struct as a tuple in declaration order
-    return {"recordedAt": int(rec[4]), "revokedAt": int(rec[5])}
+    """The record's times (unix seconds, 0 for none): recordedAt, revokedAt, validUntil (0
+    for a version-1 consent; for a ConsentV2 the row's own, which the consent hash binds)."""
+    fn = _registry(chain).functions.consentRecord(consent_hash)
+    rec = chain.call(fn)
+    # web3 returns the struct as a tuple in declaration order: read it by the ABI's names.
+    names = [c["name"] for c in fn.abi["outputs"][0]["components"]]
+    fields = dict(zip(names, rec, strict=True))
+    return {name: int(fields.get(name, 0)) for name in _RECORD_TIMES}
 
 
-def _mark_recorded(row: Consent, action: RelayAction, tx_hash: str, block_number: int) -> None:
-    now = utcnow()
+def _block_time(chain: ChainClient, block_number: int) -> int:
+    block = chain.block(block_number)
+    if block is None:  # the node that gave the receipt has the block; another may lag
+        raise ChainUnavailable(f"block {block_number} is not available yet")
+    return int(block["timestamp"])
+
+
+def _mark_recorded(
+    row: Consent, action: RelayAction, tx_hash: str, block_number: int, *, at: int
+) -> None:
+    """Mirror the chain: the transaction, and ``at``, the block time the registry recorded
+    (recordedAt or revokedAt), which is what decides whether the consent was in force."""
+    when = datetime.fromtimestamp(at, UTC)
     if action is RelayAction.record:
         row.status, row.tx_hash, row.block_number = RelayStatus.recorded, tx_hash, block_number
-        row.recorded_at, row.error = now, None
+        row.recorded_at, row.error = when, None
     else:
         row.revoke_status, row.revoke_tx_hash = RelayStatus.recorded, tx_hash
-        row.revoke_block_number, row.revoked_at, row.revoke_error = block_number, now, None
-    row.updated_at = now
+        row.revoke_block_number, row.revoked_at, row.revoke_error = block_number, when, None
+    row.updated_at = utcnow()
 
 
 def _send(chain: ChainClient, row: Consent, action: RelayAction) -> Any:
     fns = _registry(chain).functions
     if action is RelayAction.record:
+        signature = bytes.fromhex(row.signature[2:])
+        if row.typed_version == 2:
+            return chain.transact(
+                fns.recordConsentV2(
+                    row.contributor,
+                    row.terms_version,
+                    row.terms_hash,
+                    row.scopes,
+                    row.royalty_bps,
+                    row.valid_until or 0,
+                    row.nonce,
+                    row.deadline,
+                    signature,
+                )
+            )
         return chain.transact(
             fns.recordConsent(
                 row.contributor,
@@ -376,7 +488,7 @@ def _send(chain: ChainClient, row: Consent, action: RelayAction) -> Any:
                 row.royalty_bps,
                 row.nonce,
                 row.deadline,
-                bytes.fromhex(row.signature[2:]),
+                signature,
             )
         )
     return chain.transact(
@@ -410,22 +522,27 @@ def relay(*, session: Session, chain: ChainClient, consent_id: int, action: Rela
     session.add(row)
     session.commit()
     try:
-        if _onchain_record(chain, row.consent_hash)[field] == 0:
+        record = _onchain_record(chain, row.consent_hash)
+        if record[field] == 0:
             try:
                 result = _send(chain, row, action)
-                _mark_recorded(row, action, result.tx_hash, result.block_number)
+                at = _block_time(chain, result.block_number)
+                _mark_recorded(row, action, result.tx_hash, result.block_number, at=at)
             except ChainRevert as exc:
                 # A concurrent relay may have won; otherwise the contract refused for good.
-                if _onchain_record(chain, row.consent_hash)[field] == 0:
+                record = _onchain_record(chain, row.consent_hash)
+                if record[field] == 0:
                     if action is RelayAction.record:
                         row.status, row.error = RelayStatus.failed, exc.detail
                     else:
                         row.revoke_status, row.revoke_error = RelayStatus.failed, exc.detail
                     row.updated_at = utcnow()
                 else:
-                    _mark_recorded(row, action, *_find_event_tx(chain, event, row.consent_hash))
+                    tx = _find_event_tx(chain, event, row.consent_hash)
+                    _mark_recorded(row, action, *tx, at=record[field])
         else:
-            _mark_recorded(row, action, *_find_event_tx(chain, event, row.consent_hash))
+            tx = _find_event_tx(chain, event, row.consent_hash)
+            _mark_recorded(row, action, *tx, at=record[field])
     except ChainUnavailable as exc:
         if action is RelayAction.record:
             row.error = exc.detail
@@ -479,6 +596,8 @@ def to_public(row: Consent, *, chain_id: int, registry: str) -> ConsentPublic:
         terms_hash=row.terms_hash,
         scopes=terms_mod.scope_names(row.scopes),
         royalty_bps=row.royalty_bps,
+        valid_until=datetime.fromtimestamp(row.valid_until, UTC) if row.valid_until else None,
+        typed_version=row.typed_version,
         status=row.status,
         tx_hash=row.tx_hash,
         block_number=row.block_number,
@@ -499,26 +618,38 @@ def consent_status(
     ).all()
     registry = chain.deployments.address_of(REGISTRY)
     history = [to_public(r, chain_id=chain.chain_id, registry=registry) for r in rows]
-    active = next(
-        (
-            p
-            for p, r in zip(history, rows, strict=True)
-            if r.status == RelayStatus.recorded and r.revoke_status != RelayStatus.recorded
-        ),
+    # The newest recorded consent is the one in force, unless it is revoked or has ended.
+    newest = next(
+        ((p, r) for p, r in zip(history, rows, strict=True) if r.status == RelayStatus.recorded),
         None,
     )
+    active = newest[0] if newest is not None and _in_force(newest[1]) else None
     return ConsentStatusPublic(active=active, history=history)
 
 
-def active_consent_hash(contributor: str | BindParameter[str]) -> ScalarSelect[str | None]:
+def _in_force(row: Consent, now: int | None = None) -> bool:
+    """Whether a recorded consent still counts: not revoked, and its end date not passed."""
+    now = int(time.time()) if now is None else now
+    return row.revoke_status != RelayStatus.recorded and (
+        not row.valid_until or row.valid_until >= now
+    )
+
+
+def active_consent_hash(
+    contributor: str | BindParameter[str], now_unix: int | BindParameter[int]
+) -> ScalarSelect[str | None]:
     """SQL expression: the hash of the contributor's active consent, else NULL.
 
-    The same rule as active_consent, for hot paths that fold it into a larger query."""
+    The same rule as active_consent, for hot paths that fold it into a larger query. The
+    hot paths build their statements once, so the time arrives as a bound parameter
+    (``now_unix``, unix seconds), never as a value frozen into the statement."""
     table = Consent.__table__  # type: ignore[attr-defined]
     return (
         select(
             case(
                 (table.c.revoke_status == RelayStatus.recorded, None),
+                # An end date that has passed (valid_until NULL or 0: none).
+                (and_(table.c.valid_until != 0, table.c.valid_until < now_unix), None),
                 else_=table.c.consent_hash,
             )
         )
@@ -529,15 +660,19 @@ def active_consent_hash(contributor: str | BindParameter[str]) -> ScalarSelect[s
     )
 
 
-def active_consent(*, session: Session, contributor: str) -> Consent | None:
-    """The contributor's newest consent that is recorded on chain and not revoked."""
+def active_consent(*, session: Session, contributor: str, now: int | None = None) -> Consent | None:
+    """The contributor's newest consent recorded on chain, if it is neither revoked nor
+    past its end date (at ``now``, unix seconds; the current time by default).
+
+    A newer consent replaces the older ones, as ConsentRegistry.activeConsentOf does: once
+    it ends or is revoked, the contributor has no active consent until they sign another."""
     row = session.exec(
         select(Consent)
         .where(Consent.contributor == contributor, Consent.status == RelayStatus.recorded)
         .order_by(col(Consent.id).desc())
     ).first()
-    return row if row is not None and row.revoke_status != RelayStatus.recorded else None
+    return row if row is not None and _in_force(row, now) else None
 
 
-def has_active_consent(*, session: Session, contributor: str) -> bool:
-    return active_consent(session=session, contributor=contributor) is not None
+def has_active_consent(*, session: Session, contributor: str, now: int | None = None) -> bool:
+    return active_consent(session=session, contributor=contributor, now=now) is not None

@@ -1,5 +1,11 @@
 """EIP-712 typed data for consent and revocation: the one encoding the contributor signs,
-the API checks and ConsentRegistry verifies. Pure functions, no I/O."""
+the API checks and ConsentRegistry verifies. Pure functions, no I/O.
+
+A consent is signed in one of two primary types of the same domain (docs/consent.md):
+version 1, ``Consent``, and version 2, ``ConsentV2``, which adds ``validUntil`` (unix seconds,
+the last second the consent may be used; 0 for no end date). Both stay valid: a version-1
+consent is a consent without an end date.
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +28,30 @@ CONSENT_FIELDS = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+CONSENT_V2_FIELDS = [
+    *CONSENT_FIELDS[:5],
+    {"name": "validUntil", "type": "uint64"},
+    *CONSENT_FIELDS[5:],
+]
 REVOCATION_FIELDS = [
     {"name": "contributor", "type": "address"},
     {"name": "consentHash", "type": "bytes32"},
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+
+
+# The primary type of each typed-data version of a consent, and its fields.
+CONSENT_TYPES: dict[int, tuple[str, list[dict[str, str]]]] = {
+    1: ("Consent", CONSENT_FIELDS),
+    2: ("ConsentV2", CONSENT_V2_FIELDS),
+}
+
+
+def encode_type(primary_type: str, fields: list[dict[str, str]]) -> str:
+    """EIP-712 ``encodeType`` of a struct with no struct members: the string whose keccak is
+    the type hash (ConsentRegistry's CONSENT_TYPEHASH and CONSENT_V2_TYPEHASH)."""
+    return f"{primary_type}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
 
 
 @dataclass(frozen=True)
@@ -39,17 +63,30 @@ class ConsentMessage:
     royalty_bps: int
     nonce: int
     deadline: int
+    # None: a version-1 Consent, which has no such field; an int: a ConsentV2, 0 = no end date.
+    valid_until: int | None = None
+
+    @property
+    def typed_version(self) -> int:
+        return 1 if self.valid_until is None else 2
+
+    @property
+    def primary_type(self) -> str:
+        return CONSENT_TYPES[self.typed_version][0]
 
     def as_eip712(self) -> dict[str, Any]:
-        return {
+        message: dict[str, Any] = {
             "contributor": self.contributor,
             "termsVersion": self.terms_version,
             "termsHash": self.terms_hash,
             "scopes": self.scopes,
             "royaltyBps": self.royalty_bps,
-            "nonce": self.nonce,
-            "deadline": self.deadline,
         }
+        if self.valid_until is not None:
+            message["validUntil"] = self.valid_until
+        message["nonce"] = self.nonce
+        message["deadline"] = self.deadline
+        return message
 
 
 @dataclass(frozen=True)
@@ -78,9 +115,12 @@ def domain(chain_id: int, registry: str) -> dict[str, Any]:
 
 
 def consent_typed_data(msg: ConsentMessage, *, chain_id: int, registry: str) -> dict[str, Any]:
+    """The message as ``eth_signTypedData_v4`` takes it: a Consent or a ConsentV2 (see
+    ConsentMessage.valid_until)."""
+    primary_type, fields = CONSENT_TYPES[msg.typed_version]
     return {
-        "types": {"EIP712Domain": DOMAIN_FIELDS, "Consent": CONSENT_FIELDS},
-        "primaryType": "Consent",
+        "types": {"EIP712Domain": DOMAIN_FIELDS, primary_type: fields},
+        "primaryType": primary_type,
         "domain": domain(chain_id, registry),
         "message": msg.as_eip712(),
     }
@@ -98,7 +138,8 @@ def revocation_typed_data(
 
 
 def digest(typed_data: dict[str, Any]) -> str:
-    """The EIP-712 digest; for a Consent it is the consent hash ConsentRegistry records."""
+    """The EIP-712 digest; for a Consent or ConsentV2 it is the consent hash ConsentRegistry
+    records."""
     signable = encode_typed_data(full_message=typed_data)
     return "0x" + keccak(b"\x19" + signable.version + signable.header + signable.body).hex()
 

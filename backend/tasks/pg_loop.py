@@ -230,7 +230,7 @@ async def _fresh_answer(
     """The answer's context and the row to store, where the service would store it anew;
     _HandBack otherwise. Raises the service's ValidationError for an invalid answer."""
     now = utcnow()
-    keys = {"task_id": task_id, "contributor": contributor, "now": now}
+    keys = {"task_id": task_id, "contributor": contributor, **service.clock(now)}
     record = await conn.fetchrow(context_statement.sql, *context_statement.args(keys))
     if record is None:
         raise _HandBack
@@ -329,7 +329,7 @@ async def _lease_here(
     """The lease; or the context and gold draw the service is to lease with; or None, where
     the service is to read the context again and decide everything."""
     async with pool.acquire() as conn:
-        keys = {"project_id": project_id, "contributor": contributor, "now": utcnow()}
+        keys = {"project_id": project_id, "contributor": contributor, **service.clock(utcnow())}
         record = await conn.fetchrow(_LOOP_CONTEXT.sql, *_LOOP_CONTEXT.args(keys))
         if record is None:
             return None

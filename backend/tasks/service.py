@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     BindParameter,
     CursorResult,
     Integer,
@@ -241,6 +242,8 @@ def _candidates_statement(gold: bool) -> Select[Any]:
 # executing it once its SQL is cached. Values arrive as bound parameters.
 _CONTRIBUTOR: BindParameter[str] = bindparam("contributor", type_=String)
 _PROJECT_ID: BindParameter[int] = bindparam("project_id", type_=Integer)
+# The present for a consent's end date, in its unit (unix seconds); see clock().
+_NOW_UNIX: BindParameter[int] = bindparam("now_unix", type_=BigInteger)
 _has_free_slot = _free_slot("overlap")
 _CANDIDATES = {gold: _candidates_statement(gold) for gold in (False, True)}
 _GOLD_ITEM = select(*_ITEM_VIEW).where(_item.c.id == bindparam("item_id"))
@@ -276,7 +279,7 @@ def _loop_columns(project_id: Any, *, other_than_task: Any = None) -> tuple[Any,
         _project.c.overlap,
         _project.c.gold_rate,
         _project.c.lease_seconds,
-        active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+        active_consent_hash(_CONTRIBUTOR, _NOW_UNIX).label("consent_hash"),
         blocked_reason(project_id, _CONTRIBUTOR).label("blocked_reason"),
         select(other.c.id).where(*live).limit(1).scalar_subquery().label("live_task_id"),
     )
@@ -308,7 +311,7 @@ def _answer_context_statement(*, with_loop: bool) -> Select[Any]:
         else (
             _project.c.task_type,
             _project.c.label_schema,
-            active_consent_hash(_CONTRIBUTOR).label("consent_hash"),
+            active_consent_hash(_CONTRIBUTOR, _NOW_UNIX).label("consent_hash"),
         )
     )
     return (
@@ -605,9 +608,15 @@ def _try_lease(
     )
 
 
+def clock(now: datetime) -> dict[str, Any]:
+    """The loop statements' parameters for the present, one instant: ``now`` for leases,
+    ``now_unix`` for consent end dates (unix seconds)."""
+    return {"now": now, "now_unix": int(now.timestamp())}
+
+
 def _loop_context(conn: Connection, project_id: int, contributor: str) -> _Row:
     """The project, and whether the caller may take a task in it, in one query."""
-    params = {"project_id": project_id, "contributor": contributor, "now": utcnow()}
+    params = {"project_id": project_id, "contributor": contributor, **clock(utcnow())}
     row = conn.execute(_LOOP_CONTEXT, params).first()
     if row is None:
         raise NotFound(f"no project with id {project_id}")
@@ -645,7 +654,10 @@ COLLISION_ROUNDS = 3
 def _next_task(session: Session, project: _Row, contributor: str, *, gold_first: bool) -> Lease:
     """next_task once the loop context (see _loop_columns) is read."""
     if project.consent_hash is None:
-        raise Forbidden("record your consent on chain before taking tasks (see /consent)")
+        raise Forbidden(
+            "record your consent on chain before taking tasks (see /consent); "
+            "a revoked consent, or one past its end date, no longer counts"
+        )
     raise_if_blocked(project.id, project.blocked_reason)
     if project.live_task_id is not None:
         # One lease at a time per project: asking again returns the same task.
@@ -831,7 +843,7 @@ def submit_answer(
     *, session: Session, task_id: int, contributor: str, data: AnswerSubmit
 ) -> tuple[StoredAnswer, bool]:
     """Store the answer to a live lease; return (answer, created). Retries are idempotent."""
-    params = {"task_id": task_id, "contributor": contributor}
+    params = {"task_id": task_id, "contributor": contributor, **clock(utcnow())}
     row = session.connection().execute(_ANSWER_CONTEXT, params).first()
     return _submit_answer(session, row, task_id, contributor, data, commit=True)
 
@@ -853,7 +865,7 @@ def submit_answer_and_next(
     answer, lease (each a single statement), commit. Steps that may roll back (the portable
     lease path, a concurrent lease of the same item) run only after the answer is committed,
     so an answer that was reported stored is never rolled back."""
-    params = {"task_id": task_id, "contributor": contributor, "now": utcnow()}
+    params = {"task_id": task_id, "contributor": contributor, **clock(utcnow())}
     conn = session.connection()
     row = conn.execute(_ANSWER_AND_LOOP_CONTEXT, params).first()
     answer, created = _submit_answer(session, row, task_id, contributor, data, commit=False)
@@ -987,7 +999,9 @@ def _lease_refusal(context: Any, task_id: int, now: datetime) -> AppError | None
     if context.status != LeaseStatus.leased or context.expires_at <= now:
         return Conflict(f"the lease on task {task_id} has expired; ask for a new task")
     if context.consent_hash is None:
-        return Forbidden("your consent is revoked or not recorded; answers cannot be accepted")
+        return Forbidden(
+            "your consent is revoked, past its end date or not recorded; answers cannot be accepted"
+        )
     return None
 
 

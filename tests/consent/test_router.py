@@ -1,5 +1,7 @@
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 
 import pytest
 from sqlmodel import select
@@ -8,6 +10,8 @@ from backend.consent import router as consent_router
 from backend.consent import service
 from backend.consent import terms as terms_mod
 from backend.consent.models import Consent, RelayAction
+from backend.consent.typed_data import digest
+from tests.consent.helpers import as_version_1
 from tests.factories import (
     consent_body,
     consent_typed_data,
@@ -30,7 +34,7 @@ def test_typed_data_binds_caller_terms_chain_and_registry(client, chain):
     account = new_account()
     headers = sign_in(client, account)
     typed = consent_typed_data(client, headers, scopes=["research"])
-    assert typed["primaryType"] == "Consent"
+    assert typed["primaryType"] == "ConsentV2"
     assert typed["domain"] == {
         "name": "Provenant ConsentRegistry",
         "version": "1",
@@ -43,6 +47,7 @@ def test_typed_data_binds_caller_terms_chain_and_registry(client, chain):
     assert msg["nonce"] == 0
     assert msg["termsHash"] == terms_mod.current_terms().terms_hash
     assert msg["deadline"] > time.time()
+    assert msg["validUntil"] == 0  # no end date asked for
 
 
 def test_typed_data_needs_a_session(client):
@@ -352,3 +357,179 @@ def test_resubmitting_enqueues_no_second_relay(client, enqueued):
     second = client.post("/consent", json=body, headers=headers)
     assert first.status_code == second.status_code == 202
     assert len(enqueued) == 1
+
+
+# --- end dates (ConsentV2) ------------------------------------------------------------------
+
+
+def _end_of_day_in(days: int) -> tuple[str, int]:
+    day = (datetime.now(UTC) + timedelta(days=days)).date()
+    end = int(datetime.combine(day, dtime(23, 59, 59), tzinfo=UTC).timestamp())
+    return day.isoformat(), end
+
+
+def test_an_iso_end_date_means_the_end_of_that_day_in_utc(client):
+    headers = sign_in(client, new_account())
+    day, end = _end_of_day_in(400)
+    typed = consent_typed_data(client, headers, valid_until=day)
+    assert typed["primaryType"] == "ConsentV2"
+    assert [f["name"] for f in typed["types"]["ConsentV2"]][5] == "validUntil"
+    assert typed["message"]["validUntil"] == end
+    assert time.time() < typed["message"]["deadline"] < end
+
+
+def test_an_end_date_in_unix_seconds_is_taken_as_it_is(client):
+    headers = sign_in(client, new_account())
+    end = int(time.time()) + 86_400
+    assert consent_typed_data(client, headers, valid_until=end)["message"]["validUntil"] == end
+
+
+def test_an_end_date_is_signed_submitted_and_shown(client, session, chain):
+    account = new_account()
+    headers = sign_in(client, account)
+    day, end = _end_of_day_in(30)
+    typed = consent_typed_data(client, headers, valid_until=day)
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.status_code == 202, reply.text
+    consent = reply.json()
+    assert consent["typed_version"] == 2
+    assert consent["valid_until"] == f"{day}T23:59:59Z"
+    assert consent["consent_hash"] == digest(typed)
+    row = service.get_owned_consent(
+        session=session, contributor=account.address, consent_hash=consent["consent_hash"]
+    )
+    assert (row.valid_until, row.typed_version) == (end, 2)
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+    status = client.get("/consent", headers=headers).json()
+    assert status["active"]["valid_until"] == f"{day}T23:59:59Z"
+    assert status["history"][0]["valid_until"] == f"{day}T23:59:59Z"
+    one = client.get(f"/consent/{consent['consent_hash']}", headers=headers).json()
+    assert (one["status"], one["valid_until"], one["typed_version"]) == (
+        "recorded",
+        f"{day}T23:59:59Z",
+        2,
+    )
+
+
+def test_without_an_end_date_the_consent_is_a_consent_v2_with_none(client, session, chain):
+    account = new_account()
+    headers = sign_in(client, account)
+    consent = submit_consent(client, account, headers)
+    assert (consent["typed_version"], consent["valid_until"]) == (2, None)
+
+
+def test_a_version_1_consent_is_still_taken_and_relayed(client, session, chain):
+    """An older client signs a version-1 Consent and sends no valid_until."""
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = as_version_1(consent_typed_data(client, headers))
+    body = consent_body(typed, account)
+    assert "valid_until" not in body
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 202, reply.text
+    consent = reply.json()
+    assert (consent["typed_version"], consent["valid_until"]) == (1, None)
+    assert consent["consent_hash"] == digest(typed)
+    row = service.get_owned_consent(
+        session=session, contributor=account.address, consent_hash=consent["consent_hash"]
+    )
+    assert (row.typed_version, row.valid_until) == (1, None)
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+    status = client.get("/consent", headers=headers).json()
+    assert status["active"]["consent_hash"] == consent["consent_hash"]
+    assert chain.contract("ConsentRegistry").functions.isConsentActive(row.consent_hash).call()
+
+
+def test_a_consent_v2_sent_without_its_valid_until_is_named(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers), account)
+    del body["valid_until"]
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["type"] == "InvalidSignature"
+    assert "send valid_until" in reply.json()["detail"]
+
+
+def test_a_changed_end_date_breaks_the_signature(client):
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers, valid_until=_days(30)), account)
+    body["valid_until"] += 86_400  # claim a longer consent than was signed
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 400 and reply.json()["type"] == "InvalidSignature"
+    body["valid_until"] = 0  # or none at all
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == 400 and reply.json()["type"] == "InvalidSignature"
+
+
+def _days(n: int) -> int:
+    return int(time.time()) + n * 86_400
+
+
+@pytest.mark.parametrize(
+    ("valid_until", "status", "says"),
+    [
+        ("2020-01-01", 400, "is not in the future"),
+        (_days(-1), 400, "is not in the future"),
+        (0, 400, "is not in the future"),
+        (-5, 400, "is not in the future"),
+        (_days(36_526), 400, "more than 100 years ahead"),
+        ("3026-01-01", 400, "more than 100 years ahead"),
+        (2**63, 422, "less than or equal to"),
+        ("2028-02-30", 422, "is not a date"),
+        ("2028-12-31T00:00:00Z", 422, "an ISO date (YYYY-MM-DD) or unix seconds"),
+        ("tomorrow", 422, "an ISO date (YYYY-MM-DD) or unix seconds"),
+        ("1893456000", 422, "an ISO date (YYYY-MM-DD) or unix seconds"),
+        (True, 422, "an ISO date (YYYY-MM-DD) or unix seconds"),
+        (1.5, 422, "valid integer"),
+    ],
+)
+def test_an_end_date_out_of_bounds_is_refused_naming_the_field(client, valid_until, status, says):
+    headers = sign_in(client, new_account())
+    reply = client.post(
+        "/consent/typed-data",
+        json={"scopes": ["research"], "valid_until": valid_until},
+        headers=headers,
+    )
+    assert reply.status_code == status, reply.text
+    detail = reply.json()["detail"]
+    assert detail.startswith("valid_until"), detail
+    assert says in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("valid_until", "status", "says"),
+    [
+        (-1, 422, "valid_until: "),
+        (2**63, 422, "valid_until: "),
+        (2**64, 422, "valid_until: "),
+        ("2028-12-31", 422, "valid_until: "),  # the signed message's number, not a date
+        (_days(-1), 400, "is not in the future"),
+        (_days(36_526), 400, "more than 100 years ahead"),
+    ],
+)
+def test_a_submitted_end_date_out_of_bounds_is_refused_naming_the_field(
+    client, valid_until, status, says
+):
+    account = new_account()
+    headers = sign_in(client, account)
+    body = consent_body(consent_typed_data(client, headers), account)
+    body["valid_until"] = valid_until
+    reply = client.post("/consent", json=body, headers=headers)
+    assert reply.status_code == status, reply.text
+    detail = reply.json()["detail"]
+    assert detail.startswith("valid_until"), detail
+    assert says in detail, detail
+
+
+def test_a_submitted_end_date_must_come_after_the_signatures_deadline(client):
+    """Else the registry could be asked to record it after its end, and refuse it."""
+    account = new_account()
+    headers = sign_in(client, account)
+    typed = consent_typed_data(client, headers, valid_until=_days(1))
+    typed["message"]["validUntil"] = typed["message"]["deadline"]
+    reply = client.post("/consent", json=consent_body(typed, account), headers=headers)
+    assert reply.status_code == 400
+    assert reply.json()["detail"].startswith("valid_until")
+    assert "not after the signature's deadline" in reply.json()["detail"]

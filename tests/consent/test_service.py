@@ -2,20 +2,27 @@
 concurrent submissions of one signature store it once and enqueue one relay."""
 
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
+from web3.logs import DISCARD
 
 from backend.consent import service
 from backend.consent import typed_data as td
+from backend.consent.eligibility import ConsentFacts, consent_exclusion
 from backend.consent.models import Consent, ConsentSubmit, RelayAction, RevocationSubmit
 from backend.core.db import get_engine
 from backend.core.errors import ChainRevert
-from tests.factories import consent_typed_data, new_account, sign_in
+from backend.core.time import as_utc, utcnow
+from tests.consent.helpers import as_version_1
+from tests.factories import consent_body, consent_typed_data, new_account, sign_in
 
 # Concurrent submissions per round, and rounds. Before the fix these races failed on SQLite
 # and on PostgreSQL: losers hit the unique key (a 500) or the pending rule, which saw the
@@ -26,33 +33,24 @@ ROUNDS = 5
 
 def _signed_consent(client, account) -> ConsentSubmit:
     headers = sign_in(client, account)
-    typed = consent_typed_data(client, headers)
-    msg = typed["message"]
-    return ConsentSubmit(
-        terms_version=msg["termsVersion"],
-        scopes=msg["scopes"],
-        nonce=msg["nonce"],
-        deadline=msg["deadline"],
-        signature=account.sign_typed_data(full_message=typed).signature.hex(),
-    )
+    return ConsentSubmit(**consent_body(consent_typed_data(client, headers), account))
 
 
-def _submitted(client, session, chain, account=None) -> tuple[Account, Consent, dict]:
+def _submitted(
+    client, session, chain, account=None, *, version: int = 2, valid_until=None
+) -> tuple[Account, Consent, dict]:
+    """A stored consent: the ConsentV2 the API prepares (with ``valid_until`` if given), or
+    with ``version=1`` the same terms signed as a version-1 Consent."""
     account = account or new_account()
     headers = sign_in(client, account)
-    typed = consent_typed_data(client, headers)
-    msg = typed["message"]
+    typed = consent_typed_data(client, headers, valid_until=valid_until)
+    if version == 1:
+        typed = as_version_1(typed)
     row = service.submit_consent(
         session=session,
         chain=chain,
         contributor=account.address,
-        data=ConsentSubmit(
-            terms_version=msg["termsVersion"],
-            scopes=msg["scopes"],
-            nonce=msg["nonce"],
-            deadline=msg["deadline"],
-            signature=account.sign_typed_data(full_message=typed).signature.hex(),
-        ),
+        data=ConsentSubmit(**consent_body(typed, account)),
     )
     return account, row, headers
 
@@ -112,7 +110,7 @@ def test_relay_records_on_chain_and_mirrors_the_transaction(client, session, cha
         "0x" + registry.functions.activeConsentOf(account.address).call().hex() == row.consent_hash
     )
     receipt = chain.w3.eth.get_transaction_receipt(row.tx_hash)
-    (event,) = registry.events.ConsentRecorded().process_receipt(receipt)
+    (event,) = registry.events.ConsentRecorded().process_receipt(receipt, errors=DISCARD)
     assert event["args"]["contributor"] == account.address
     assert event["args"]["scopes"] == row.scopes
     assert service.has_active_consent(session=session, contributor=account.address)
@@ -129,21 +127,13 @@ def test_relaying_twice_sends_once(client, session, chain):
     assert chain.w3.eth.block_number == block  # no second transaction
 
 
-def test_relay_after_a_crash_recognises_the_transaction_already_sent(client, session, chain):
+@pytest.mark.parametrize("version", [1, 2])
+def test_relay_after_a_crash_recognises_the_transaction_already_sent(
+    client, session, chain, version
+):
     # The worker sent the transaction, then died before writing the result down.
-    account, row, _ = _submitted(client, session, chain)
-    sent = chain.transact(
-        _registry(chain).functions.recordConsent(
-            account.address,
-            row.terms_version,
-            row.terms_hash,
-            row.scopes,
-            row.royalty_bps,
-            row.nonce,
-            row.deadline,
-            bytes.fromhex(row.signature[2:]),
-        )
-    )
+    _, row, _ = _submitted(client, session, chain, version=version, valid_until=_days(30))
+    sent = service._send(chain, row, RelayAction.record)
     block = chain.w3.eth.block_number
     assert (
         service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
@@ -152,6 +142,10 @@ def test_relay_after_a_crash_recognises_the_transaction_already_sent(client, ses
     session.refresh(row)
     assert row.tx_hash == sent.tx_hash
     assert chain.w3.eth.block_number == block
+    # The mirror has the chain's own time, read back from the record.
+    onchain = service._onchain_record(chain, row.consent_hash)
+    assert _unix(row.recorded_at) == onchain["recordedAt"] == _block_time(chain, sent)
+    assert onchain["validUntil"] == (row.valid_until or 0)
 
 
 def test_contract_refuses_a_consent_the_contributor_did_not_sign(client, session, chain):
@@ -401,3 +395,198 @@ def test_a_revocation_stored_after_the_read_is_a_resubmission_not_a_conflict(
     finally:
         for s in losers:
             s.close()
+
+
+# --- end dates (ConsentV2) ------------------------------------------------------------------
+
+
+def _days(n: int) -> int:
+    return int(time.time()) + n * 86_400
+
+
+def _unix(value: datetime) -> int:
+    return int(as_utc(value).timestamp())
+
+
+def _block_time(chain, sent) -> int:
+    return int(chain.w3.eth.get_block(sent.block_number)["timestamp"])
+
+
+def _relayed(session, chain, row: Consent) -> Consent:
+    assert (
+        service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+        == "recorded"
+    )
+    session.refresh(row)
+    return row
+
+
+def test_a_consent_with_an_end_date_is_recorded_with_it_on_chain(client, session, chain):
+    end = _days(30)
+    account, row, _ = _submitted(client, session, chain, valid_until=end)
+    assert (row.typed_version, row.valid_until) == (2, end)
+    _relayed(session, chain, row)
+    registry = _registry(chain)
+    receipt = chain.w3.eth.get_transaction_receipt(row.tx_hash)
+    (recorded,) = registry.events.ConsentRecorded().process_receipt(receipt, errors=DISCARD)
+    (ended,) = registry.events.ConsentEndDate().process_receipt(receipt, errors=DISCARD)
+    assert "0x" + recorded["args"]["consentHash"].hex() == row.consent_hash
+    assert ended["args"]["validUntil"] == end
+    assert ended["args"]["contributor"] == account.address
+    onchain = service._onchain_record(chain, row.consent_hash)
+    assert onchain == {
+        "recordedAt": int(receipt_time := chain.w3.eth.get_block(row.block_number)["timestamp"]),
+        "revokedAt": 0,
+        "validUntil": end,
+    }
+    assert _unix(row.recorded_at) == receipt_time
+    public = service.to_public(row, chain_id=chain.chain_id, registry=registry.address)
+    assert public.valid_until == datetime.fromtimestamp(end, UTC)
+    assert public.typed_version == 2
+    assert registry.functions.isConsentActive(row.consent_hash).call()
+    assert service.has_active_consent(session=session, contributor=account.address)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_consent_without_an_end_date_is_recorded_by_its_own_function(
+    client, session, chain, version
+):
+    """Version 1 through recordConsent, a ConsentV2 with validUntil 0 through
+    recordConsentV2: each is found on chain under its own hash, with no ConsentEndDate."""
+    _, row, _ = _submitted(client, session, chain, version=version)
+    assert row.typed_version == version
+    assert row.valid_until == (None if version == 1 else 0)
+    _relayed(session, chain, row)
+    registry = _registry(chain)
+    receipt = chain.w3.eth.get_transaction_receipt(row.tx_hash)
+    assert registry.events.ConsentEndDate().process_receipt(receipt, errors=DISCARD) == ()
+    (recorded,) = registry.events.ConsentRecorded().process_receipt(receipt, errors=DISCARD)
+    assert "0x" + recorded["args"]["consentHash"].hex() == row.consent_hash
+    assert service._onchain_record(chain, row.consent_hash)["validUntil"] == 0
+    public = service.to_public(row, chain_id=chain.chain_id, registry=registry.address)
+    assert public.valid_until is None and public.typed_version == version
+
+
+def test_the_prepared_deadline_ends_before_the_consent_does(client, session, chain):
+    """A signature relayed after its consent's end would be refused by the registry; the API
+    prepares one whose deadline comes first, so it is never relayed that late."""
+    end = int(time.time()) + 120
+    headers = sign_in(client, new_account())
+    message = consent_typed_data(client, headers, valid_until=end)["message"]
+    assert (message["validUntil"], message["deadline"]) == (end, end - 1)
+
+
+def test_a_consent_whose_end_has_passed_is_refused_by_the_registry(client, session, chain):
+    """One signed by hand, bypassing the API's checks: the relay is refused for good
+    (ConsentRegistryEndInPast) and the row says so."""
+    account = new_account()
+    terms = service.terms_mod.current_terms()
+    now = int(time.time())
+    message = td.ConsentMessage(
+        account.address, terms.version, terms.terms_hash, 1, terms.royalty_bps, 0, now + 600, now
+    )
+    typed = td.consent_typed_data(
+        message, chain_id=chain.chain_id, registry=_registry(chain).address
+    )
+    row = Consent(
+        consent_hash=td.digest(typed),
+        contributor=account.address,
+        terms_version=terms.version,
+        terms_hash=terms.terms_hash,
+        scopes=1,
+        royalty_bps=terms.royalty_bps,
+        nonce=0,
+        deadline=now + 600,
+        valid_until=now,
+        typed_version=2,
+        signature="0x" + account.sign_typed_data(full_message=typed).signature.hex(),
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    session.add(row)
+    session.commit()
+    assert (
+        service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.record)
+        == "failed"
+    )
+    session.refresh(row)
+    assert "ConsentRegistryEndInPast" in row.error
+
+
+def test_a_consent_past_its_end_date_is_no_longer_active(client, session, chain):
+    account, row, _ = _submitted(client, session, chain, valid_until=_days(1))
+    _relayed(session, chain, row)
+    end = row.valid_until
+    who = account.address
+    assert service.has_active_consent(session=session, contributor=who, now=end)
+    assert not service.has_active_consent(session=session, contributor=who, now=end + 1)
+    # The hot path's SQL says the same at the same instants.
+    for now, expected in [(end - 1, row.consent_hash), (end, row.consent_hash), (end + 1, None)]:
+        got = session.exec(sa_select(service.active_consent_hash(who, now))).one()[0]
+        assert got == expected, now
+    # Once the end has passed (made so in the row), the status shows no consent in force.
+    row.valid_until = int(time.time()) - 1
+    session.add(row)
+    session.commit()
+    status = service.consent_status(session=session, chain=chain, contributor=who)
+    assert status.active is None
+    assert [c.consent_hash for c in status.history] == [row.consent_hash]
+    assert status.history[0].valid_until == datetime.fromtimestamp(row.valid_until, UTC)
+
+
+def test_the_mirror_agrees_with_consent_in_force_at_on_chain(client, session, chain):
+    """consent_exclusion over the mirrored row and the registry's consentInForceAt give the
+    same verdict at every boundary: recording, end date, revocation, and for each scope."""
+    account, row, _ = _submitted(client, session, chain, valid_until=_days(10))
+    _relayed(session, chain, row)
+    typed = service.prepare_revocation(
+        session=session,
+        chain=chain,
+        settings=chain.settings,
+        contributor=account.address,
+        consent_hash=row.consent_hash,
+    ).typed_data
+    registry = _registry(chain)
+
+    def agree(facts: ConsentFacts, moments: list[int]) -> None:
+        for at in moments:
+            for scope in (0, 1, 2, 3, 4):
+                onchain = registry.functions.consentInForceAt(row.consent_hash, at, scope).call()
+                mirrored = consent_exclusion(facts, scope_bit=scope, at=at)
+                assert onchain == (mirrored is None), (at, scope, mirrored)
+
+    facts = ConsentFacts.of(row)
+    assert facts.recorded_at == _unix(row.recorded_at) and facts.revoked_at is None
+    recorded, end = facts.recorded_at, row.valid_until
+    agree(facts, [0, recorded - 1, recorded, recorded + 1, end - 1, end, end + 1])
+
+    service.submit_revocation(
+        session=session,
+        chain=chain,
+        contributor=account.address,
+        consent_hash=row.consent_hash,
+        data=RevocationSubmit(
+            nonce=typed["message"]["nonce"],
+            deadline=typed["message"]["deadline"],
+            signature=account.sign_typed_data(full_message=typed).signature.hex(),
+        ),
+    )
+    service.relay(session=session, chain=chain, consent_id=row.id, action=RelayAction.revoke)
+    session.refresh(row)
+    facts = ConsentFacts.of(row)
+    revoked = facts.revoked_at
+    assert revoked == service._onchain_record(chain, row.consent_hash)["revokedAt"] > 0
+    agree(facts, [recorded - 1, recorded, revoked - 1, revoked, revoked + 1, end, end + 1])
+
+
+def test_the_type_strings_are_the_registrys(chain):
+    """The API signs what the contract hashes: both consent type strings, byte for byte."""
+    from eth_utils import keccak
+
+    registry = _registry(chain)
+    for version, constant in [(1, "CONSENT_TYPEHASH"), (2, "CONSENT_V2_TYPEHASH")]:
+        name, fields = td.CONSENT_TYPES[version]
+        assert (
+            keccak(text=td.encode_type(name, fields))
+            == getattr(registry.functions, constant)().call()
+        )

@@ -457,7 +457,7 @@ def test_the_live_lease_lookup_reads_live_leases_only(session):
             conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
             from psycopg.sql import Literal
 
-            values = {"project_id": project.id, "contributor": who, "now": now}
+            values = {"project_id": project.id, "contributor": who, **service.clock(now)}
             raw = conn.connection.driver_connection
             arguments = ", ".join(
                 Literal(str(v) if isinstance(v, StrEnum) else v).as_string(raw)
