@@ -4,6 +4,7 @@ import sys
 
 import click
 
+from backend.buyer.commands import datasets
 from backend.core.config import get_settings
 
 
@@ -46,6 +47,35 @@ def rebuild(replace: bool) -> None:
         click.echo(f"differs: {line}")
     if not problems:
         click.echo("the database matches the chain: every escrow and claim agrees")
+    elif replace:
+        click.echo(f"replaced the mirror with the chain's state ({len(problems)} differences)")
+    else:
+        sys.exit(1)
+
+
+@main.group()
+def marketplace() -> None:
+    """The database's mirror of DatasetMarketplace (a cache of the chain)."""
+
+
+@marketplace.command("rebuild")
+@click.option("--replace", is_flag=True, help="Replace the mirror with the rebuilt state.")
+def marketplace_rebuild(replace: bool) -> None:
+    """Rebuild registrations, licences and royalty claims from the marketplace's events and
+    compare them with the database; exits 1 if they differ (unless --replace)."""
+    from sqlmodel import Session
+
+    from backend.chain.client import ChainClient
+    from backend.core.db import get_engine
+    from backend.datasets.marketplace import rebuild as rebuild_mirror
+
+    chain = ChainClient(get_settings())
+    with Session(get_engine()) as session:
+        problems = rebuild_mirror(session=session, chain=chain, replace=replace)
+    for line in problems:
+        click.echo(f"differs: {line}")
+    if not problems:
+        click.echo("the database matches the chain: every version, licence and claim agrees")
     elif replace:
         click.echo(f"replaced the mirror with the chain's state ({len(problems)} differences)")
     else:
@@ -143,6 +173,8 @@ def down() -> None:
     else:
         click.echo("nothing is running")
 
+
+main.add_command(datasets)
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ from backend.core.bodies import BodyGuard
 from backend.core.config import get_settings
 from backend.core.errors import AppError, error_response, http_error_response, validation_error
 from backend.core.process import freeze_startup_objects
+from backend.datasets.router import router as datasets_router
 from backend.projects.router import router as projects_router
 from backend.provenance.router import router as provenance_router
 from backend.quality.router import router as quality_router
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
     app.include_router(provenance_router)
     app.include_router(quality_router)
     app.include_router(rewards_router)
+    app.include_router(datasets_router)
     settings = get_settings()
     # Added innermost first. The loop's fast lane (PostgreSQL only) serves its requests before
     # FastAPI's routing and dependencies, and hands every other request on: middleware that

@@ -2,6 +2,16 @@
 
 from backend.auth.models import AuthSession, SiweNonce
 from backend.consent.models import Consent
+from backend.datasets.models import (
+    DatasetAnswer,
+    DatasetContributor,
+    DatasetExport,
+    DatasetItem,
+    DatasetVersion,
+    Licence,
+    MarketplaceEvent,
+    RoyaltyClaim,
+)
 from backend.projects.models import Item, Project
 from backend.provenance.models import Batch
 from backend.quality.models import ContributorQuality, FraudFlag, ItemResult
@@ -21,16 +31,24 @@ __all__ = [
     "Batch",
     "ChainCursor",
     "Consent",
+    "DatasetAnswer",
+    "DatasetContributor",
+    "DatasetExport",
+    "DatasetItem",
+    "DatasetVersion",
     "ContributorQuality",
     "EscrowClaim",
     "EscrowEvent",
     "EscrowProject",
     "FraudFlag",
     "Item",
+    "Licence",
+    "MarketplaceEvent",
     "ItemResult",
     "Project",
     "RewardEntry",
     "RewardEpoch",
+    "RoyaltyClaim",
     "SiweNonce",
     "Task",
 ]

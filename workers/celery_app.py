@@ -31,6 +31,7 @@ celery_app = Celery(
     backend=settings.resolved_result_backend,
     include=[
         "workers.consent_tasks",
+        "workers.dataset_tasks",
         "workers.provenance_tasks",
         "workers.quality_tasks",
         "workers.reward_tasks",
@@ -38,13 +39,17 @@ celery_app = Celery(
 )
 # Quality runs go to a queue of their own, served by a worker process of their own (see
 # backend/stack.py start_worker): a run takes seconds to minutes on a large project, and on
-# the one queue it held up consent relays, anchoring and reward epochs for everyone.
+# the one queue it held up consent relays, anchoring and reward epochs for everyone. Dataset
+# builds (freezing items, exports, the manifest) are batch work of the same kind and share it.
 CHAIN_QUEUE, QUALITY_QUEUE = "celery", "quality"
 
 celery_app.conf.update(
     task_queues=[Queue(CHAIN_QUEUE), Queue(QUALITY_QUEUE)],
     task_default_queue=CHAIN_QUEUE,
-    task_routes={"quality.*": {"queue": QUALITY_QUEUE}},
+    task_routes={
+        "quality.*": {"queue": QUALITY_QUEUE},
+        "datasets.build": {"queue": QUALITY_QUEUE},
+    },
     task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
@@ -74,6 +79,16 @@ celery_app.conf.update(
             "schedule": settings.anchor_interval_s,
             # A run that waited longer than this is superseded by a newer one.
             "options": {"expires": max(settings.anchor_interval_s * 5, 5)},
+        },
+        "datasets-sync-marketplace": {
+            "task": "datasets.sync_marketplace",
+            "schedule": settings.marketplace_interval_s,
+            "options": {"expires": max(settings.marketplace_interval_s * 5, 5)},
+        },
+        "datasets-build-stalled": {
+            "task": "datasets.build_stalled",
+            "schedule": 60,
+            "options": {"expires": 120},
         },
         "rewards-run-pending": {
             "task": "rewards.run_pending",

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # vacuum (backend/core/maintenance.py); 0 leaves it to the server's autovacuum.
     vacuum_interval_s: float = Field(default=5.0, ge=0)
 
+    # Dataset marketplace: the platform's fee on every licence sold, in basis points, and how
+    # often its events (registrations, sales, royalty claims) are mirrored.
+    marketplace_fee_bps: int = Field(default=500, ge=0, le=10_000)
+    marketplace_interval_s: float = 5.0
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Requests one API process serves at once (its thread pool, and its database pool). More
