@@ -3,9 +3,9 @@ eligible answers, the manifest checkable from itself and the chain, registration
 downloads only with a licence, royalties, notices and the next version."""
 
 import hashlib
+import io
 import json
 import tarfile
-import io
 
 import jsonschema
 import pytest

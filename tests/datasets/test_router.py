@@ -10,7 +10,7 @@ from backend.core.errors import ChainRevert
 from backend.core.time import utcnow
 from backend.datasets import marketplace
 from tests.datasets.helpers import decided_project
-from tests.datasets.test_publish import _buy, _build, _publish, _register
+from tests.datasets.test_publish import _build, _buy, _publish, _register
 from tests.factories import give_eth, mint_test_tokens, new_account, sign_in
 
 
