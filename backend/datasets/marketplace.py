@@ -219,7 +219,11 @@ def licence_plan(
     )
 
 
-def royalty_proof(*, session: Session, version: DatasetVersion, account: str) -> RoyaltyProof:
+def royalty_proof(
+    *, session: Session, version: DatasetVersion, account: str, chain: ChainClient | None = None
+) -> RoyaltyProof:
+    """The account's weight, its proof, what it can claim now, and (given the chain) the
+    claimRoyalty transaction for its own wallet."""
     share = service.contributor_share(session, version, account)
     if share is None or int(share.weight) == 0:
         raise NotFound(f"{account} has no weight in dataset version {version.id}")
@@ -228,16 +232,36 @@ def royalty_proof(*, session: Session, version: DatasetVersion, account: str) ->
     pool = service.pool_of(session, version)
     claimed = service.claimed_of(session, version, account)
     owed = pool * int(share.weight) // int(version.total_weight or 1)
+    proof = tree.proof(index)
+    transaction = None
+    if chain is not None:
+        market = contract(chain)
+        transaction = UnsignedTx(
+            description=f"claim your royalties from version {version.number} of project "
+            f"{version.project_id}",
+            chain_id=chain.chain_id,
+            to=market.address,
+            data=market.encode_abi(
+                "claimRoyalty",
+                args=[
+                    service.chain_id_of(version),
+                    account,
+                    int(share.weight),
+                    [bytes.fromhex(h[2:]) for h in proof],
+                ],
+            ),
+        )
     return RoyaltyProof(
         version_id=version.id,  # type: ignore[arg-type]
         chain_version_id=str(service.chain_id_of(version)),
         account=account,
         weight=share.weight,
         total_weight=version.total_weight or "0",
-        proof=tree.proof(index),
+        proof=proof,
         pool=str(pool),
         claimed=str(claimed),
         claimable=str(max(0, owed - claimed)),
+        transaction=transaction,
     )
 
 

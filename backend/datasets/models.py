@@ -291,6 +291,8 @@ class RoyaltyProof(SQLModel):
     pool: str
     claimed: str
     claimable: str
+    # claimRoyalty for the contributor's own wallet (the relayed claim sends the same call).
+    transaction: UnsignedTx | None = None
 
 
 class RelayedRoyaltyClaim(SQLModel):

@@ -230,10 +230,14 @@ def download_export(
 
 
 @router.get("/versions/{version_id}/royalties/me", response_model=RoyaltyProof)
-def my_royalty(version_id: RowId, session: SessionDep, account: CurrentUser) -> Any:
-    """The caller's weight in the version, its proof, and what they can claim now."""
+def my_royalty(
+    version_id: RowId, session: SessionDep, chain: ChainDep, account: CurrentUser
+) -> Any:
+    """The caller's weight in the version, its proof, what they can claim now, and the
+    claimRoyalty transaction to send from their own wallet (or POST .../claim to have the
+    operator send it)."""
     version = service.get_version(session=session, version_id=version_id, viewer=account)
-    return marketplace.royalty_proof(session=session, version=version, account=account)
+    return marketplace.royalty_proof(session=session, version=version, account=account, chain=chain)
 
 
 @router.post("/versions/{version_id}/royalties/claim", response_model=RelayedRoyaltyClaim)

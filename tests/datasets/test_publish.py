@@ -23,7 +23,14 @@ from backend.provenance.leaf import LEAF_ENCODING, answer_hash
 from backend.provenance.merkle import StandardMerkleTree, leaf_hash, verify
 from backend.quality.models import AnswerStatus
 from tests.datasets.helpers import consent_for, decided_project
-from tests.factories import give_eth, mint_test_tokens, new_account, send_prepared, sign_in
+from tests.factories import (
+    give_eth,
+    mint_test_tokens,
+    new_account,
+    send_prepared,
+    sign_in,
+    token_balance,
+)
 
 
 def _build(version_id: int):
@@ -246,3 +253,12 @@ def test_register_license_download_and_claim(client, world, chain):
     assert claim.json()["amount"] == str(pool * 5 // 9)
     again = client.post(f"/versions/{version.id}/royalties/claim", headers=a_headers)
     assert again.status_code == 409
+
+    # B claims from its own wallet with the transaction the API prepared.
+    b = world["accounts"]["b"]
+    b_headers = sign_in(client, b)
+    theirs = client.get(f"/versions/{version.id}/royalties/me", headers=b_headers).json()
+    give_eth(chain, b.address)
+    before = token_balance(chain, b.address)
+    send_prepared(chain, b, theirs["transaction"])
+    assert token_balance(chain, b.address) - before == pool * 4 // 9
