@@ -264,7 +264,9 @@ def _candidates(session: Session, version: DatasetVersion) -> Iterator[Any]:
     )
     if version.selection is not None:
         query = query.where(col(Item.id).in_(version.selection))
-    result = session.connection().execution_options(yield_per=INSERT_CHUNK).execute(query)
+    # On the statement, not the connection: a connection's options stay set, and the inserts
+    # that follow on it must not go through a server-side cursor.
+    result = session.connection().execute(query.execution_options(yield_per=INSERT_CHUNK))
     yield from result
 
 
