@@ -3,13 +3,13 @@ royalties and notices. Who sees what is in backend/datasets/service.py."""
 
 import re
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backend.core.errors import AppError
-from backend.core.params import Limit, Offset, RowId
+from backend.core.params import MAX_ROW_ID, Limit, Offset, RowId
 from backend.datasets import marketplace, publish, service
 from backend.datasets.models import (
     LicencePlan,
@@ -134,6 +134,24 @@ def preview(
     its Merkle proof against the registered item root."""
     version = service.get_version(session=session, version_id=version_id, viewer=viewer)
     return service.preview(session=session, chain=chain, version=version, seed=seed, k=k)
+
+
+@router.get("/versions/{version_id}/preview/{index}/thumbnail")
+def preview_thumbnail(
+    version_id: RowId,
+    index: Annotated[int, Path(ge=0, le=MAX_ROW_ID)],
+    session: SessionDep,
+    storage: StorageDep,
+    viewer: MaybeUser,
+    seed: str = Query(max_length=service.MAX_SEED_CHARS),
+    k: int = Query(default=5, ge=1, le=service.MAX_PREVIEW),
+) -> Response:
+    """The thumbnail of an image the preview of ``seed`` and ``k`` shows (no other item's)."""
+    version = service.get_version(session=session, version_id=version_id, viewer=viewer)
+    digest, media_type = service.preview_thumbnail(
+        session=session, version=version, index=index, seed=seed, k=k
+    )
+    return Response(content=storage.get(digest), media_type=media_type)
 
 
 @router.get("/versions/{version_id}/licence-plan", response_model=LicencePlan)

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from eth_utils import keccak
 from sqlalchemy import func
@@ -306,14 +307,20 @@ def preview(
     indices = sample_indices(seed_bytes(seed), version.item_count, k)
     tree = item_tree_of(session, version)
     rows = session.exec(
-        select(DatasetItem, Item.text)
+        select(DatasetItem, Item)
         .join(Item, col(Item.id) == col(DatasetItem.item_id))
         .where(DatasetItem.version_id == version.id, col(DatasetItem.index).in_(indices))
     ).all()
-    by_index = {d.index: (d, text) for d, text in rows}
+    by_index = {d.index: (d, item) for d, item in rows}
     items = []
     for index in indices:
-        d, text = by_index[index]
+        d, item = by_index[index]
+        thumbnail = None
+        if item.thumbnail_digest is not None:
+            thumbnail = (
+                f"/versions/{version.id}/preview/{index}/thumbnail"
+                f"?seed={quote(seed, safe='')}&k={k}"
+            )
         items.append(
             PreviewItem(
                 index=index,
@@ -322,8 +329,8 @@ def preview(
                 label_hash=d.label_hash,
                 confidence=d.confidence,
                 n_answers=d.n_answers,
-                text=text,
-                thumbnail_url=None,
+                text=item.text,
+                thumbnail_url=thumbnail,
                 proof=tree.proof(index),
             )
         )
@@ -337,6 +344,25 @@ def preview(
         indices=indices,
         items=items,
     )
+
+
+def preview_thumbnail(
+    *, session: Session, version: DatasetVersion, index: int, seed: str, k: int
+) -> tuple[str, str]:
+    """The thumbnail digest and type of a previewed image: only items a preview of ``seed``
+    shows (thumbnails are re-encoded in the image's own format)."""
+    if version.item_root is None or index not in sample_indices(
+        seed_bytes(seed), version.item_count, k
+    ):
+        raise NotFound(f"item {index} is not in a preview drawn from this seed")
+    item = session.exec(
+        select(Item)
+        .join(DatasetItem, col(DatasetItem.item_id) == col(Item.id))
+        .where(DatasetItem.version_id == version.id, DatasetItem.index == index)
+    ).first()
+    if item is None or item.thumbnail_digest is None:
+        raise NotFound(f"item {index} of version {version.id} has no thumbnail")
+    return item.thumbnail_digest, item.mime_type or "application/octet-stream"
 
 
 # --- downloads ---

@@ -18,7 +18,7 @@ from backend.provenance import service as provenance
 from backend.quality.models import AnswerStatus
 from backend.tasks import service as tasks
 from backend.tasks.models import Answer, AnswerSubmit
-from tests.factories import recorded_consent_row
+from tests.factories import png_bytes, recorded_consent_row
 
 CLASSES = ["cat", "dog"]
 
@@ -42,6 +42,7 @@ def decided_project(
     label_of: Callable[[int, str], str],
     *,
     status_of: Callable[[int, str], AnswerStatus] = lambda i, c: AnswerStatus.accepted,
+    images: bool = False,
 ) -> Project:
     """Every contributor answers every one of ``n_items`` items (overlap = their number) with
     ``label_of(item number, contributor)``; the answers get ``status_of(...)``, the items are
@@ -50,7 +51,7 @@ def decided_project(
         session=session,
         owner=owner,
         data=ProjectCreate(
-            task_type="text_classification",
+            task_type="image_classification" if images else "text_classification",
             title="Pets",
             instructions="Cat or dog?",
             label_schema={"classes": CLASSES},
@@ -58,19 +59,33 @@ def decided_project(
             reward_per_answer=10**15,
         ),
     )
-    rows = [{"text": f"pet {n}", "id": f"pet-{n}"} for n in range(n_items)]
-    projects.add_text_items(
-        session=session,
-        settings=get_settings(),
-        project=project,
-        data="\n".join(json.dumps(r) for r in rows).encode(),
-        filename="items.jsonl",
-        content_type=None,
-    )
-    number = {
-        i.id: int(i.text.split()[1])  # type: ignore[union-attr]
-        for i in session.exec(select(Item).where(Item.project_id == project.id))
-    }
+    if images:
+        projects.add_image_items(
+            session=session,
+            settings=get_settings(),
+            storage=get_storage(),
+            project=project,
+            files=[(f"pet-{n}.png", png_bytes(color=(n, 90, 200))) for n in range(n_items)],
+            gold_answers={},
+        )
+        number = {
+            i.id: int(i.external_id.split("-")[1].split(".")[0])  # type: ignore[union-attr]
+            for i in session.exec(select(Item).where(Item.project_id == project.id))
+        }
+    else:
+        rows = [{"text": f"pet {n}", "id": f"pet-{n}"} for n in range(n_items)]
+        projects.add_text_items(
+            session=session,
+            settings=get_settings(),
+            project=project,
+            data="\n".join(json.dumps(r) for r in rows).encode(),
+            filename="items.jsonl",
+            content_type=None,
+        )
+        number = {
+            i.id: int(i.text.split()[1])  # type: ignore[union-attr]
+            for i in session.exec(select(Item).where(Item.project_id == project.id))
+        }
     statuses: dict[AnswerStatus, list[int]] = {}
     for contributor in contributors:
         if session.exec(select(Consent).where(Consent.contributor == contributor)).first() is None:

@@ -133,3 +133,42 @@ def test_revocation_notifies_buyers_and_the_next_version_leaves_the_answers_out(
     public = client.get(f"/versions/{second.id}", headers=small["headers"]).json()
     assert public["counts"]["contributors"] == 1
     assert public["changes"]["supersedes"] == 1
+
+
+def test_an_image_version_previews_thumbnails_of_its_sample_only(
+    client, session, chain, marketplace
+):
+    requester = new_account()
+    headers = sign_in(client, requester)
+    accounts = [new_account() for _ in range(2)]
+    world = {
+        "requester": requester,
+        "headers": headers,
+        "project": decided_project(
+            session,
+            chain,
+            requester.address,
+            [a.address for a in accounts],
+            5,
+            lambda n, who: "cat" if n % 2 == 0 else "dog",
+            images=True,
+        ),
+    }
+    version = _publish(client, world, scope="research", min_answers=1)
+    public = _register(client, world, chain, version)
+    assert {f["format"] for f in public["formats"]} == {
+        "coco",
+        "croissant",
+        "csv",
+        "huggingface",
+        "imagefolder",
+        "jsonl",
+    }
+    preview = client.get(f"/versions/{version.id}/preview", params={"seed": "0xabcd", "k": 2})
+    shown = {item["index"] for item in preview.json()["items"]}
+    for item in preview.json()["items"]:
+        reply = client.get(item["thumbnail_url"])
+        assert reply.status_code == 200 and reply.headers["content-type"] == "image/png"
+    hidden = next(i for i in range(version.item_count) if i not in shown)
+    reply = client.get(f"/versions/{version.id}/preview/{hidden}/thumbnail?seed=0xabcd&k=2")
+    assert reply.status_code == 404 and "not in a preview" in reply.json()["detail"]
