@@ -18,6 +18,8 @@ from backend.core.config import LOCAL_CHAIN_IDS
 TEST_TOKEN_NAME = "Provenant Test Reward"
 TEST_TOKEN_SYMBOL = "PRVT"
 TEST_TOKEN_DECIMALS = 18
+# Minimum share of each dataset sale that goes to the contributors' royalty pool.
+MARKETPLACE_ROYALTY_FLOOR_BPS = 2000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ STEPS: tuple[DeployStep, ...] = (
     DeployStep("ConsentRegistry", lambda c: (c.operator.address, c.operator.address)),
     DeployStep("ProvenanceRegistry", lambda c: (c.operator.address, c.operator.address)),
     DeployStep("ProjectEscrow", lambda c: (c.operator.address, c.operator.address)),
+    # After ProjectEscrow, whose address deploy_all has just recorded (or found) in
+    # c.deployments, the same object it records into: the marketplace reads projects'
+    # requesters from that escrow. The operator is admin, operator and treasury.
+    DeployStep(
+        "DatasetMarketplace",
+        lambda c: (
+            c.operator.address,
+            c.operator.address,
+            c.deployments.address_of("ProjectEscrow"),
+            c.operator.address,
+            MARKETPLACE_ROYALTY_FLOOR_BPS,
+        ),
+    ),
 )
 
 
