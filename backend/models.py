@@ -1,6 +1,7 @@
 """Imports every table module so SQLModel.metadata knows the whole schema (for Alembic)."""
 
 from backend.auth.models import AuthSession, SiweNonce
+from backend.chain.models import ChainCursor
 from backend.consent.models import Consent
 from backend.datasets.models import (
     DatasetAnswer,
@@ -16,7 +17,6 @@ from backend.projects.models import Item, Project
 from backend.provenance.models import Batch
 from backend.quality.models import ContributorQuality, FraudFlag, ItemResult
 from backend.rewards.models import (
-    ChainCursor,
     EscrowClaim,
     EscrowEvent,
     EscrowProject,

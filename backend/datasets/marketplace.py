@@ -18,14 +18,14 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from web3.contract import Contract
 from web3.types import EventData
 
-from backend.chain import eip712
+from backend.chain import eip712, follow
 from backend.chain.client import ChainClient
-from backend.chain.follow import block_hash, json_value, same_history
+from backend.chain.follow import block_hash, json_value
+from backend.chain.models import ChainCursor
 from backend.consent.typed_data import normalise_signature
 from backend.core.errors import BadRequest, ChainRevert, Conflict, InvalidSignature, NotFound
 from backend.core.time import utcnow
@@ -43,14 +43,12 @@ from backend.datasets.models import (
     VersionStatus,
 )
 from backend.projects.models import Project
-from backend.rewards.models import ChainCursor
 from backend.rewards.service import ensure_registered
 
 MARKETPLACE = "DatasetMarketplace"
 TOKEN_ABI = "TestRewardToken"  # any ERC-20 is called through an OpenZeppelin ERC20's ABI
 EVENTS = ("VersionRegistered", "VersionWithdrawn", "Licensed", "RoyaltyClaimed")
 CURSOR = "marketplace"
-MAX_BLOCKS_PER_SYNC = 5_000
 REGISTRATION_TTL_S = 3600
 DOMAIN_NAME, DOMAIN_VERSION = "Provenant DatasetMarketplace", "1"
 VERSION_TERMS_FIELDS = [
@@ -326,16 +324,9 @@ def _event(e: EventData) -> Event:
 
 
 def chain_events(chain: ChainClient, *, from_block: int, to_block: int) -> list[Event]:
-    market = contract(chain)
-    events: list[Event] = []
-    start = from_block
-    while start <= to_block:
-        end = min(to_block, start + MAX_BLOCKS_PER_SYNC - 1)
-        events.extend(
-            _event(e) for e in chain.events_of(market, EVENTS, from_block=start, to_block=end)
-        )
-        start = end + 1
-    return events
+    """DatasetMarketplace's events in the block range, in chain order."""
+    found = follow.events(chain, contract(chain), EVENTS, from_block=from_block, to_block=to_block)
+    return [_event(e) for e in found]
 
 
 def fold(events: list[Event], mirror: Mirror | None = None) -> Mirror:
@@ -420,37 +411,24 @@ def _clear(session: Session) -> None:
 
 
 def sync(*, session: Session, chain: ChainClient) -> int:
-    """Apply the marketplace's events since the last sync; return how many were applied.
-    Safe from several processes at once, as the escrow mirror is (backend/rewards/escrow.py)."""
+    """Apply the marketplace's events since the last sync; return how many were applied (safe
+    to run from several processes at once: backend/chain/follow.py)."""
     market = contract(chain)
-    cursor = session.get(ChainCursor, CURSOR)
-    latest = chain.block_number()
-    if (
-        cursor is None
-        or cursor.contract != market.address
-        or cursor.chain_id != chain.chain_id
-        or not same_history(chain, cursor, latest)
-    ):
-        _clear(session)
-        cursor = cursor or ChainCursor(name=CURSOR, next_block=0, chain_id=0, contract="")
-        cursor.next_block = _deployment_block(chain)
-        cursor.chain_id, cursor.contract, cursor.block_hash = chain.chain_id, market.address, None
-    if cursor.next_block > latest:
-        session.add(cursor)
-        session.commit()
+    started = follow.start(
+        session,
+        chain,
+        name=CURSOR,
+        contract=market.address,
+        deployment_block=_deployment_block(chain),
+        restart=lambda: _clear(session),
+    )
+    if started is None:
         return 0
+    cursor, latest = started
     events = chain_events(chain, from_block=cursor.next_block, to_block=latest)
     _apply(session, fold(events, _loaded(session, events)))
     _store(session, events)
-    cursor.next_block = latest + 1
-    cursor.block_hash = block_hash(chain, latest)
-    session.add(cursor)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return 0
-    return len(events)
+    return len(events) if follow.finish(session, chain, cursor, latest) else 0
 
 
 def _loaded(session: Session, events: list[Event]) -> Mirror:

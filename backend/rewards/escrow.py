@@ -11,13 +11,14 @@ have none, and a production follower would stay a few confirmations behind the h
 from collections.abc import Iterable
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from web3.contract import Contract
 from web3.types import EventData
 
+from backend.chain import follow
 from backend.chain.client import ChainClient
-from backend.chain.follow import block_hash, json_value, same_history
+from backend.chain.follow import block_hash, json_value
+from backend.chain.models import ChainCursor
 from backend.rewards.ledger import (
     EscrowEventRecord,
     Ledger,
@@ -26,7 +27,7 @@ from backend.rewards.ledger import (
     differences,
     fold,
 )
-from backend.rewards.models import ChainCursor, EscrowClaim, EscrowEvent, EscrowProject
+from backend.rewards.models import EscrowClaim, EscrowEvent, EscrowProject
 
 ESCROW = "ProjectEscrow"
 EVENTS = (
@@ -38,7 +39,6 @@ EVENTS = (
     "Withdrawn",
 )
 CURSOR = "escrow"
-MAX_BLOCKS_PER_SYNC = 5_000  # one get_logs call covers at most this many blocks
 
 
 def escrow_contract(chain: ChainClient) -> Contract:
@@ -61,15 +61,10 @@ def _record(event: EventData) -> EscrowEventRecord:
 
 def chain_events(chain: ChainClient, *, from_block: int, to_block: int) -> list[EscrowEventRecord]:
     """ProjectEscrow's events in the block range, in chain order."""
-    escrow = escrow_contract(chain)
-    events: list[EscrowEventRecord] = []
-    start = from_block
-    while start <= to_block:
-        end = min(to_block, start + MAX_BLOCKS_PER_SYNC - 1)
-        found = chain.events_of(escrow, EVENTS, from_block=start, to_block=end)
-        events.extend(_record(e) for e in found)
-        start = end + 1
-    return events
+    found = follow.events(
+        chain, escrow_contract(chain), EVENTS, from_block=from_block, to_block=to_block
+    )
+    return [_record(e) for e in found]
 
 
 # --- the mirror as a ledger, and back -------------------------------------------------------
@@ -153,29 +148,20 @@ def followed_escrow(session: Session) -> str | None:
 
 
 def sync(*, session: Session, chain: ChainClient) -> int:
-    """Apply the escrow's events since the last sync; return how many were applied.
-
-    Safe to run from several processes at once: the events' unique key makes a concurrent
-    sync of the same blocks fail as a whole, and that run applies nothing."""
+    """Apply the escrow's events since the last sync; return how many were applied (safe to
+    run from several processes at once: backend/chain/follow.py)."""
     escrow = escrow_contract(chain)
-    cursor = session.get(ChainCursor, CURSOR)
-    latest = chain.block_number()
-    if (
-        cursor is None
-        or cursor.contract != escrow.address
-        or cursor.chain_id != chain.chain_id
-        or not same_history(chain, cursor, latest)
-    ):
-        # A new deployment, or another chain under it (a fresh local node deploys to the same
-        # address): the mirror starts over from the deployment's block.
-        _clear_mirror(session)
-        cursor = cursor or ChainCursor(name=CURSOR, next_block=0, chain_id=0, contract="")
-        cursor.next_block = _deployment_block(chain)
-        cursor.chain_id, cursor.contract, cursor.block_hash = chain.chain_id, escrow.address, None
-    if cursor.next_block > latest:
-        session.add(cursor)
-        session.commit()
+    started = follow.start(
+        session,
+        chain,
+        name=CURSOR,
+        contract=escrow.address,
+        deployment_block=_deployment_block(chain),
+        restart=lambda: _clear_mirror(session),
+    )
+    if started is None:
         return 0
+    cursor, latest = started
     events = chain_events(chain, from_block=cursor.next_block, to_block=latest)
     # Claimed events only write an account's total, never read it: no claims to load.
     ledger = load_ledger(session, {e.project_id for e in events}, claims_too=False)
@@ -183,15 +169,7 @@ def sync(*, session: Session, chain: ChainClient) -> int:
         apply(ledger, event)
     _save(session, ledger)
     _store_events(session, events)
-    cursor.next_block = latest + 1
-    cursor.block_hash = block_hash(chain, latest)
-    session.add(cursor)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # another process applied these blocks first
-        return 0
-    return len(events)
+    return len(events) if follow.finish(session, chain, cursor, latest) else 0
 
 
 def rebuild(*, session: Session, chain: ChainClient, replace: bool = False) -> list[str]:

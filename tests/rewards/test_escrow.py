@@ -4,12 +4,13 @@
 from click.testing import CliRunner
 from sqlmodel import Session, func, select
 
+from backend.chain.models import ChainCursor
 from backend.cli import main
 from backend.core.db import get_engine
 from backend.deps import get_storage
 from backend.rewards import escrow as mirror
 from backend.rewards import service
-from backend.rewards.models import ChainCursor, EscrowClaim, EscrowEvent, EscrowProject
+from backend.rewards.models import EscrowClaim, EscrowEvent, EscrowProject
 from tests.factories import give_eth, new_account
 from tests.rewards.helpers import (
     claim_data,
