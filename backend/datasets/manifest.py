@@ -49,6 +49,11 @@ def chain_version_id(project_id: int, version: int) -> int:
     return (project_id << VERSION_BITS) | version
 
 
+def split_version_id(version_id: int) -> tuple[int, int]:
+    """(project id, version number) of a DatasetMarketplace version id."""
+    return version_id >> VERSION_BITS, version_id & ((1 << VERSION_BITS) - 1)
+
+
 def item_tree(leaves: Iterable[tuple[str, str]]) -> StandardMerkleTree:
     """The standard-v1 tree of ``(contentHash, labelHash)`` in the version's item order."""
     return StandardMerkleTree.of([list(leaf) for leaf in leaves], ITEM_LEAF_ENCODING)

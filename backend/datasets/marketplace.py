@@ -29,7 +29,7 @@ from backend.chain.models import ChainCursor
 from backend.consent.typed_data import normalise_signature
 from backend.core.errors import BadRequest, ChainRevert, Conflict, InvalidSignature, NotFound
 from backend.core.time import utcnow
-from backend.datasets import manifest, service
+from backend.datasets import service
 from backend.datasets.models import (
     DatasetVersion,
     Licence,
@@ -346,13 +346,7 @@ def fold(events: list[Event], mirror: Mirror | None = None) -> Mirror:
 
 def _apply(session: Session, mirror: Mirror) -> None:
     for vid, e in mirror.registered.items():
-        number = int(vid)
-        row = session.exec(
-            select(DatasetVersion).where(
-                DatasetVersion.project_id == number >> manifest.VERSION_BITS,
-                DatasetVersion.number == number & 0xFFFFFFFF,
-            )
-        ).first()
+        row = service.version_on_chain(session, vid)
         if row is None or row.manifest_hash != e.args["terms"]["manifestHash"]:
             continue  # registered by another deployment of ours, or by nobody we know
         row.status = VersionStatus.withdrawn if vid in mirror.withdrawn else VersionStatus.published

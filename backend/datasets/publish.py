@@ -37,7 +37,7 @@ from backend.consent.models import Consent
 from backend.core.config import Settings
 from backend.core.errors import BadRequest, Conflict, NotFound
 from backend.core.time import utcnow
-from backend.datasets import labels, manifest
+from backend.datasets import labels, manifest, service
 from backend.datasets.exports import ExportContext, ExportItem, formats_for, write_export
 from backend.datasets.manifest_build import write_manifest
 from backend.datasets.models import (
@@ -411,12 +411,8 @@ def _changes(session: Session, version: DatasetVersion, state: _Freeze) -> dict[
     """What changed since the version this one supersedes: items added and removed, and why."""
     if version.supersedes is None:
         return None
-    previous = session.exec(
-        select(DatasetVersion).where(
-            DatasetVersion.project_id == version.project_id,
-            DatasetVersion.number == version.supersedes,
-        )
-    ).one()
+    previous = service.version_numbered(session, version.project_id, version.supersedes)
+    assert previous is not None  # published versions are never deleted
     before = set(
         session.exec(
             select(DatasetItem.content_hash).where(DatasetItem.version_id == previous.id)

@@ -49,6 +49,19 @@ def chain_id_of(version: DatasetVersion) -> int:
     return manifest.chain_version_id(version.project_id, version.number)
 
 
+def version_numbered(session: Session, project_id: int, number: int) -> DatasetVersion | None:
+    return session.exec(
+        select(DatasetVersion).where(
+            DatasetVersion.project_id == project_id, DatasetVersion.number == number
+        )
+    ).first()
+
+
+def version_on_chain(session: Session, chain_version_id: int | str) -> DatasetVersion | None:
+    """Our version with this DatasetMarketplace id, if any."""
+    return version_numbered(session, *manifest.split_version_id(int(chain_version_id)))
+
+
 def get_version(*, session: Session, version_id: int, viewer: str | None) -> DatasetVersion:
     """A version the viewer may see: published ones to anyone, others to their requester."""
     version = session.get(DatasetVersion, version_id)
@@ -433,14 +446,7 @@ def licences_of(session: Session, buyer: str) -> list[tuple[Licence, DatasetVers
     for lic in session.exec(
         select(Licence).where(Licence.buyer == buyer).order_by(col(Licence.id))
     ):
-        number = int(lic.chain_version_id)
-        project_id, version = number >> manifest.VERSION_BITS, number & 0xFFFFFFFF
-        row = session.exec(
-            select(DatasetVersion).where(
-                DatasetVersion.project_id == project_id, DatasetVersion.number == version
-            )
-        ).first()
-        out.append((lic, row))
+        out.append((lic, version_on_chain(session, lic.chain_version_id)))
     return out
 
 
