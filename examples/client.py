@@ -1,8 +1,10 @@
 """What the examples' simulated users share: HTTP calls that fail loudly, SIWE sign-in,
-consent, and sending the transactions the API prepares from the user's own wallet."""
+consent and its revocation, and sending the transactions the API prepares from the user's
+own wallet."""
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -27,10 +29,13 @@ def signed_in(api_url: str, account: Any) -> httpx.Client:
     return api
 
 
-def consent(api: httpx.Client, account: Any) -> None:
-    typed = check(
-        api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]})
-    )["typed_data"]
+def consent(
+    api: httpx.Client,
+    account: Any,
+    scopes: Sequence[str] = ("research", "commercial_ai_training"),
+) -> str:
+    """Sign and submit a consent for ``scopes``; wait until it is on chain; return its hash."""
+    typed = check(api.post("/consent/typed-data", json={"scopes": list(scopes)}))["typed_data"]
     msg = typed["message"]
     body = {
         "terms_version": msg["termsVersion"],
@@ -46,6 +51,25 @@ def consent(api: httpx.Client, account: Any) -> None:
         if time.monotonic() > deadline:
             sys.exit("consent was not recorded in 20 s; is the worker running?")
         time.sleep(0.1)
+    return consent_hash
+
+
+def revoke(api: httpx.Client, account: Any, consent_hash: str) -> dict[str, Any]:
+    """Sign and submit the revocation of a consent; wait until it is on chain; return the
+    consent as the API shows it (its ``revocation`` has the transaction and the time)."""
+    typed = check(api.post(f"/consent/{consent_hash}/revoke/typed-data"))["typed_data"]
+    body = {
+        "nonce": typed["message"]["nonce"],
+        "deadline": typed["message"]["deadline"],
+        "signature": account.sign_typed_data(full_message=typed).signature.hex(),
+    }
+    check(api.post(f"/consent/{consent_hash}/revoke", json=body))
+    deadline = time.monotonic() + 20
+    while (row := check(api.get(f"/consent/{consent_hash}")))["revocation"]["status"] != "recorded":
+        if row["revocation"]["status"] == "failed" or time.monotonic() > deadline:
+            sys.exit(f"revocation of {consent_hash} was not recorded: {row['revocation']}")
+        time.sleep(0.1)
+    return row
 
 
 def send(w3: Web3, account: Any, tx: dict[str, Any]) -> Any:
