@@ -165,7 +165,7 @@ def head(
                 "rule": manifest.WEIGHTING_RULE,
             },
         },
-        "excluded": {k: v for k, v in version.excluded.items() if k != "formats"},
+        "excluded": version.excluded,
         "exports": [
             {
                 "format": e.format,

@@ -48,6 +48,7 @@ class DatasetVersion(SQLModel, table=True):
     selection: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     min_answers: int
     exclude_low_confidence: bool = False
+    formats: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     supersedes: int | None = None  # the version number this one follows
     # Consents are judged at this instant (unix seconds): the publication time.
     published_unix: int = Field(sa_type=BigInteger)

@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,18 @@ def licence_terms_hash(spdx: str | None, terms: str | None) -> tuple[str | None,
 def _royalty_floor() -> int:
     """The largest royalty share any offered consent terms promise contributors."""
     return max(t.royalty_bps for t in consent_terms.TERMS)
+
+
+def publication_time(chain: ChainClient, now: datetime) -> int:
+    """The instant consents are judged at: the later of this clock and the latest block's
+    time. Consents' recording and revocation times are block times, and a chain's blocks can
+    run ahead of the wall clock (Hardhat gives each block a new second, so a burst of
+    transactions pushes its time ahead, and it stays ahead): judged by the wall clock alone, a
+    revocation already on chain could count as not yet made. The version's registration comes
+    in a later block, so its time is at least this one."""
+    latest = chain.block(chain.block_number())
+    block_time = int(latest["timestamp"]) if latest is not None else 0
+    return max(int(now.timestamp()), block_time)
 
 
 def create_version(
@@ -172,8 +184,8 @@ def create_version(
         min_answers=min_answers,
         exclude_low_confidence=body.exclude_low_confidence,
         supersedes=previous,
-        published_unix=int(now.timestamp()),
-        excluded={"formats": list(formats)},
+        published_unix=publication_time(chain, now),
+        formats=list(formats),
         created_at=now,
         updated_at=now,
     )
@@ -533,7 +545,7 @@ def build_version(
         return version  # built, failed or published: nothing to do (a redelivered task)
     project = session.get(Project, version.project_id)
     assert project is not None
-    formats: list[str] = list(version.excluded.get("formats", []))
+    formats = list(version.formats)
     try:
         _clear_build(session, version_id)
         _progress(session, version, "freezing items", 0, 0)
@@ -554,7 +566,6 @@ def build_version(
         version.item_count, version.answer_count = state.n_items, state.n_answers
         version.contributor_count = len(state.contributors)
         version.excluded = {
-            "formats": formats,
             "items": dict(sorted(state.items_out.items())),
             "answers": dict(sorted(state.answers_out.items())),
             "undecidedItems": _undecided(session, version),

@@ -176,7 +176,7 @@ def to_public(
             "answers": version.answer_count,
             "contributors": version.contributor_count,
         },
-        excluded={k: v for k, v in version.excluded.items() if k != "formats"},
+        excluded=version.excluded,
         method={
             **method.as_manifest(),
             "min_answers": version.min_answers,

@@ -1,6 +1,8 @@
 """The dataset routes' rules: who may publish and see what, bad requests named, wrong
 payments refused on chain, notices, and the version that supersedes another."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlmodel import Session, select
 
@@ -172,3 +174,22 @@ def test_an_image_version_previews_thumbnails_of_its_sample_only(
     hidden = next(i for i in range(version.item_count) if i not in shown)
     reply = client.get(f"/versions/{version.id}/preview/{hidden}/thumbnail?seed=0xabcd&k=2")
     assert reply.status_code == 404 and "not in a preview" in reply.json()["detail"]
+
+
+def test_consents_are_judged_at_the_chain_time_when_blocks_run_ahead_of_the_clock(
+    client, small, chain
+):
+    """A revocation mined in a block whose time is ahead of the API's clock still counts."""
+    ahead = int(utcnow().timestamp()) + 120
+    chain.w3.provider.make_request("evm_setNextBlockTimestamp", [ahead])
+    chain.w3.provider.make_request("evm_mine", [])
+    leaver = small["accounts"]["b"].address
+    with Session(get_engine()) as s:
+        row = s.exec(select(Consent).where(Consent.contributor == leaver)).one()
+        row.revoke_status = "recorded"
+        row.revoked_at = datetime.fromtimestamp(ahead, UTC)
+        s.add(row)
+        s.commit()
+    version = _publish(client, small, scope="research", min_answers=1)
+    assert version.published_unix >= ahead
+    assert version.excluded["answers"] == {"consent_revoked": 4}
