@@ -12,7 +12,10 @@ pragma solidity 0.8.30;
  * OpenZeppelin `StandardMerkleTree` ("standard-v1") of `(address account, uint256 weight)` leaves,
  * a leaf being `keccak256(bytes.concat(keccak256(abi.encode(account, weight))))`. An account may
  * claim, at any time, `pool * weight / totalWeight` (rounded down) minus what it already claimed,
- * where `pool` is the total the version's sales have put in the pool so far. The treasury's fees
+ * where `pool` is the total the version's sales have put in the pool so far. An account's first
+ * paid claim proves its weight with a Merkle proof; the contract keeps the weight (see
+ * {provenWeight}) and pays later claims on it with no proof ({claimRoyaltyAgain}, or
+ * {claimRoyalty} with the same weight and any proof, e.g. an empty one). The treasury's fees
  * and the requester's shares are credited as internal balances, withdrawn with {withdrawEarnings}.
  * For each version, the total paid to contributors never exceeds its pool, whatever its tree says.
  */
@@ -96,7 +99,8 @@ interface IDatasetMarketplace {
      * @param versionId The version.
      * @param account The contributor, who receives the tokens.
      * @param weight The contributor's weight in the version's weight tree.
-     * @param proof The sibling hashes from the leaf up to the weight root.
+     * @param proof The sibling hashes from the leaf up to the weight root; once the weight is
+     * proven (the contributor's first paid claim), not looked at, and may be empty.
      */
     struct ClaimRequest {
         uint256 versionId;
@@ -359,6 +363,24 @@ interface IDatasetMarketplace {
     error DatasetMarketplaceInvalidProof(uint256 versionId, address account, uint256 weight);
 
     /**
+     * @notice The claim carries no proof ({claimRoyaltyAgain}, or an empty proof that proves
+     * nothing) and the account has no proven weight in the version (it was never paid there): its
+     * first claim must prove its weight ({claimRoyalty} with its proof).
+     * @param versionId The version.
+     * @param account The account claimed for.
+     */
+    error DatasetMarketplaceWeightNotProven(uint256 versionId, address account);
+
+    /**
+     * @notice The weight given is not the one the account proved at its first paid claim.
+     * @param versionId The version.
+     * @param account The account claimed for.
+     * @param weight The weight given.
+     * @param provenWeight The account's proven weight.
+     */
+    error DatasetMarketplaceWeightMismatch(uint256 versionId, address account, uint256 weight, uint256 provenWeight);
+
+    /**
      * @notice The weight proven exceeds the version's total weight: the tree is faulty.
      * @param versionId The version.
      * @param account The account claimed for.
@@ -485,6 +507,12 @@ interface IDatasetMarketplace {
     /**
      * @notice Pays `account` its share of the version's pool minus what it already claimed.
      * @dev Anyone may call; the tokens always go to `account`. Works for withdrawn versions too.
+     * The account's first paid claim in the version proves `weight` with `proof` and keeps it
+     * ({provenWeight}). Before then, an empty proof reverts with {DatasetMarketplaceWeightNotProven}
+     * (unless it is the proof: in a one-leaf tree), any other wrong proof with
+     * {DatasetMarketplaceInvalidProof}. Once proven, `proof` is not looked at (it may be empty, or
+     * the same proof again) and `weight` must be the proven weight
+     * ({DatasetMarketplaceWeightMismatch} otherwise).
      * @param versionId The version.
      * @param account The contributor.
      * @param weight The contributor's weight in the version's weight tree.
@@ -499,8 +527,21 @@ interface IDatasetMarketplace {
     ) external returns (uint256 amount);
 
     /**
+     * @notice Pays `account` its share of the version's pool minus what it already claimed, on
+     * the weight its first paid claim proved: a later claim, with no weight and no proof.
+     * @dev Anyone may call; the tokens always go to `account`. Reverts with
+     * {DatasetMarketplaceWeightNotProven} before the account's first paid claim in the version,
+     * otherwise exactly as {claimRoyalty} with the proven weight would.
+     * @param versionId The version.
+     * @param account The contributor.
+     * @return amount The amount paid.
+     */
+    function claimRoyaltyAgain(uint256 versionId, address account) external returns (uint256 amount);
+
+    /**
      * @notice Pays many claims in one transaction, each as {claimRoyalty} would.
-     * @dev Anyone may call. An entry with nothing to pay is skipped with a {RoyaltyClaimSkipped}
+     * @dev Anyone may call. Entries may mix first claims (with a proof) and later ones (proven
+     * weight, empty proof). An entry with nothing to pay is skipped with a {RoyaltyClaimSkipped}
      * event (so that a contributor claiming in between does not make the batch fail); any other
      * invalid entry reverts the whole batch with {DatasetMarketplaceClaimFailed}, which names the
      * entry's index and carries the error {claimRoyalty} would give.
@@ -517,7 +558,8 @@ interface IDatasetMarketplace {
     function withdrawEarnings(address token) external returns (uint256 amount);
 
     /**
-     * @notice Returns what {claimRoyalty} would pay now for these arguments.
+     * @notice Returns what {claimRoyalty} would pay now for these arguments (for a later claim:
+     * the proven weight and any proof, e.g. an empty one).
      * @param versionId The version.
      * @param account The contributor.
      * @param weight The contributor's weight in the version's weight tree.
@@ -538,6 +580,15 @@ interface IDatasetMarketplace {
      * @return The claimed total.
      */
     function claimed(uint256 versionId, address account) external view returns (uint256);
+
+    /**
+     * @notice Returns the weight an account proved in a version at its first paid claim, which
+     * its later claims are paid on.
+     * @param versionId The version.
+     * @param account The contributor.
+     * @return The proven weight; zero before the account's first paid claim in the version.
+     */
+    function provenWeight(uint256 versionId, address account) external view returns (uint256);
 
     /**
      * @notice Tells whether `buyer` holds a licence to the version.

@@ -17,16 +17,20 @@ import {IProjectEscrow} from "../interfaces/IProjectEscrow.sol";
  * @title DatasetMarketplace
  * @notice Sells licences to dataset versions and pays their contributors royalties from each
  * version's pool, against the version's weight tree.
- * @dev Storage is laid out for the two hot paths. A claim reads three slots of the version (token
- * and total weight; pool and paid; weight root) and the account's claimed slot, and writes the
- * last two; its cost does not depend on the number of sales, and the number of contributors only
- * adds a proof hash per doubling (about 620 gas of calldata and hashing each). A buy reads four
- * slots of the version (token; pool; requester, shares and status; price), writes the pool, sets
- * one bit in the buyer's licence bitmap (256 versions of a project share a word) and adds to two
- * earnings slots (treasury and requester), each an `(accrued, withdrawn)` pair that never returns
- * to zero once used, so later sales and withdrawals never pay for a fresh slot. Earnings are
- * withdrawn by their owners (pull pattern). Amounts are kept as `uint128`: prices are below
- * 2**128, and a pool or balance that would outgrow that reverts (no real token has such supply).
+ * @dev Storage is laid out for the two hot paths. An account's first paid claim in a version
+ * proves its weight against the weight root and keeps it, packed with its claimed total in the
+ * one slot per (version, account); later claims are paid on that weight without a proof. A claim
+ * reads two slots of the version (token and total weight; pool and paid), the weight root if it
+ * proves, and the account's slot, and writes the pool-and-paid slot and the account's slot. Its
+ * cost does not depend on the number of sales; the number of contributors only adds a proof hash
+ * per doubling (about 660 gas of calldata and hashing each) to first claims, and nothing to later
+ * ones. A buy reads four slots of the version (token; pool; requester, shares and status; price),
+ * writes the pool, sets one bit in the buyer's licence bitmap (256 versions of a project share a
+ * word) and adds to two earnings slots (treasury and requester), each an `(accrued, withdrawn)`
+ * pair that never returns to zero once used, so later sales and withdrawals never pay for a fresh
+ * slot. Earnings are withdrawn by their owners (pull pattern). Amounts are kept as `uint128`:
+ * prices are below 2**128, and a pool or balance that would outgrow that reverts (no real token
+ * has such supply).
  */
 contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -42,7 +46,7 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
 
     uint256 private constant _MAX_BPS = 10_000;
 
-    /// @dev Storage layout of a version; slots 0-2 are those a claim reads, 0, 1, 3 and 4 a buy's.
+    /// @dev Storage layout of a version; a claim reads slots 0 and 1 (and 2 for a first claim), a buy 0, 1, 3 and 4.
     struct VersionState {
         // Slot 0: read by claims and buys; zero token = unregistered version.
         address token;
@@ -50,7 +54,7 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         // Slot 1: written by buys (pool) and claims (paid).
         uint128 pool;
         uint128 paid;
-        // Slot 2: read by claims.
+        // Slot 2: read by first claims, which prove the account's weight.
         bytes32 weightRoot;
         // Slot 3: read by buys and withdrawals.
         address requester;
@@ -65,6 +69,19 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         bytes32 manifestHash;
         bytes32 itemRoot;
         bytes32 termsHash;
+    }
+
+    /**
+     * @dev A contributor's account in a version: the one slot a claim reads and writes for it.
+     * `claimed` is its claimed total, `floor(pool * weight / totalWeight)` at its last claim with
+     * `weight <= totalWeight` (checked when the weight is proven), so never more than the pool
+     * then, and a pool is a uint128 (a sale that would take it beyond reverts): 160 bits always
+     * suffice. `weight` is zero until the first paid claim proves it against the weight root (a
+     * zero-weight leaf is never paid, so never kept), then at most the total weight, below 2**96.
+     */
+    struct Claim {
+        uint160 claimed;
+        uint96 weight;
     }
 
     /// @dev An account's earnings in one token; `accrued - withdrawn` is withdrawable.
@@ -83,7 +100,7 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
     mapping(uint256 projectId => uint32 version) private _latestVersion;
     // Bit `versionId & 255` of word `versionId >> 8`.
     mapping(address buyer => mapping(uint256 word => uint256 bits)) private _licences;
-    mapping(uint256 versionId => mapping(address account => uint256 claimedTotal)) private _claimed;
+    mapping(uint256 versionId => mapping(address account => Claim)) private _claims;
     mapping(address account => mapping(address token => Earnings)) private _earnings;
 
     /**
@@ -213,11 +230,15 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
     ) external nonReentrant returns (uint256 amount) {
         bytes memory failure;
         (amount, failure) = _claim(versionId, account, weight, proof);
-        if (failure.length != 0) {
-            assembly ("memory-safe") {
-                revert(add(failure, 0x20), mload(failure))
-            }
-        }
+        _revertIf(failure);
+    }
+
+    /// @inheritdoc IDatasetMarketplace
+    function claimRoyaltyAgain(uint256 versionId, address account) external nonReentrant returns (uint256 amount) {
+        bytes memory failure;
+        // As claimRoyalty with the proven weight and no proof, which refuses an unproven weight.
+        (amount, failure) = _claim(versionId, account, _claims[versionId][account].weight, _noProof());
+        _revertIf(failure);
     }
 
     /// @inheritdoc IDatasetMarketplace
@@ -239,7 +260,7 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
                     request.versionId,
                     request.account,
                     i,
-                    _claimed[request.versionId][request.account]
+                    _claims[request.versionId][request.account].claimed
                 );
             }
             total += amount;
@@ -255,13 +276,25 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         uint256 weight,
         bytes32[] calldata proof
     ) external view returns (uint256) {
-        (uint256 amount, , bytes memory failure) = _owed(_versions[versionId], versionId, account, weight, proof);
+        (uint256 amount, , bytes memory failure) = _owed(
+            _versions[versionId],
+            _claims[versionId][account],
+            versionId,
+            account,
+            weight,
+            proof
+        );
         return failure.length == 0 ? amount : 0;
     }
 
     /// @inheritdoc IDatasetMarketplace
     function claimed(uint256 versionId, address account) external view returns (uint256) {
-        return _claimed[versionId][account];
+        return _claims[versionId][account].claimed;
+    }
+
+    /// @inheritdoc IDatasetMarketplace
+    function provenWeight(uint256 versionId, address account) external view returns (uint256) {
+        return _claims[versionId][account].weight;
     }
 
     /// @inheritdoc IDatasetMarketplace
@@ -492,13 +525,16 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         bytes32[] calldata proof
     ) private returns (uint256 amount, bytes memory failure) {
         VersionState storage v = _versions[versionId];
+        Claim storage c = _claims[versionId][account];
         uint256 entitled;
-        (amount, entitled, failure) = _owed(v, versionId, account, weight, proof);
+        (amount, entitled, failure) = _owed(v, c, versionId, account, weight, proof);
         if (failure.length != 0) {
             return (0, failure);
         }
 
-        _claimed[versionId][account] = entitled;
+        // Fit: entitled <= pool < 2**128, weight <= totalWeight < 2**96 (see Claim). Keeps the
+        // weight on the first claim, rewrites the same one on later ones.
+        (c.claimed, c.weight) = (uint160(entitled), uint96(weight));
         // Fits: paid + amount <= pool, checked in _owed.
         v.paid += uint128(amount);
         emit RoyaltyClaimed(versionId, account, amount, entitled);
@@ -507,10 +543,12 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
 
     /**
      * @dev What a claim would pay (`amount`) and the account's claimed total after it
-     * (`entitled`), or the error that refuses it (`failure`, empty if none).
+     * (`entitled`), or the error that refuses it (`failure`, empty if none). Either way, a claim
+     * that passes is paid on `weight`, which is then the account's proven weight.
      */
     function _owed(
         VersionState storage v,
+        Claim storage c,
         uint256 versionId,
         address account,
         uint256 weight,
@@ -520,14 +558,34 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         if (totalWeight == 0) {
             return (0, 0, abi.encodeWithSelector(DatasetMarketplaceUnknownVersion.selector, versionId));
         }
-        if (!_verify(proof, v.weightRoot, _leaf(account, weight))) {
+        (uint256 proven, uint256 already) = (c.weight, c.claimed);
+        if (proven != 0) {
+            // Proven at an earlier paid claim, against this version's root, which never changes,
+            // and checked against the total then: the proof is not looked at again.
+            if (weight != proven) {
+                return (
+                    0,
+                    0,
+                    abi.encodeWithSelector(
+                        DatasetMarketplaceWeightMismatch.selector,
+                        versionId,
+                        account,
+                        weight,
+                        proven
+                    )
+                );
+            }
+        } else if (!_verify(proof, v.weightRoot, _leaf(account, weight))) {
+            // No proof at all is what a later claim looks like: name that. (An empty proof is
+            // valid only in a one-leaf tree, whose root is the leaf.)
             return (
                 0,
                 0,
-                abi.encodeWithSelector(DatasetMarketplaceInvalidProof.selector, versionId, account, weight)
+                proof.length == 0
+                    ? abi.encodeWithSelector(DatasetMarketplaceWeightNotProven.selector, versionId, account)
+                    : abi.encodeWithSelector(DatasetMarketplaceInvalidProof.selector, versionId, account, weight)
             );
-        }
-        if (weight > totalWeight) {
+        } else if (weight > totalWeight) {
             return (
                 0,
                 0,
@@ -543,7 +601,6 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
         uint256 pool = v.pool;
         // No overflow: pool < 2**128 and weight <= totalWeight < 2**96.
         entitled = (pool * weight) / totalWeight;
-        uint256 already = _claimed[versionId][account];
         if (entitled <= already) {
             return (
                 0,
@@ -559,6 +616,23 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
                 0,
                 abi.encodeWithSelector(DatasetMarketplaceClaimExceedsPool.selector, versionId, amount, unpaid)
             );
+        }
+    }
+
+    /// @dev Reverts with `failure` (an ABI-encoded error) unless it is empty.
+    function _revertIf(bytes memory failure) private pure {
+        if (failure.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(failure, 0x20), mload(failure))
+            }
+        }
+    }
+
+    /// @dev An empty proof, for {claimRoyaltyAgain}, which has none.
+    function _noProof() private pure returns (bytes32[] calldata proof) {
+        assembly ("memory-safe") {
+            proof.offset := 0
+            proof.length := 0
         }
     }
 
@@ -584,7 +658,7 @@ contract DatasetMarketplace is IDatasetMarketplace, AccessControl, EIP712, Reent
      * @dev Whether `proof` leads from `leaf` to `root`, hashing each pair in sorted order as
      * OpenZeppelin's `MerkleProof.verifyCalldata` and `StandardMerkleTree` do. The same result as
      * `MerkleProof.verifyCalldata`, in a loop of a dozen opcodes per proof hash (about 95 gas
-     * less per hash, 1,660 less for a claim in a tree of 100,000 contributors): the pair is
+     * less per hash, 1,660 less for a first claim in a tree of 100,000 contributors): the pair is
      * written to the scratch space, the smaller word first, and hashed there.
      */
     function _verify(bytes32[] calldata proof, bytes32 root, bytes32 leaf) private pure returns (bool valid) {

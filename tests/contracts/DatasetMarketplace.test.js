@@ -84,6 +84,8 @@ function weightTree(entries) {
       const i = indexOf(account);
       return { versionId, account, weight: BigInt(tree.at(i)[1]), proof: tree.getProof(i) };
     },
+    /** A `ClaimRequest` for a later claim: the proven weight, no proof. */
+    again: (versionId, account) => ({ versionId, account, weight: BigInt(tree.at(indexOf(account))[1]), proof: [] }),
   };
 }
 
@@ -799,6 +801,7 @@ describe("DatasetMarketplace", function () {
       expect(await usdToken.balanceOf(alice.address)).to.equal(usd(35));
       expect(await usdToken.balanceOf(mallory.address)).to.equal(usd(1_000_000));
       expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(50n);
       expect((await market.version(versionId)).paid).to.equal(usd(35));
       expect(await market.claimable(...args)).to.equal(0n);
     });
@@ -845,7 +848,7 @@ describe("DatasetMarketplace", function () {
         [versionId, alice.address, weight + 1n, proof],
         [versionId, bob.address, weight, proof],
         [versionId, alice.address, weight, tree.proofOf(bob.address)],
-        [versionId, alice.address, weight, []],
+        [versionId, alice.address, weight, [ethers.ZeroHash]],
       ];
       // A second version with another tree: a proof of version 1 is no proof there.
       const other = weightTree([[alice.address, 7n], [bob.address, 8n]]);
@@ -856,6 +859,12 @@ describe("DatasetMarketplace", function () {
           .to.be.revertedWithCustomError(market, "DatasetMarketplaceInvalidProof")
           .withArgs(args[0], args[1], args[2]);
         expect(await market.claimable(...args)).to.equal(0n);
+      }
+      for (const [account, proven] of [
+        [alice.address, 0n],
+        [bob.address, 0n],
+      ]) {
+        expect(await market.provenWeight(versionId, account)).to.equal(proven);
       }
     });
 
@@ -882,6 +891,11 @@ describe("DatasetMarketplace", function () {
       await expect(market.claimRoyalty(...tree.claimArgs(versionId, dave.address)))
         .to.be.revertedWithCustomError(market, "DatasetMarketplaceNothingToClaim")
         .withArgs(versionId, dave.address, 0n);
+      // Never paid, so never proven: a claim without proof is refused as such.
+      expect(await market.provenWeight(versionId, dave.address)).to.equal(0n);
+      await expect(market.claimRoyaltyAgain(versionId, dave.address))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+        .withArgs(versionId, dave.address);
     });
 
     it("never pays a version beyond its pool, whatever its tree says", async function () {
@@ -910,14 +924,169 @@ describe("DatasetMarketplace", function () {
         .withArgs(v2, usd(49), usd(14));
       expect(await market.claimable(...faulty.claimArgs(v2, bob.address))).to.equal(0n);
 
+      // Later claims, on the proven weight without a proof, are held to the pool too. A second
+      // sale: pool 140, paid 56. Alice's 80 of 100 is owed 112 - 56 = 56 of the 84 unpaid; then
+      // Bob's 98 exceeds the 28 left. Bob was never paid, so has no proven weight to claim on.
+      await market.connect(buyer).buy(v2, usdAddress, usd(100));
+      await expect(market.claimRoyaltyAgain(v2, alice.address))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(v2, alice.address, usd(56), usd(112));
+      await expect(market.claimRoyalty(...faulty.claimArgs(v2, bob.address)))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceClaimExceedsPool")
+        .withArgs(v2, usd(98), usd(28));
+      await expect(market.claimRoyaltyAgain(v2, bob.address))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+        .withArgs(v2, bob.address);
+      // Carol's over-total weight was refused, so it was never kept either.
+      expect(await market.provenWeight(v2, carol.address)).to.equal(0n);
+      expect((await market.version(v2)).paid).to.equal(usd(112));
+
       // Version 1's pool and the earnings are untouched.
       for (const who of [alice, bob, carol]) {
         await market.claimRoyalty(...tree.claimArgs(versionIdOf(PROJECT, 1n), who.address));
       }
       await market.connect(requester).withdrawEarnings(usdAddress);
-      // Left: the two sales' fees and version 2's unpaid 14.
-      expect(await usdToken.balanceOf(marketAddress)).to.equal(usd(10) + usd(14));
-      expect(await usdToken.balanceOf(buyer.address)).to.equal(usd(999_900));
+      // Left: the three sales' fees and version 2's unpaid 28.
+      expect(await usdToken.balanceOf(marketAddress)).to.equal(usd(15) + usd(28));
+      expect(await usdToken.balanceOf(buyer.address)).to.equal(usd(999_800));
+    });
+  });
+
+  describe("proven weights and later claims", function () {
+    it("keeps the weight the first paid claim proves and pays later claims on it, without a proof", async function () {
+      const { market, usdAddress, usdToken, tree, buyer2, alice, bob, carol, mallory, versionId } =
+        await loadFixture(soldFixture);
+      const [, , weight, proof] = tree.claimArgs(versionId, alice.address);
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(0n);
+      await market.claimRoyalty(versionId, alice.address, weight, proof);
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(50n);
+      expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+
+      // A second sale: pool 140, Alice's share 70. Anyone claims it for her by the version and
+      // her address alone.
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      expect(await market.claimable(versionId, alice.address, weight, [])).to.equal(usd(35));
+      expect(await market.connect(mallory).claimRoyaltyAgain.staticCall(versionId, alice.address)).to.equal(usd(35));
+      await expect(market.connect(mallory).claimRoyaltyAgain(versionId, alice.address))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, alice.address, usd(35), usd(70))
+        .and.to.emit(usdToken, "Transfer")
+        .withArgs(await market.getAddress(), alice.address, usd(35));
+      expect(await market.claimed(versionId, alice.address)).to.equal(usd(70));
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(50n);
+      await expect(market.claimRoyaltyAgain(versionId, alice.address))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceNothingToClaim")
+        .withArgs(versionId, alice.address, usd(70));
+
+      // claimRoyalty with the proven weight: an empty proof, the proof again (what a wallet that
+      // always sends one does) or any other proof, which is not looked at any more.
+      await market.claimRoyalty(...tree.claimArgs(versionId, bob.address));
+      await market.connect(mallory).buy(versionId, usdAddress, usd(100));
+      await expect(market.claimRoyalty(versionId, alice.address, weight, []))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, alice.address, usd(35), usd(105));
+      await expect(market.claimRoyalty(versionId, bob.address, 30n, tree.proofOf(carol.address)))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, bob.address, usd(21), usd(63));
+      expect(await usdToken.balanceOf(alice.address)).to.equal(usd(105));
+      expect(await usdToken.balanceOf(bob.address)).to.equal(usd(63));
+      expect((await market.version(versionId)).paid).to.equal(usd(168));
+    });
+
+    it("refuses a later claim with another weight than the proven one", async function () {
+      const { market, usdAddress, tree, buyer2, alice, versionId } = await loadFixture(soldFixture);
+      const [, , weight, proof] = tree.claimArgs(versionId, alice.address);
+      await market.claimRoyalty(versionId, alice.address, weight, proof);
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      for (const [other, otherProof] of [
+        [51n, []],
+        [49n, proof],
+        [0n, []],
+      ]) {
+        await expect(market.claimRoyalty(versionId, alice.address, other, otherProof))
+          .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightMismatch")
+          .withArgs(versionId, alice.address, other, 50n);
+        expect(await market.claimable(versionId, alice.address, other, otherProof)).to.equal(0n);
+      }
+      expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+    });
+
+    it("holds a contributor to the first leaf it proved, even in a tree that lists it twice", async function () {
+      const { market, usdAddress, requester, buyer, buyer2, alice, bob } = await loadFixture(deployFixture);
+      // A faulty tree: Alice has two leaves.
+      const tree = StandardMerkleTree.of(
+        [
+          [alice.address, "10"],
+          [alice.address, "60"],
+          [bob.address, "30"],
+        ],
+        WEIGHT_ENCODING,
+      );
+      await market.connect(requester).registerVersion(
+        makeTerms(usdAddress, { root: tree.root, total: 100n }, { poolBps: 10_000n, feeBps: 0n, requesterBps: 0n }),
+      );
+      const versionId = versionIdOf(PROJECT, 1n);
+      await market.connect(buyer).buy(versionId, usdAddress, usd(100));
+      await market.claimRoyalty(versionId, alice.address, 10n, tree.getProof(0));
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      await expect(market.claimRoyalty(versionId, alice.address, 60n, tree.getProof(1)))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightMismatch")
+        .withArgs(versionId, alice.address, 60n, 10n);
+      await expect(market.claimRoyaltyAgain(versionId, alice.address))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, alice.address, usd(10), usd(20));
+    });
+
+    it("refuses a claim without a proof before the weight is proven, naming version and account", async function () {
+      const { market, usdAddress, tree, requester, buyer, alice, bob, versionId } =
+        await loadFixture(registeredFixture);
+      // Nothing sold: Alice's first claim is refused, so her weight is not kept.
+      await expect(market.claimRoyalty(...tree.claimArgs(versionId, alice.address)))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceNothingToClaim")
+        .withArgs(versionId, alice.address, 0n);
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(0n);
+      await market.connect(buyer).buy(versionId, usdAddress, usd(100));
+      for (const call of [
+        market.claimRoyaltyAgain(versionId, alice.address),
+        market.claimRoyalty(versionId, alice.address, 50n, []),
+      ]) {
+        await expect(call)
+          .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+          .withArgs(versionId, alice.address);
+      }
+      expect(await market.claimable(versionId, alice.address, 50n, [])).to.equal(0n);
+
+      // A weight is proven per version: Bob's, proven in version 1, is not in version 2.
+      await market.claimRoyalty(...tree.claimArgs(versionId, bob.address));
+      await market.connect(requester).registerVersion(makeTerms(usdAddress, tree, { version: 2n }));
+      await market.connect(buyer).buy(versionId + 1n, usdAddress, usd(100));
+      await expect(market.claimRoyaltyAgain(versionId + 1n, bob.address))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+        .withArgs(versionId + 1n, bob.address);
+      await expect(market.claimRoyaltyAgain(versionId + 5n, bob.address))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceUnknownVersion")
+        .withArgs(versionId + 5n);
+    });
+
+    it("takes the empty proof of a one-contributor tree as the proof it is", async function () {
+      const { market, usdAddress, requester, buyer, buyer2, alice } = await loadFixture(deployFixture);
+      const tree = weightTree([[alice.address, 7n]]);
+      expect(tree.proofOf(alice.address)).to.deep.equal([]);
+      await market.connect(requester).registerVersion(makeTerms(usdAddress, tree));
+      const versionId = versionIdOf(PROJECT, 1n);
+      await market.connect(buyer).buy(versionId, usdAddress, usd(100));
+      // The wrong weight with an empty proof proves nothing.
+      await expect(market.claimRoyalty(versionId, alice.address, 8n, []))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+        .withArgs(versionId, alice.address);
+      await expect(market.claimRoyalty(versionId, alice.address, 7n, []))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, alice.address, usd(70), usd(70));
+      expect(await market.provenWeight(versionId, alice.address)).to.equal(7n);
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      await expect(market.claimRoyaltyAgain(versionId, alice.address))
+        .to.emit(market, "RoyaltyClaimed")
+        .withArgs(versionId, alice.address, usd(70), usd(140));
     });
   });
 
@@ -967,6 +1136,55 @@ describe("DatasetMarketplace", function () {
       await expect(tx).to.emit(market, "RoyaltyClaimSkipped").withArgs(versionId, alice.address, 0n, usd(35));
       await expect(tx).to.emit(market, "RoyaltyClaimed").withArgs(versionId, bob.address, usd(21), usd(21));
       expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+    });
+
+    it("mixes first claims, with proofs, and later ones, on the proven weight without", async function () {
+      const { market, usdAddress, usdToken, tree, buyer2, alice, bob, carol, mallory, versionId } =
+        await loadFixture(soldFixture);
+      await market.claimRoyalty(...tree.claimArgs(versionId, alice.address));
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      const tx = market.claimMany([tree.again(versionId, alice.address), tree.request(versionId, bob.address)]);
+      await expect(tx).to.emit(market, "RoyaltyClaimed").withArgs(versionId, alice.address, usd(35), usd(70));
+      await expect(tx).to.emit(market, "RoyaltyClaimed").withArgs(versionId, bob.address, usd(42), usd(42));
+      expect(await market.provenWeight(versionId, bob.address)).to.equal(30n);
+
+      await market.connect(mallory).buy(versionId, usdAddress, usd(100));
+      const requests = [
+        tree.again(versionId, alice.address),
+        tree.again(versionId, bob.address),
+        tree.request(versionId, carol.address),
+        tree.again(versionId, carol.address),
+      ];
+      expect(await market.claimMany.staticCall(requests)).to.equal(usd(35) + usd(21) + usd(42));
+      const batch = market.claimMany(requests);
+      await expect(batch).to.emit(market, "RoyaltyClaimed").withArgs(versionId, alice.address, usd(35), usd(105));
+      await expect(batch).to.emit(market, "RoyaltyClaimed").withArgs(versionId, bob.address, usd(21), usd(63));
+      await expect(batch).to.emit(market, "RoyaltyClaimed").withArgs(versionId, carol.address, usd(42), usd(42));
+      // Carol's weight, proven by the third entry, makes the fourth valid: nothing left, skipped.
+      await expect(batch).to.emit(market, "RoyaltyClaimSkipped").withArgs(versionId, carol.address, 3n, usd(42));
+      expect(await usdToken.balanceOf(carol.address)).to.equal(usd(42));
+      expect((await market.version(versionId)).paid).to.equal(usd(210));
+    });
+
+    it("names a later entry with another weight, or with no proof and no proven weight", async function () {
+      const { market, usdAddress, tree, buyer2, alice, bob, carol, versionId } = await loadFixture(soldFixture);
+      await market.claimRoyalty(...tree.claimArgs(versionId, alice.address));
+      await market.connect(buyer2).buy(versionId, usdAddress, usd(100));
+      const wrong = { ...tree.again(versionId, alice.address), weight: 49n };
+      await expect(market.claimMany([tree.request(versionId, bob.address), wrong]))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceClaimFailed")
+        .withArgs(
+          1n,
+          market.interface.encodeErrorResult("DatasetMarketplaceWeightMismatch", [versionId, alice.address, 49n, 50n]),
+        );
+      await expect(market.claimMany([tree.again(versionId, alice.address), tree.again(versionId, carol.address)]))
+        .to.be.revertedWithCustomError(market, "DatasetMarketplaceClaimFailed")
+        .withArgs(
+          1n,
+          market.interface.encodeErrorResult("DatasetMarketplaceWeightNotProven", [versionId, carol.address]),
+        );
+      expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+      expect(await market.claimed(versionId, bob.address)).to.equal(0n);
     });
 
     it("reverts the whole batch on an invalid entry, naming its index and reason", async function () {
@@ -1058,6 +1276,21 @@ describe("DatasetMarketplace", function () {
       expect(await t.balanceOf(bob.address)).to.equal(usd(21));
     });
 
+    it("blocks a token that re-enters claimRoyaltyAgain while paying a later claim", async function () {
+      const { market, marketAddress, t, tree, buyer2, alice, bob, versionId } = await loadFixture(reentrantFixture);
+      await market.claimMany([tree.request(versionId, alice.address), tree.request(versionId, bob.address)]);
+      await t.mint(buyer2.address, usd(100));
+      await t.connect(buyer2).approve(marketAddress, usd(100));
+      await market.connect(buyer2).buy(versionId, await t.getAddress(), usd(100));
+      await t.arm(marketAddress, market.interface.encodeFunctionData("claimRoyaltyAgain", [versionId, bob.address]));
+      await expect(market.claimRoyaltyAgain(versionId, alice.address)).to.be.revertedWithCustomError(
+        market,
+        "ReentrancyGuardReentrantCall",
+      );
+      expect(await market.claimed(versionId, alice.address)).to.equal(usd(35));
+      expect(await market.claimed(versionId, bob.address)).to.equal(usd(21));
+    });
+
     it("blocks re-entering claimMany and withdrawEarnings while paying out", async function () {
       const { market, marketAddress, t, tAddress, tree, requester, alice, bob, versionId } =
         await loadFixture(reentrantFixture);
@@ -1081,12 +1314,14 @@ describe("DatasetMarketplace", function () {
   describe("invariants under random sales and claims", function () {
     // Each run registers four versions (6- and 18-decimal tokens, random prices, splits and
     // weights) in two projects, then plays random steps: sales to fresh buyers, claims (single and
-    // batched) by random contributors, and earnings withdrawals. After every step: what each
+    // batched; with a proof, or without one: claimRoyaltyAgain, or claimRoyalty with an empty
+    // proof) by random contributors, and earnings withdrawals. After every step: what each
     // version paid equals the sum of its contributors' claimed totals and never exceeds its pool,
-    // each claimed total is what floor(pool * weight / totalWeight) was at its last claim, and
-    // each token's balance in the marketplace equals the versions' unpaid pools plus the
-    // earnings not withdrawn. At the end everyone claims, and each claimed total is exactly
-    // floor(pool * weight / totalWeight).
+    // each claimed total is what floor(pool * weight / totalWeight) was at its last claim, each
+    // contributor's proven weight is its weight once it was paid and zero before, and each
+    // token's balance in the marketplace equals the versions' unpaid pools plus the earnings not
+    // withdrawn. At the end everyone claims (without a proof once proven), and each claimed total
+    // is exactly floor(pool * weight / totalWeight).
     const RUNS = 6;
     const STEPS = 40;
     this.timeout(300_000);
@@ -1150,7 +1385,15 @@ describe("DatasetMarketplace", function () {
           earnings.set(key, (earnings.get(key) ?? 0n) + amount);
         };
         let buyers = 0;
-        const counts = { paid: 0, nothing: 0, batches: 0, withdrawals: 0 };
+        const counts = {
+          paid: 0,
+          paidWithoutProof: 0,
+          nothing: 0,
+          unproven: 0,
+          batches: 0,
+          batchedWithoutProof: 0,
+          withdrawals: 0,
+        };
         const entitledOf = (v, account) => (v.pool * v.tree.weightOf(account)) / v.terms.totalWeight;
 
         const check = async () => {
@@ -1158,9 +1401,11 @@ describe("DatasetMarketplace", function () {
             const onChain = await market.version(v.id);
             expect(onChain.pool).to.equal(v.pool);
             let sum = 0n;
-            for (const [, [account]] of v.tree.tree.entries()) {
+            for (const [, [account, weight]] of v.tree.tree.entries()) {
               const claimed = await market.claimed(v.id, account);
               expect(claimed).to.equal(v.claimed.get(account) ?? 0n);
+              // Paid at least once <=> claimed total above zero <=> weight proven.
+              expect(await market.provenWeight(v.id, account)).to.equal(claimed > 0n ? BigInt(weight) : 0n);
               sum += claimed;
             }
             expect(onChain.paid).to.equal(sum);
@@ -1181,20 +1426,39 @@ describe("DatasetMarketplace", function () {
           }
         };
 
-        const claimFor = async (v, account, batch) => {
-          const args = v.tree.claimArgs(v.id, account);
+        // How a claim is sent: with its proof, or without one (claimRoyaltyAgain, or claimRoyalty
+        // or a batch entry with an empty proof), which needs the weight proven first. In a
+        // one-leaf tree the proof is empty anyway, so an empty proof proves.
+        const proven = (v, account) => (v.claimed.get(account) ?? 0n) > 0n;
+        const argsOf = (v, account, how) =>
+          how === "proof" ? v.tree.claimArgs(v.id, account) : [v.id, account, v.tree.weightOf(account), []];
+        const claimFor = async (v, account, how, batch) => {
+          const args = argsOf(v, account, how);
           const entitled = entitledOf(v, account);
           const already = v.claimed.get(account) ?? 0n;
-          expect(await market.claimable(...args)).to.equal(entitled > already ? entitled - already : 0n);
-          if (batch) return { request: v.tree.request(v.id, account), entitled, already };
-          if (entitled <= already) {
-            await expect(market.claimRoyalty(...args))
+          const provable = how === "proof" || proven(v, account) || v.tree.proofOf(account).length === 0;
+          const owed = provable && entitled > already ? entitled - already : 0n;
+          expect(await market.claimable(...args)).to.equal(owed);
+          if (batch) {
+            const request = { versionId: args[0], account, weight: args[2], proof: args[3] };
+            return { request, entitled, already, withoutProof: how !== "proof" };
+          }
+          const send = () =>
+            how === "again" ? market.claimRoyaltyAgain(v.id, account) : market.claimRoyalty(...args);
+          if (how === "again" ? !proven(v, account) : !provable) {
+            await expect(send())
+              .to.be.revertedWithCustomError(market, "DatasetMarketplaceWeightNotProven")
+              .withArgs(v.id, account);
+            counts.unproven++;
+          } else if (entitled <= already) {
+            await expect(send())
               .to.be.revertedWithCustomError(market, "DatasetMarketplaceNothingToClaim")
               .withArgs(v.id, account, already);
             counts.nothing++;
           } else {
             counts.paid++;
-            await expect(market.claimRoyalty(...args))
+            if (how !== "proof") counts.paidWithoutProof++;
+            await expect(send())
               .to.emit(market, "RoyaltyClaimed")
               .withArgs(v.id, account, entitled - already, entitled);
             v.claimed.set(account, entitled);
@@ -1219,19 +1483,33 @@ describe("DatasetMarketplace", function () {
             credit(v.requester.address, v.token.address, requesterShare);
           } else if (roll < 75) {
             const [, [account]] = rand.pick([...v.tree.tree.entries()]);
-            await claimFor(v, account, false);
+            // Mostly what a contributor would send: its proof until it is paid once, then none.
+            const how =
+              rand.int(0, 3) === 0
+                ? rand.pick(["proof", "again", "empty"])
+                : proven(v, account)
+                  ? rand.pick(["again", "empty"])
+                  : "proof";
+            await claimFor(v, account, how, false);
           } else if (roll < 90) {
+            // A batch of first and later claims; an entry without a proof only once proven (an
+            // unproven one would fail the whole batch, which the claimMany tests cover).
             const picks = [];
             for (const x of versions) {
               for (const [, [account]] of x.tree.tree.entries()) {
-                if (rand.int(0, 2) === 0) picks.push(await claimFor(x, account, true));
+                if (rand.int(0, 2) !== 0) continue;
+                const how = proven(x, account) && rand.int(0, 2) > 0 ? "empty" : "proof";
+                picks.push(await claimFor(x, account, how, true));
               }
             }
             await market.claimMany(picks.map((p) => p.request));
             counts.batches++;
             for (const p of picks) {
               const x = versions.find((y) => y.id === p.request.versionId);
-              if (p.entitled > p.already) x.claimed.set(p.request.account, p.entitled);
+              if (p.entitled > p.already) {
+                x.claimed.set(p.request.account, p.entitled);
+                if (p.withoutProof) counts.batchedWithoutProof++;
+              }
             }
           } else {
             const who = rand.pick([treasury, requester, requester2]);
@@ -1255,15 +1533,22 @@ describe("DatasetMarketplace", function () {
         // The run exercised every kind of step.
         expect(buyers).to.be.greaterThan(5);
         expect(counts.paid).to.be.greaterThan(0);
+        expect(counts.paidWithoutProof + counts.batchedWithoutProof).to.be.greaterThan(0);
         expect(counts.batches).to.be.greaterThan(0);
         console.log(
-          `      seed ${run}: ${buyers} sales, ${counts.paid} paid claims, ${counts.nothing} refused, ` +
-            `${counts.batches} batches, ${counts.withdrawals} withdrawals`,
+          `      seed ${run}: ${buyers} sales, ${counts.paid} paid claims (${counts.paidWithoutProof} without ` +
+            `proof), ${counts.nothing} nothing owed, ${counts.unproven} unproven, ${counts.batches} batches ` +
+            `(${counts.batchedWithoutProof} entries paid without proof), ${counts.withdrawals} withdrawals`,
         );
 
-        // Everyone claims what is left; each claimed total is then exactly its share of the pool.
+        // Everyone claims what is left, without a proof once proven; each claimed total is then
+        // exactly its share of the pool.
         await market.claimMany(
-          versions.flatMap((v) => [...v.tree.tree.entries()].map(([, [account]]) => v.tree.request(v.id, account))),
+          versions.flatMap((v) =>
+            [...v.tree.tree.entries()].map(([, [account]]) =>
+              proven(v, account) ? v.tree.again(v.id, account) : v.tree.request(v.id, account),
+            ),
+          ),
         );
         for (const v of versions) {
           for (const [, [account, weight]] of v.tree.tree.entries()) {
@@ -1283,14 +1568,20 @@ describe("DatasetMarketplace", function () {
     // (nonces 0-2 deploy the escrow, token and marketplace), and the buyers and claimants are
     // fixed keys or addresses, so calldata and storage slots are the same whichever tests ran first.
     //
-    // Where the gas goes in a repeat claim: 21,000 base; ~570 gas of calldata per proof hash
-    // (9,720 for 17 hashes); the token's transfer, ~15,500 (cold call, two balance slots, its
-    // event); four cold slots read (token and total weight, pool and paid, weight root, the
-    // account's claimed total) and two written (paid, claimed), 14,200; RoyaltyClaimed, ~2,000;
-    // ~7,000 of hashing and opcodes. Writing `paid` (2,900) is what stops a faulty tree from paying
-    // out more than its version's pool, i.e. other versions' money; it stays. First claims add
-    // two fresh slots (the claimed total, and the recipient's token balance if it held none),
-    // 17,100 each.
+    // Where the gas goes in a later claim (claimRoyaltyAgain, ~54,800 whatever the tree): 21,000
+    // base; ~550 of calldata; the token's transfer, ~15,500 (cold call, two balance slots, its
+    // event); three cold slots read (token and total weight, pool and paid, the account's weight
+    // and claimed total) and two written (paid, the account's slot), 12,100; RoyaltyClaimed,
+    // ~2,000; ~3,500 of opcodes. Writing `paid` (2,900) is what stops a faulty tree from paying
+    // out more than its version's pool, i.e. other versions' money; it stays. A first claim also
+    // reads the weight root (2,100) and pays for its proof: ~570 of calldata and ~140 of hashing
+    // per proof hash (12,100 for 17); and it creates two slots (the account's, and the
+    // recipient's token balance if it held none), 17,100 more than a rewrite each. So a first
+    // claim to a fresh recipient in a tree of 100,000 (17 hashes) cannot get far under 100,000
+    // whatever the code: 21,000 base, 9,700 calldata, 32,600 token transfer, 22,900 writes, 8,400
+    // cold reads, 2,000 event, 300 reentrancy guard and ~800 of hashing make ~97,700 before the
+    // proof loop's and the function's other opcodes (~5,100 here; ~1,700 even in hand-written
+    // assembly throughout), and each doubling of the tree adds ~660.
     const SIZES = [1_000, 10_000, 100_000];
     const BATCH = 100;
     this.timeout(600_000);
@@ -1314,7 +1605,7 @@ describe("DatasetMarketplace", function () {
 
       const wallet = (name) => new ethers.Wallet(ethers.id(`provenant marketplace gas-test ${name}`), ethers.provider);
       const [alice, bob, carol] = ["alice", "bob", "carol"].map(wallet);
-      const buyers = Array.from({ length: 4 }, (_, i) => wallet(`buyer ${i}`));
+      const buyers = Array.from({ length: 5 }, (_, i) => wallet(`buyer ${i}`));
       for (const w of [alice, bob, carol, ...buyers]) {
         await setBalance(w.address, ethers.parseEther("1"));
       }
@@ -1388,14 +1679,26 @@ describe("DatasetMarketplace", function () {
       const requests = batch.map((a) => tree.request(versionId, a));
       figures.firstClaimMany = await gasOf(market.connect(operator).claimMany(requests));
 
-      // Another sale, then repeat claims: every slot written is already non-zero.
+      // Another sale, then later claims on the proven weights, without proofs: by the
+      // contributor, relayed, with claimRoyalty and an empty proof, and a batch. Every slot
+      // written is already non-zero.
       await sell(buyers[3]);
-      figures.claim = await gasOf(market.connect(alice).claimRoyalty(...tree.claimArgs(versionId, alice.address)));
-      figures.claimRelayed = await gasOf(
-        market.connect(operator).claimRoyalty(...tree.claimArgs(versionId, bob.address)),
+      figures.claimAgain = await gasOf(market.connect(alice).claimRoyaltyAgain(versionId, alice.address));
+      figures.claimAgainRelayed = await gasOf(market.connect(operator).claimRoyaltyAgain(versionId, bob.address));
+      const [, , carolWeight] = tree.claimArgs(versionId, carol.address);
+      figures.claimEmptyProof = await gasOf(
+        market.connect(carol).claimRoyalty(versionId, carol.address, carolWeight, []),
       );
-      figures.claimMany = await gasOf(market.connect(operator).claimMany(requests));
+      figures.claimMany = await gasOf(
+        market.connect(operator).claimMany(batch.map((a) => tree.again(versionId, a))),
+      );
       figures.claimManyPerClaim = figures.claimMany / BigInt(BATCH);
+      // Another sale, then a later claim that sends the proof again (the proof is not looked at,
+      // but its calldata is paid for), as a wallet that always sends one does.
+      await sell(buyers[4]);
+      figures.claimWithProof = await gasOf(
+        market.connect(alice).claimRoyalty(...tree.claimArgs(versionId, alice.address)),
+      );
       figures.withdrawEarnings = await gasOf(market.connect(requester).withdrawEarnings(tokenAddress));
 
       const lengths = [alice, bob, carol].map((w) => tree.proofOf(w.address).length);
@@ -1406,66 +1709,70 @@ describe("DatasetMarketplace", function () {
 
     // [contributors]: the exact figures, which the test pins.
     const SALES = {
-      registerVersion: 232_525n,
-      registerVersionFor: 227_385n,
+      registerVersion: 232_459n,
+      registerVersionFor: 227_407n,
       firstBuy: 162_026n,
       buy: 93_626n,
       withdrawEarnings: 62_571n,
     };
+    // Later claims without a proof cost the same whatever the tree.
+    const LATER = {
+      claimAgain: 54_728n,
+      claimAgainRelayed: 54_728n,
+      claimEmptyProof: 55_086n,
+      claimMany: 1_982_099n,
+    };
     const PINNED = {
       1_000: {
         ...SALES,
+        ...LATER,
         buyWithPermit: 127_064n,
-        firstClaim: 98_123n,
-        firstClaimRelayed: 98_135n,
-        firstClaimHolder: 81_035n,
-        firstClaimMany: 6_094_031n,
-        claim: 63_923n,
-        claimRelayed: 63_935n,
-        claimMany: 2_674_031n,
+        firstClaim: 98_170n,
+        firstClaimRelayed: 98_182n,
+        firstClaimHolder: 81_082n,
+        firstClaimMany: 6_093_631n,
+        claimWithProof: 60_182n,
       },
       10_000: {
         ...SALES,
+        ...LATER,
         buyWithPermit: 127_088n,
-        firstClaim: 100_735n,
-        firstClaimRelayed: 100_103n,
-        firstClaimHolder: 83_015n,
-        firstClaimMany: 6_310_987n,
-        claim: 66_535n,
-        claimRelayed: 65_903n,
-        claimMany: 2_890_987n,
+        firstClaim: 100_782n,
+        firstClaimRelayed: 100_150n,
+        firstClaimHolder: 83_062n,
+        firstClaimMany: 6_310_587n,
+        claimWithProof: 62_218n,
       },
       100_000: {
         ...SALES,
+        ...LATER,
         buyWithPermit: 127_088n,
-        firstClaim: 102_727n,
-        firstClaimRelayed: 102_095n,
-        firstClaimHolder: 85_627n,
-        firstClaimMany: 6_534_803n,
-        claim: 68_527n,
-        claimRelayed: 67_895n,
-        claimMany: 3_114_803n,
+        firstClaim: 102_774n,
+        firstClaimRelayed: 102_142n,
+        firstClaimHolder: 85_674n,
+        firstClaimMany: 6_534_403n,
+        claimWithProof: 63_778n,
       },
     };
-    // The targets each size meets. A sale is under 100,000 and a first claim by a contributor who
-    // already holds the token under 100,000 whatever the tree. With 1,000 contributors every claim
-    // target holds (repeat claim < 65,000, first claim < 100,000, < 30,000 per repeat claim in a
-    // batch of 100). Each extra proof hash costs ~620 gas (calldata and hashing): with 10,000
-    // contributors the batch target still holds but a repeat claim is ~1,500 over 65,000 and a
-    // first claim that creates the recipient's token balance ~700 over 100,000; with 100,000
-    // contributors they are ~3,500 and ~2,700 over, and a batched repeat claim ~1,100 over 30,000.
+    // The targets each size meets. Whatever the tree: a sale under 100,000; a later claim without
+    // a proof under 65,000 (~54,700), and under 30,000 per claim in a batch of 100 (~19,800); a
+    // first claim by a contributor who already holds the token under 100,000. A later claim that
+    // sends its proof again pays ~520 of calldata per hash, still under 65,000 up to 2**19
+    // contributors. A first claim that creates the recipient's token balance is under 100,000
+    // with 1,000 contributors only: ~780 over with 10,000, ~2,770 over with 100,000 (see above).
+    const EVERY_SIZE = {
+      buy: 100_000n,
+      firstClaimHolder: 100_000n,
+      claimAgain: 65_000n,
+      claimAgainRelayed: 65_000n,
+      claimEmptyProof: 65_000n,
+      claimWithProof: 65_000n,
+      claimManyPerClaim: 30_000n,
+    };
     const TARGETS = {
-      1_000: {
-        buy: 100_000n,
-        firstClaimHolder: 100_000n,
-        firstClaim: 100_000n,
-        firstClaimRelayed: 100_000n,
-        claim: 65_000n,
-        claimRelayed: 65_000n,
-        claimManyPerClaim: 30_000n,
-      },
-      10_000: { buy: 100_000n, firstClaimHolder: 100_000n, claimManyPerClaim: 30_000n },
-      100_000: { buy: 100_000n, firstClaimHolder: 100_000n },
+      1_000: { ...EVERY_SIZE, firstClaim: 100_000n, firstClaimRelayed: 100_000n },
+      10_000: EVERY_SIZE,
+      100_000: EVERY_SIZE,
     };
     // loadFixture needs named functions, one per size.
     const fixtures = {
