@@ -233,21 +233,14 @@ def royalty_proof(
     proof = tree.proof(index)
     transaction = None
     if chain is not None:
+        fn, args = _claim_call(version, account, int(share.weight), proof, claimed)
         market = contract(chain)
         transaction = UnsignedTx(
             description=f"claim your royalties from version {version.number} of project "
             f"{version.project_id}",
             chain_id=chain.chain_id,
             to=market.address,
-            data=market.encode_abi(
-                "claimRoyalty",
-                args=[
-                    service.chain_id_of(version),
-                    account,
-                    int(share.weight),
-                    [bytes.fromhex(h[2:]) for h in proof],
-                ],
-            ),
+            data=market.encode_abi(fn, args=args),
         )
     return RoyaltyProof(
         version_id=version.id,  # type: ignore[arg-type]
@@ -263,6 +256,18 @@ def royalty_proof(
     )
 
 
+def _claim_call(
+    version: DatasetVersion, account: str, weight: int, proof: list[str], claimed: int
+) -> tuple[str, list[Any]]:
+    """The marketplace call that claims: with the weight's proof the first time, and without
+    it once the contract holds the proven weight (from the first paid claim on), which costs
+    the same whatever the number of contributors."""
+    version_id = service.chain_id_of(version)
+    if claimed > 0:
+        return "claimRoyaltyAgain", [version_id, account]
+    return "claimRoyalty", [version_id, account, weight, [bytes.fromhex(h[2:]) for h in proof]]
+
+
 def relay_claim(
     *, session: Session, chain: ChainClient, version: DatasetVersion, account: str
 ) -> RelayedRoyaltyClaim:
@@ -270,15 +275,9 @@ def relay_claim(
     proof = royalty_proof(session=session, version=version, account=account)
     if int(proof.claimable) == 0:
         raise Conflict(f"{account} has nothing to claim in version {version.id} yet")
+    fn, args = _claim_call(version, account, int(proof.weight), proof.proof, int(proof.claimed))
     try:
-        result = chain.transact(
-            contract(chain).functions.claimRoyalty(
-                service.chain_id_of(version),
-                account,
-                int(proof.weight),
-                [bytes.fromhex(h[2:]) for h in proof.proof],
-            )
-        )
+        result = chain.transact(getattr(contract(chain).functions, fn)(*args))
     except ChainRevert as exc:
         raise Conflict(f"the marketplace refused the claim: {exc.detail}") from exc
     sync(session=session, chain=chain)

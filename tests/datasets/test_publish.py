@@ -262,3 +262,16 @@ def test_register_license_download_and_claim(client, world, chain):
     before = token_balance(chain, b.address)
     send_prepared(chain, b, theirs["transaction"])
     assert token_balance(chain, b.address) - before == pool * 4 // 9
+
+    # A second sale: A's next claim needs no proof (the contract holds its proven weight).
+    _buy(client, chain, version.id, price)
+    mine = client.get(f"/versions/{version.id}/royalties/me", headers=a_headers).json()
+    assert mine["claimable"] == str(2 * pool * 5 // 9 - pool * 5 // 9)
+    market = marketplace.contract(chain)
+    assert mine["transaction"]["data"].startswith(
+        market.encode_abi("claimRoyaltyAgain", args=[int(public["chain_version_id"]), world["a"]])[
+            :10
+        ]
+    )
+    claim = client.post(f"/versions/{version.id}/royalties/claim", headers=a_headers)
+    assert claim.status_code == 200 and claim.json()["amount"] == mine["claimable"]
