@@ -82,6 +82,30 @@ def marketplace_rebuild(replace: bool) -> None:
         sys.exit(1)
 
 
+@marketplace.command("pay-royalties")
+@click.argument("version_id", type=click.IntRange(min=1))
+@click.option("--batch", type=click.IntRange(1, 500), default=100, show_default=True)
+def marketplace_pay_royalties(version_id: int, batch: int) -> None:
+    """Relay every royalty a dataset version owes now, BATCH contributors per claimMany
+    transaction (the operator pays the gas; tokens go to the contributors)."""
+    from sqlmodel import Session
+
+    from backend.chain.client import ChainClient
+    from backend.core.db import get_engine
+    from backend.datasets.marketplace import relay_all
+    from backend.datasets.models import DatasetVersion
+
+    chain = ChainClient(get_settings())
+    with Session(get_engine()) as session:
+        version = session.get(DatasetVersion, version_id)
+        if version is None or version.status not in ("published", "withdrawn"):
+            raise click.ClickException(f"no published dataset version {version_id}")
+        sent = relay_all(session=session, chain=chain, version=version, batch=batch)
+    for tx in sent:
+        click.echo(f"claimMany {tx.tx_hash}: paid {tx.amount}")
+    click.echo(f"{len(sent)} transaction(s)" if sent else "nothing is owed now")
+
+
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date with Alembic."""

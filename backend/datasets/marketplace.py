@@ -31,6 +31,7 @@ from backend.core.errors import BadRequest, ChainRevert, Conflict, InvalidSignat
 from backend.core.time import utcnow
 from backend.datasets import service
 from backend.datasets.models import (
+    DatasetContributor,
     DatasetVersion,
     Licence,
     LicencePlan,
@@ -282,6 +283,54 @@ def relay_claim(
         raise Conflict(f"the marketplace refused the claim: {exc.detail}") from exc
     sync(session=session, chain=chain)
     return RelayedRoyaltyClaim(tx_hash=result.tx_hash, amount=proof.claimable)
+
+
+CLAIM_BATCH = 100
+
+
+def relay_all(
+    *, session: Session, chain: ChainClient, version: DatasetVersion, batch: int = CLAIM_BATCH
+) -> list[RelayedRoyaltyClaim]:
+    """Pay every contributor of the version what they can claim now, ``batch`` of them per
+    ``claimMany`` transaction (the operator pays the gas; the tokens go to each contributor).
+    An entry someone claimed in between is skipped by the contract, not failed."""
+    sync(session=session, chain=chain)
+    owed = []
+    for c in session.exec(
+        select(DatasetContributor)
+        .where(DatasetContributor.version_id == version.id)
+        .order_by(col(DatasetContributor.address))
+    ):
+        if int(c.weight) == 0:
+            continue
+        proof = royalty_proof(session=session, version=version, account=c.address)
+        if int(proof.claimable) > 0:
+            owed.append(proof)
+    sent = []
+    market = contract(chain)
+    for start in range(0, len(owed), batch):
+        chunk = owed[start : start + batch]
+        requests = [
+            (
+                int(p.chain_version_id),
+                p.account,
+                int(p.weight),
+                # A proven weight needs no proof (see _claim_call).
+                [] if int(p.claimed) > 0 else [bytes.fromhex(h[2:]) for h in p.proof],
+            )
+            for p in chunk
+        ]
+        try:
+            result = chain.transact(market.functions.claimMany(requests))
+        except ChainRevert as exc:
+            raise Conflict(f"the marketplace refused the batch: {exc.detail}") from exc
+        sent.append(
+            RelayedRoyaltyClaim(
+                tx_hash=result.tx_hash, amount=str(sum(int(p.claimable) for p in chunk))
+            )
+        )
+    sync(session=session, chain=chain)
+    return sent
 
 
 # --- the mirror -----------------------------------------------------------------------------

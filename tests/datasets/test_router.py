@@ -11,9 +11,10 @@ from backend.core.db import get_engine
 from backend.core.errors import ChainRevert
 from backend.core.time import utcnow
 from backend.datasets import marketplace
+from backend.datasets.models import DatasetVersion
 from tests.datasets.helpers import decided_project
 from tests.datasets.test_publish import _build, _buy, _publish, _register
-from tests.factories import give_eth, mint_test_tokens, new_account, sign_in
+from tests.factories import give_eth, mint_test_tokens, new_account, sign_in, token_balance
 
 
 @pytest.fixture
@@ -193,3 +194,21 @@ def test_consents_are_judged_at_the_chain_time_when_blocks_run_ahead_of_the_cloc
     version = _publish(client, small, scope="research", min_answers=1)
     assert version.published_unix >= ahead
     assert version.excluded["answers"] == {"consent_revoked": 4}
+
+
+def test_the_operator_pays_every_contributor_in_one_claim_many(client, small, chain):
+    version = _publish(client, small, scope="research", min_answers=1)
+    _register(client, small, chain, version)
+    _buy(client, chain, version.id, int(version.price))
+    accounts = small["accounts"]
+    before = {a.address: token_balance(chain, a.address) for a in accounts.values()}
+    with Session(get_engine()) as s:
+        row = s.get(DatasetVersion, version.id)
+        sent = marketplace.relay_all(session=s, chain=chain, version=row, batch=1)
+        assert len(sent) == 2  # two contributors, one per batch
+        assert marketplace.relay_all(session=s, chain=chain, version=row) == []
+    pool = int(version.price) - int(version.price) * 500 // 10_000
+    pool -= int(version.price) * version.requester_bps // 10_000
+    for account in accounts.values():
+        # Two contributors with four accepted answers each: half the pool each.
+        assert token_balance(chain, account.address) - before[account.address] == pool * 4 // 8
