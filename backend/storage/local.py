@@ -15,7 +15,6 @@ from typing import BinaryIO
 from backend.core.errors import NotFound
 from backend.storage.base import check_digest, digest_of
 
-
 COPY_CHUNK = 1 << 20
 
 

@@ -151,3 +151,30 @@ def test_concurrent_puts_of_the_same_blob(storage: LocalFileStorage) -> None:
     assert results == [digest] * threads
     assert all_files(storage.root) == [storage.path(digest)]
     assert storage.get(digest) == data
+
+
+def test_put_file_streams_a_file_in_under_its_digest(storage: LocalFileStorage) -> None:
+    import io
+
+    big = os.urandom(3 * (1 << 20) + 7)  # several copy chunks
+    digest = storage.put_file(io.BytesIO(big))
+    assert digest == hashlib.sha256(big).hexdigest()
+    assert storage.get(digest) == big
+    # Again: the same blob, stored once, and no staged copy left behind.
+    assert storage.put_file(io.BytesIO(big)) == digest
+    assert [p.name for p in all_files(storage.root)] == [digest]
+
+
+def test_put_file_that_fails_leaves_nothing(
+    storage: LocalFileStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    def disk_failure(fd: int) -> None:
+        raise OSError("simulated disk failure")
+
+    monkeypatch.setattr(os, "fsync", disk_failure)
+    with pytest.raises(OSError, match="simulated disk failure"):
+        storage.put_file(io.BytesIO(BLOB))
+    monkeypatch.undo()
+    assert all_files(storage.root) == []
