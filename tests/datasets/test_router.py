@@ -11,7 +11,7 @@ from backend.core.db import get_engine
 from backend.core.errors import ChainRevert
 from backend.core.time import utcnow
 from backend.datasets import marketplace
-from backend.datasets.models import DatasetVersion
+from backend.datasets.models import DatasetVersion, Licence
 from tests.datasets.helpers import decided_project
 from tests.datasets.test_publish import _build, _buy, _publish, _register
 from tests.factories import give_eth, mint_test_tokens, new_account, sign_in, token_balance
@@ -212,3 +212,22 @@ def test_the_operator_pays_every_contributor_in_one_claim_many(client, small, ch
     for account in accounts.values():
         # Two contributors with four accepted answers each: half the pool each.
         assert token_balance(chain, account.address) - before[account.address] == pool * 4 // 8
+
+
+def test_marketplace_rebuild_finds_what_the_database_lost_and_puts_it_back(client, small, chain):
+    version = _publish(client, small, scope="research", min_answers=1)
+    public = _register(client, small, chain, version)
+    buyer, _ = _buy(client, chain, version.id, int(version.price))
+    with Session(get_engine()) as s:
+        assert marketplace.rebuild(session=s, chain=chain) == []
+        lost = s.exec(select(Licence)).one()
+        s.delete(lost)
+        s.commit()
+        problems = marketplace.rebuild(session=s, chain=chain)
+        assert len(problems) == 1 and buyer.address in problems[0]
+        assert "the chain has" in problems[0]
+        assert marketplace.rebuild(session=s, chain=chain, replace=True) == problems
+        assert marketplace.rebuild(session=s, chain=chain) == []
+        licence = s.exec(select(Licence)).one()
+        assert licence.chain_version_id == public["chain_version_id"]
+        assert licence.buyer == buyer.address
