@@ -2,15 +2,17 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.core.params import Address
+from backend.core.params import MAX_ROW_ID, Address
 
-# What a version's price and split may be: uint256 on chain, basis points summing to 10 000.
-MAX_UINT256 = 2**256 - 1
+# What a version's price and split may be: DatasetMarketplace keeps prices below 2**128 (so a
+# version's pool total fits its packed slot); basis points sum to 10 000.
+MAX_PRICE = 2**128 - 1
 BPS = 10_000
 # A chosen subset is at most this many item ids (the JSON body limit bounds it too).
 MAX_SELECTED_ITEMS = 20_000
@@ -184,10 +186,12 @@ class VersionCreate(SQLModel):
     scope: str = Field(min_length=1, max_length=64)
     license_spdx: str | None = Field(default=None, min_length=1, max_length=64)
     license_terms: str | None = Field(default=None, min_length=1, max_length=100_000)
-    price: int = Field(ge=0, le=MAX_UINT256)
+    price: int = Field(ge=0, le=MAX_PRICE)
     token: Address | None = None
     pool_bps: int | None = Field(default=None, ge=0, le=BPS)
-    item_ids: list[int] | None = Field(default=None, min_length=1, max_length=MAX_SELECTED_ITEMS)
+    item_ids: list[Annotated[int, PydanticField(ge=1, le=MAX_ROW_ID)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_SELECTED_ITEMS
+    )
     min_answers: int | None = Field(default=None, ge=1, le=100)
     exclude_low_confidence: bool = False
     formats: list[str] | None = Field(default=None, max_length=16)

@@ -60,6 +60,21 @@ def test_a_bad_publication_request_is_named(client, small, body, detail):
     assert detail in reply.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"item_ids": [2**40]},
+        {"item_ids": [0]},
+        {"price": 2**128},
+        {"min_answers": 0},
+        {"item_ids": []},
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_the_database(client, small, body):
+    reply = _post(client, small, **body)
+    assert reply.status_code == 422, reply.text
+
+
 def test_only_the_requester_publishes_and_sees_unpublished_versions(client, small):
     stranger = sign_in(client, new_account())
     assert _post(client, small, headers=stranger).status_code == 403
