@@ -51,6 +51,9 @@ class DatasetVersion(SQLModel, table=True):
     min_answers: int
     exclude_low_confidence: bool = False
     formats: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Whether anyone (an auditor) may download the manifest of the published version. It holds
+    # the labels and answers but none of the items' content; exports stay licence-only.
+    public_manifest: bool = False
     supersedes: int | None = None  # the version number this one follows
     # Consents are judged at this instant (unix seconds): the publication time.
     published_unix: int = Field(sa_type=BigInteger)
@@ -195,6 +198,7 @@ class VersionCreate(SQLModel):
     min_answers: int | None = Field(default=None, ge=1, le=100)
     exclude_low_confidence: bool = False
     formats: list[str] | None = Field(default=None, max_length=16)
+    public_manifest: bool = False
 
 
 class VersionPublic(SQLModel):
@@ -212,6 +216,7 @@ class VersionPublic(SQLModel):
     split: dict[str, int]
     supersedes: int | None
     changes: dict[str, Any] | None
+    public_manifest: bool
     published_at: datetime
     stage: str
     progress: dict[str, int]

@@ -186,6 +186,7 @@ def create_version(
         supersedes=previous,
         published_unix=publication_time(chain, now),
         formats=list(formats),
+        public_manifest=body.public_manifest,
         created_at=now,
         updated_at=now,
     )

@@ -214,11 +214,12 @@ def download_manifest(
     request: Request,
     session: SessionDep,
     storage: StorageDep,
-    viewer: CurrentUser,
+    viewer: MaybeUser,
 ) -> Response:
-    """The manifest (RFC 8785 JSON): licence holders and the requester only."""
+    """The manifest (RFC 8785 JSON): licence holders and the requester, or anyone if the
+    requester published it with ``public_manifest``."""
     version = service.get_version(session=session, version_id=version_id, viewer=viewer)
-    service.require_data_access(session=session, version=version, viewer=viewer)
+    service.require_manifest_access(session=session, version=version, viewer=viewer)
     if version.manifest_digest is None or version.manifest_bytes is None:
         raise AppError(f"version {version_id} is not built yet", status_code=409)
     name = f"project-{version.project_id}-v{version.number}-manifest.json"

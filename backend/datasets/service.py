@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from backend.chain.client import ChainClient
 from backend.consent.models import Consent
-from backend.core.errors import BadRequest, Forbidden, NotFound
+from backend.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from backend.datasets import labels, manifest
 from backend.datasets.models import (
     DatasetAnswer,
@@ -98,6 +98,19 @@ def has_licence(session: Session, version: DatasetVersion, account: str) -> bool
     )
 
 
+def require_manifest_access(
+    *, session: Session, version: DatasetVersion, viewer: str | None
+) -> None:
+    """The manifest: for anyone if the requester published it so, else as the data."""
+    if version.public_manifest and version.status in PUBLIC:
+        return
+    if viewer is None:
+        raise Unauthorized(
+            f"the manifest of dataset version {version.id} is for licence holders: sign in"
+        )
+    require_data_access(session=session, version=version, viewer=viewer)
+
+
 def require_data_access(*, session: Session, version: DatasetVersion, viewer: str) -> None:
     """Data (manifest, exports) only for licence holders and the project's requester."""
     if viewer == _owner(session, version):
@@ -167,6 +180,7 @@ def to_public(
         },
         supersedes=version.supersedes,
         changes=_change_summary(version.changes),
+        public_manifest=version.public_manifest,
         published_at=_from_unix(version.published_unix),
         stage=version.stage,
         progress={"done": version.progress_done, "total": version.progress_total},

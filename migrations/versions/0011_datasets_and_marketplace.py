@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('min_answers', sa.Integer(), nullable=False),
     sa.Column('exclude_low_confidence', sa.Boolean(), nullable=False),
     sa.Column('formats', sa.JSON(), nullable=False),
+    sa.Column('public_manifest', sa.Boolean(), nullable=False),
     sa.Column('supersedes', sa.Integer(), nullable=True),
     sa.Column('published_unix', sa.BigInteger(), nullable=False),
     sa.Column('stage', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),

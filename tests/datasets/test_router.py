@@ -4,6 +4,7 @@ payments refused on chain, notices, and the version that supersedes another."""
 from datetime import UTC, datetime
 
 import pytest
+from eth_utils import keccak
 from sqlmodel import Session, select
 
 from backend.consent.models import Consent
@@ -246,3 +247,22 @@ def test_marketplace_rebuild_finds_what_the_database_lost_and_puts_it_back(clien
         licence = s.exec(select(Licence)).one()
         assert licence.chain_version_id == public["chain_version_id"]
         assert licence.buyer == buyer.address
+
+
+def test_a_public_manifest_is_for_anyone_and_the_exports_stay_licensed(client, small, chain):
+    version = _publish(client, small, scope="research", min_answers=1, public_manifest=True)
+    public = _register(client, small, chain, version)
+    assert public["public_manifest"] is True
+    anyone = client.get(f"/versions/{version.id}/manifest")
+    assert anyone.status_code == 200
+    assert "0x" + keccak(anyone.content).hex() == version.manifest_hash
+    stranger = sign_in(client, new_account())
+    fmt = public["formats"][0]["format"]
+    assert client.get(f"/versions/{version.id}/exports/{fmt}", headers=stranger).status_code == 403
+
+
+def test_a_private_manifest_asks_an_anonymous_caller_to_sign_in(client, small, chain):
+    version = _publish(client, small, scope="research", min_answers=1)
+    _register(client, small, chain, version)
+    reply = client.get(f"/versions/{version.id}/manifest")
+    assert reply.status_code == 401 and "licence holders" in reply.json()["detail"]
