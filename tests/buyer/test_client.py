@@ -390,6 +390,7 @@ def version_json(**changes: Any) -> dict[str, Any]:
         "chain_id": 31337,
         "tx_hash": "0x" + "44" * 32,
         "formats": [],
+        "public_manifest": False,
         "provenance": {},
     }
     body.update(changes)
