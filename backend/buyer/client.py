@@ -21,13 +21,12 @@ import httpx
 import pydantic
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
 
 from backend.core.errors import AppError
 from backend.datasets import labels, manifest
 from backend.datasets.models import LicencePlan, Notice, Preview, UnsignedTx, VersionPublic
 from backend.datasets.service import sample_indices, seed_bytes
-from backend.provenance.merkle import leaf_hash, verify
+from backend.provenance.merkle import keccak256_stream, leaf_hash, verify
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -130,7 +129,7 @@ class _Partial:
     def _restart_digests(self) -> None:
         self.bytes = 0
         self.sha256 = hashlib.sha256()
-        self.keccak = keccak.new(b"") if self._with_keccak else None
+        self.keccak = keccak256_stream() if self._with_keccak else None
 
     def reset(self) -> None:
         """Delete the file: what it holds is not a prefix of the file wanted."""
@@ -154,7 +153,7 @@ class _Partial:
 
 def file_digests(path: Path) -> tuple[str, str]:
     """``(sha256 hex, 0x keccak256)`` of a file, read in chunks."""
-    sha, kec = hashlib.sha256(), keccak.new(b"")
+    sha, kec = hashlib.sha256(), keccak256_stream()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             sha.update(chunk)

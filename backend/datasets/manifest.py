@@ -27,10 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from eth_hash.auto import keccak
-
 from backend.provenance.leaf import canonical_json
-from backend.provenance.merkle import StandardMerkleTree
+from backend.provenance.merkle import StandardMerkleTree, keccak256, keccak256_stream
 
 MANIFEST_VERSION = 1
 MANIFEST_SCHEMA_ID = "https://provenant.dev/schemas/manifest-v1.schema.json"
@@ -77,7 +75,7 @@ class Written:
 class _HashingSink:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
-        self._keccak = keccak.new(b"")
+        self._keccak = keccak256_stream()
         self._sha256 = hashlib.sha256()
         self.size = 0
 
@@ -127,7 +125,7 @@ def write_canonical(
 
 def manifest_hash(data: bytes) -> str:
     """keccak256 of a manifest's bytes, 0x-hex: what the chain registers."""
-    return "0x" + keccak(data).hex()
+    return "0x" + keccak256(data).hex()
 
 
 def load_schema() -> dict[str, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "encode_leaf",
     "hash_pair",
     "keccak256",
+    "keccak256_stream",
     "leaf_hash",
     "process_proof",
     "verify",
@@ -65,6 +66,21 @@ def _select_keccak() -> tuple[str, Callable[[bytes], bytes]]:
 
 # The eth-hash backend in use, and keccak256(data: bytes) -> 32-byte digest.
 KECCAK_BACKEND, keccak256 = _select_keccak()
+
+
+def keccak256_stream() -> Any:
+    """A keccak256 fed in parts (``update(bytes)``, ``digest()``) that keeps none of them.
+
+    Not eth-hash's ``keccak.new``: its pycryptodome backend keeps every part it was given (to
+    offer ``copy``), which holds a whole streamed manifest in memory."""
+    try:
+        import sha3  # safe-pysha3, eth-hash's fast backend
+
+        return sha3.keccak_256()
+    except ImportError:
+        from Crypto.Hash import keccak
+
+        return keccak.new(digest_bits=256)
 
 _ERRORS = (ValueError, TypeError, OverflowError, AttributeError)
 _HEX_PREFIXES = frozenset({"0x", "0X"})

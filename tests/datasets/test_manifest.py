@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import tracemalloc
 
 import jsonschema
 import pytest
@@ -21,6 +23,25 @@ def test_streamed_document_is_byte_for_byte_rfc8785_of_the_whole():
     assert out.getvalue() == rfc8785.dumps(whole)
     assert written.keccak256 == "0x" + keccak(out.getvalue()).hex()
     assert written.size == len(out.getvalue())
+
+
+def test_a_streamed_document_holds_one_element_at_a_time(tmp_path):
+    """40 MB streamed to a file: memory stays near one element's size."""
+    held: list[int] = []
+
+    def elements():
+        for n in range(40):
+            held.append(tracemalloc.get_traced_memory()[0])
+            yield {"n": n, "blob": os.urandom(500_000).hex()}
+
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "m.json", "wb") as out:
+            written = manifest.write_canonical(out, {}, {"items": elements()})
+    finally:
+        tracemalloc.stop()
+    assert written.size > 40_000_000
+    assert max(held) < 8_000_000, f"{max(held):,} bytes held while streaming"
 
 
 def test_a_key_given_twice_is_refused():

@@ -5,6 +5,7 @@ import hashlib
 import json
 import random
 import subprocess
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from backend.provenance.leaf import LEAF_ENCODING
 from backend.provenance.merkle import (
     StandardMerkleTree,
     encode_leaf,
+    keccak256,
+    keccak256_stream,
     leaf_hash,
     process_proof,
     verify,
@@ -411,3 +414,18 @@ def test_load_rejects_a_bad_address_checksum() -> None:
 def test_load_rejects_what_is_not_a_dump() -> None:
     with pytest.raises(ValueError, match="a tree dump is a JSON object"):
         StandardMerkleTree.load([])  # type: ignore[arg-type]
+
+
+def test_keccak256_stream_hashes_parts_as_one_and_keeps_none_of_them() -> None:
+    parts = [bytes([n]) * 4_000_000 for n in range(5)]
+    tracemalloc.start()
+    try:
+        hasher = keccak256_stream()
+        for part in parts:
+            hasher.update(part)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert hasher.digest() == keccak256(b"".join(parts))
+    # A hasher that kept its parts (eth-hash's pycryptodome backend does) would hold 20 MB.
+    assert held < 1_000_000
