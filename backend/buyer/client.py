@@ -12,7 +12,7 @@ an archive is untarred only if no member could land outside its directory.
 import hashlib
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
@@ -24,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from backend.core.errors import AppError
 from backend.datasets import labels, manifest
+from backend.datasets.exports.checksums import ExportCheckError, check_unpacked
 from backend.datasets.models import LicencePlan, Notice, Preview, UnsignedTx, VersionPublic
 from backend.datasets.service import sample_indices, seed_bytes
 from backend.provenance.merkle import keccak256_stream, leaf_hash, verify
@@ -501,9 +502,9 @@ def _check_name(archive: str, name: str) -> None:
         )
 
 
-def extract(archive: Path, dest: Path, *, files: Iterable[Mapping[str, Any]] = ()) -> int:
-    """Untar ``archive`` into ``dest``, then check the SHA-256 of each of ``files`` (the
-    manifest's list for the export); returns the number of members.
+def extract(archive: Path, dest: Path, *, checksums_sha256: str | None = None) -> int:
+    """Untar ``archive`` into ``dest``; with ``checksums_sha256`` (the manifest's digest of
+    the export's SHA256SUMS) check every file against it. Returns the number of members.
 
     Every member is checked before anything is written: a path that is absolute or holds
     '..' is refused, and so is whatever tarfile's "data" filter refuses (links leading out,
@@ -520,20 +521,13 @@ def extract(archive: Path, dest: Path, *, files: Iterable[Mapping[str, Any]] = (
                     f"{archive.name}: refusing to extract {member.name!r}: {exc}"
                 ) from None
         tar.extractall(dest, members=members, filter="data")
-    differ = []
-    for listed in files:
-        _check_name(archive.name, listed["path"])
-        target = dest / listed["path"]
-        if not target.is_file():
-            differ.append(f"{listed['path']} is missing")
-        elif (actual := file_digests(target)[0]) != listed["sha256"]:
-            differ.append(f"{listed['path']} has SHA-256 {actual}, listed {listed['sha256']}")
-    if differ:
-        more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-        raise BuyerError(
-            f"{archive.name}: the extracted files differ from the manifest: "
-            f"{'; '.join(differ[:5])}{more}"
-        )
+    if checksums_sha256 is not None:
+        try:
+            check_unpacked(dest, checksums_sha256)
+        except ExportCheckError as exc:
+            raise BuyerError(
+                f"{archive.name}: the extracted files differ from the manifest: {exc}"
+            ) from None
     return len(members)
 
 

@@ -610,10 +610,11 @@ def pull(
                 entry["resumed_from"] = got.resumed_from
             if extract:
                 target = out / fmt
-                listed = export.get("files", [])
-                buyer.extract(dest, target, files=listed)
-                files = f"{len(listed)} file" + ("" if len(listed) == 1 else "s")
-                say(f"{target}/: extracted; {files} checked against the manifest")
+                count = buyer.extract(dest, target, checksums_sha256=export["checksums"]["sha256"])
+                say(
+                    f"{target}/: extracted; {count} files checked against its SHA256SUMS, "
+                    "and it against the manifest"
+                )
                 entry["extracted_to"] = str(target)
             report["exports"].append(entry)
     if options.json:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from backend.chain.client import ChainClient
 from backend.datasets import labels, manifest
+from backend.datasets.exports.checksums import CHECKSUMS
 from backend.datasets.models import (
     DatasetAnswer,
     DatasetContributor,
@@ -170,7 +171,12 @@ def head(
             {
                 "format": e.format,
                 "archive": {"sha256": e.archive_digest, "bytes": e.archive_bytes},
-                "files": e.files,
+                "checksums": {
+                    "path": CHECKSUMS,
+                    "sha256": e.checksums_sha256,
+                    "bytes": e.checksums_bytes,
+                },
+                "files": e.file_count,
             }
             for e in exports
         ],

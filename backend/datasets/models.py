@@ -123,7 +123,8 @@ class DatasetContributor(SQLModel, table=True):
 
 
 class DatasetExport(SQLModel, table=True):
-    """One export format of a version: a tar archive in storage and the files inside it."""
+    """One export format of a version: a tar archive in storage, how many files it holds
+    besides its SHA256SUMS, and that file's digest, which vouches for the others'."""
 
     __tablename__ = "dataset_export"
 
@@ -131,7 +132,9 @@ class DatasetExport(SQLModel, table=True):
     format: str = Field(max_length=32, primary_key=True)
     archive_digest: str = Field(max_length=64)  # SHA-256 of the archive = its storage name
     archive_bytes: int = Field(sa_type=BigInteger)
-    files: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    file_count: int = Field(sa_type=BigInteger)
+    checksums_sha256: str = Field(max_length=64)
+    checksums_bytes: int = Field(sa_type=BigInteger)
 
 
 class MarketplaceEvent(SQLModel, table=True):

@@ -17,12 +17,10 @@ of the same version left. Nothing it writes is seen outside until the version is
 """
 
 import logging
-import tarfile
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -513,23 +511,6 @@ def export_items(engine_session: Callable[[], Session], version_id: int) -> Iter
             )
 
 
-def _archive(out_dir: Path, files: list[Any], storage: BlobStorage) -> tuple[str, int]:
-    """A deterministic tar of ``files`` (sorted, no times or owners), stored streamed."""
-    with tempfile.TemporaryFile() as raw:
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for f in sorted(files, key=lambda f: f.path):
-                info = tar.gettarinfo(str(out_dir / f.path), arcname=f.path)
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mode = 0o644
-                with open(out_dir / f.path, "rb") as fh:
-                    tar.addfile(info, fh)
-        size = raw.tell()
-        raw.seek(0)
-        return storage.put_file(raw), size  # type: ignore[arg-type]
-
-
 def build_version(
     *,
     session: Session,
@@ -579,29 +560,34 @@ def build_version(
         context = export_context(version, project, chain, marketplace)
         for n, fmt in enumerate(formats):
             _progress(session, version, f"export {fmt} ({n + 1}/{len(formats)})", 0, state.n_items)
-            with tempfile.TemporaryDirectory(prefix=f"provenant-{fmt}-") as tmp:
-                out = Path(tmp)
 
-                def progress(done: int, fmt: str = fmt) -> None:
-                    if done % 10_000 == 0 or done == state.n_items:
-                        _progress(session, version, f"export {fmt}", done, state.n_items)
+            def progress(done: int, fmt: str = fmt) -> None:
+                if done % 10_000 == 0 or done == state.n_items:
+                    _progress(session, version, f"export {fmt}", done, state.n_items)
 
-                files = write_export(
+            # The export is written as a tar archive straight into a temporary file, then
+            # stored: no file per item on disk (see exports/common.py).
+            with tempfile.TemporaryFile() as archive:
+                summary = write_export(
                     fmt,
                     context,
                     lambda: export_items(new_session, version_id),
                     storage.open,
-                    out,
+                    archive,  # type: ignore[arg-type]
                     progress,
                 )
-                digest, size = _archive(out, files, storage)
+                size = archive.tell()
+                archive.seek(0)
+                digest = storage.put_file(archive)  # type: ignore[arg-type]
             session.add(
                 DatasetExport(
                     version_id=version_id,
                     format=fmt,
                     archive_digest=digest,
                     archive_bytes=size,
-                    files=[{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in files],
+                    file_count=summary.files,
+                    checksums_sha256=summary.checksums.sha256,
+                    checksums_bytes=summary.checksums.bytes,
                 )
             )
             session.commit()

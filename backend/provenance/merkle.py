@@ -82,6 +82,7 @@ def keccak256_stream() -> Any:
 
         return keccak.new(digest_bits=256)
 
+
 _ERRORS = (ValueError, TypeError, OverflowError, AttributeError)
 _HEX_PREFIXES = frozenset({"0x", "0X"})
 _UINT_RE = re.compile(r"uint([1-9]\d*)")

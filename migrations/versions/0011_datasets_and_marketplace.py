@@ -123,7 +123,9 @@ def upgrade() -> None:
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('archive_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('archive_bytes', sa.BigInteger(), nullable=False),
-    sa.Column('files', sa.JSON(), nullable=False),
+    sa.Column('file_count', sa.BigInteger(), nullable=False),
+    sa.Column('checksums_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('checksums_bytes', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['version_id'], ['dataset_version.id'], ),
     sa.PrimaryKeyConstraint('version_id', 'format')
     )

@@ -270,18 +270,24 @@ def test_an_archive_with_a_member_leading_out_is_refused_before_anything_is_writ
     assert not (tmp_path / "x").exists() and not (tmp_path / "out" / "x").exists()
 
 
-def test_extraction_checks_each_file_against_the_manifest(tmp_path: Path) -> None:
-    archive = tmp_path / "coco.tar"
+def test_extraction_checks_each_file_against_the_checksums_the_manifest_vouches_for(
+    tmp_path: Path,
+) -> None:
     files = {"annotations.json": b"{}", "images/0001.png": b"\x89PNG..."}
-    make_tar(archive, files)
-    listed = [{"path": p, "sha256": sha256(d), "bytes": len(d)} for p, d in files.items()]
+    sums = "".join(f"{sha256(d)}  {p}\n" for p, d in files.items()).encode()
+    archive = tmp_path / "coco.tar"
+    make_tar(archive, {**files, "SHA256SUMS": sums})
 
-    assert extract(archive, tmp_path / "coco", files=listed) == 2
+    assert extract(archive, tmp_path / "coco", checksums_sha256=sha256(sums)) == 3
     assert (tmp_path / "coco" / "images" / "0001.png").read_bytes() == b"\x89PNG..."
 
-    listed[1]["sha256"] = "0" * 64
+    with pytest.raises(BuyerError, match="SHA256SUMS has SHA-256 .* the manifest gives"):
+        extract(archive, tmp_path / "again", checksums_sha256="0" * 64)
+
+    forged = tmp_path / "forged.tar"
+    make_tar(forged, {**files, "images/0001.png": b"other", "SHA256SUMS": sums})
     with pytest.raises(BuyerError, match="images/0001.png has SHA-256"):
-        extract(archive, tmp_path / "again", files=listed)
+        extract(forged, tmp_path / "forged", checksums_sha256=sha256(sums))
 
 
 # --- the API's answers ------------------------------------------------------------------

@@ -65,7 +65,14 @@ class FakeApi:
             "coco": {"annotations.json": b'{"images": []}', "images/0001.png": os.urandom(3000)},
             "jsonl": {"data.jsonl": b'{"label": "cat"}\n' * 500},
         }
-        self.archives = {fmt: tar_of(files) for fmt, files in self.exports.items()}
+        self.sums = {
+            fmt: "".join(f"{sha256(d)}  {p}\n" for p, d in files.items()).encode()
+            for fmt, files in self.exports.items()
+        }
+        self.archives = {
+            fmt: tar_of({**files, "SHA256SUMS": self.sums[fmt]})
+            for fmt, files in self.exports.items()
+        }
         manifest = {
             "versionId": str((7 << 32) | 1),
             "trees": {"item": {"encoding": ["bytes32", "bytes32"], "root": self.tree.root}},
@@ -73,10 +80,12 @@ class FakeApi:
                 {
                     "format": fmt,
                     "archive": {"sha256": sha256(data), "bytes": len(data)},
-                    "files": [
-                        {"path": p, "sha256": sha256(d), "bytes": len(d)}
-                        for p, d in self.exports[fmt].items()
-                    ],
+                    "checksums": {
+                        "path": "SHA256SUMS",
+                        "sha256": sha256(self.sums[fmt]),
+                        "bytes": len(self.sums[fmt]),
+                    },
+                    "files": len(self.exports[fmt]),
                 }
                 for fmt, data in sorted(self.archives.items())
             ],

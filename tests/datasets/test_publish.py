@@ -17,6 +17,7 @@ from backend.core.db import get_engine
 from backend.core.time import utcnow
 from backend.datasets import manifest as manifest_mod
 from backend.datasets import marketplace, publish
+from backend.datasets.exports.checksums import check_unpacked
 from backend.datasets.models import DatasetVersion
 from backend.deps import get_storage
 from backend.provenance.leaf import LEAF_ENCODING, answer_hash
@@ -137,7 +138,7 @@ def test_a_commercial_version_leaves_out_research_only_revoked_and_flagged_answe
     assert labels["pet-0"] == "cat" and labels["pet-1"] == "dog"
 
 
-def test_the_manifest_checks_against_itself_and_the_chain(client, world, chain):
+def test_the_manifest_checks_against_itself_and_the_chain(client, world, chain, tmp_path):
     version = _publish(client, world)
     m = _manifest(version)
     tree = manifest_mod.item_tree((i["contentHash"], i["labelHash"]) for i in m["items"])
@@ -169,16 +170,16 @@ def test_the_manifest_checks_against_itself_and_the_chain(client, world, chain):
         [[c["address"], int(c["weight"])] for c in m["contributors"]], ["address", "uint256"]
     )
     assert weights.root == m["trees"]["weight"]["root"]
-    # Every export's archive and files are as the manifest says.
+    # Every export's archive, its SHA256SUMS and the files it lists are as the manifest says.
     storage = get_storage()
     for export in m["exports"]:
         data = storage.get(export["archive"]["sha256"])
         assert hashlib.sha256(data).hexdigest() == export["archive"]["sha256"]
+        assert len(data) == export["archive"]["bytes"]
+        unpacked = tmp_path / export["format"]
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for f in export["files"]:
-                member = tar.extractfile(f["path"])
-                assert member is not None
-                assert hashlib.sha256(member.read()).hexdigest() == f["sha256"]
+            tar.extractall(unpacked, filter="data")
+        assert check_unpacked(unpacked, export["checksums"]["sha256"]) == export["files"] > 0
 
 
 def _register(client, world, chain, version):

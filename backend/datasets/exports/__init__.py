@@ -1,12 +1,15 @@
 """Dataset export writers: a version's items into the files of one format. Pure and streamed.
 
-    files = write_export(fmt, ctx, items, open_media, out_dir, progress)
+    summary = write_export(fmt, ctx, items, open_media, out, progress)
 
 ``items()`` gives a fresh iterator of ``ExportItem`` in index order each time it is called (a
 writer may pass over the items twice, COCO does); ``open_media(digest)`` opens an image blob,
-which the writer closes. The writer fills the empty directory ``out_dir`` and returns every
-file it wrote as an ``ExportFile`` (relative POSIX path, SHA-256, size), sorted by path.
-Memory does not grow with the number of items: rows and images are written as they come.
+which the writer closes. ``out`` is an empty directory (a ``Path``) to fill, or a binary
+stream to write the export into as a tar archive (what publishing does: no file per item on
+disk). Either way the export ends with ``SHA256SUMS``, the digest of every other file in the
+order written; the summary gives the counts and that file's digest, which the manifest
+records. Memory does not grow with the number of items: rows and images are written as they
+come, and the checksum lines are spooled.
 
 The formats, one module each (their docstrings say exactly what they write): ``jsonl`` and
 ``csv`` (tabular.py), ``coco``, ``yolo``, ``imagefolder``, ``huggingface`` (Parquet and a
@@ -31,7 +34,7 @@ from backend.datasets.exports.common import (
 from backend.datasets.exports.croissant import write_croissant
 from backend.datasets.exports.huggingface import write_huggingface
 from backend.datasets.exports.imagefolder import write_imagefolder
-from backend.datasets.exports.records import ExportContext, ExportFile, ExportItem
+from backend.datasets.exports.records import ExportContext, ExportFile, ExportItem, ExportSummary
 from backend.datasets.exports.tabular import write_csv, write_jsonl
 from backend.datasets.exports.yolo import write_yolo
 
@@ -40,6 +43,7 @@ __all__ = [
     "ExportContext",
     "ExportFile",
     "ExportItem",
+    "ExportSummary",
     "FormatInfo",
     "formats_for",
     "write_export",
@@ -104,10 +108,11 @@ def write_export(
     ctx: ExportContext,
     items: Callable[[], Iterable[ExportItem]],
     open_media: Callable[[str], BinaryIO],
-    out_dir: Path,
+    out: Path | BinaryIO,
     progress: Callable[[int], None] | None = None,
-) -> list[ExportFile]:
-    """Write the export ``fmt`` of the version ``ctx`` into the empty ``out_dir``."""
+) -> ExportSummary:
+    """Write the export ``fmt`` of the version ``ctx`` into the empty directory ``out``, or as
+    a tar archive into the stream ``out``."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; supported: {', '.join(FORMATS)}")
     task = check_context(ctx)
@@ -116,18 +121,22 @@ def write_export(
             f"export format {fmt!r} does not support task type {ctx.task_type!r}; "
             f"supported for it: {', '.join(formats_for(task))}"
         )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.iterdir()):
-        raise ValueError(f"the export directory {out_dir} is not empty")
+    if isinstance(out, Path):
+        out.mkdir(parents=True, exist_ok=True)
+        if any(out.iterdir()):
+            raise ValueError(f"the export directory {out} is not empty")
     job = Job(
         ctx=ctx,
         task=task,
         items_source=items,
         open_media=open_media,
-        out=Output(out_dir),
+        out=Output(out),
         progress=Progress(progress),
     )
-    _WRITERS[fmt](job)
+    try:
+        _WRITERS[fmt](job)
+    except BaseException:
+        job.out.discard()
+        raise
     job.progress.finish()
-    return job.out.files()
+    return job.out.close()

@@ -1,23 +1,28 @@
 """What every export writer shares: checked items, hashed output files, labels as text.
 
-Every file a writer produces goes through ``Output.open``, which hashes the bytes as they are
-written and creates the file exclusively: a second write to the same path (two items with the
-same content hash) is an error, not a silent overwrite. Paths are built only from checked parts
-(a content hash is ``0x`` + 64 lowercase hex, an extension comes from a fixed table), and
-``Output`` refuses anything absolute or with ``..`` all the same.
+Every file a writer produces goes through ``Output``, which hashes the bytes as they are
+written, into a directory (created exclusively: a second write to one path is an error, not a
+silent overwrite) or as members of a tar archive streamed out, and ends the export with
+SHA256SUMS. Paths are built only from checked parts (a content hash is ``0x`` + 64 lowercase
+hex, an extension comes from a fixed table), and ``Output`` refuses anything absolute or with
+``..`` all the same.
 """
 
 import hashlib
 import json
 import math
 import re
+import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from backend.datasets.exports.records import ExportContext, ExportFile, ExportItem
+from backend.datasets.exports.checksums import CHECKSUMS
+from backend.datasets.exports.records import ExportContext, ExportFile, ExportItem, ExportSummary
 from backend.provenance.leaf import canonical_json
 
 CLASSIFICATION = ("image_classification", "text_classification")
@@ -48,6 +53,7 @@ IMAGE_EXTENSIONS = {
 }
 
 COPY_CHUNK = 1 << 20
+SPOOL_BYTES = 4 << 20  # a file gathered for a tar member stays in memory up to this size
 PROGRESS_EVERY = 1_000
 
 _CONTENT_HASH = re.compile(r"0x[0-9a-f]{64}")
@@ -196,6 +202,146 @@ class TextSink:
         return self._writer.write_text(text)
 
 
+class _DirectorySink:
+    """Files in a directory, each created exclusively: a second write of one path is an error."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @contextmanager
+    def open(self, rel: str) -> Iterator[BinaryIO]:
+        target = self.root.joinpath(*PurePosixPath(rel).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            raw = open(target, "xb")  # noqa: SIM115 -- closed by the with below
+        except FileExistsError:
+            raise ValueError(f"{rel} is written twice: two items with one content hash?") from None
+        with raw:
+            yield raw
+
+    def add_file(self, rel: str, source: Path) -> None:
+        target = self.root.joinpath(*PurePosixPath(rel).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise ValueError(f"{rel} is written twice")
+        shutil.move(source, target)
+
+    def close(self) -> None:
+        pass
+
+
+class _TarSink:
+    """Members of a tar archive written straight into a binary stream, in the order written,
+    with no times, owners or modes of this machine: the same files make the same bytes.
+
+    A tar header holds the member's size, so a file written in pieces is gathered first (in
+    memory up to SPOOL_BYTES, on disk beyond). No file per item is ever created on disk, which
+    on a busy disk costs more than everything else an image export does. Paths are not
+    remembered (that would grow with the items): item files are named by content hash, which
+    is unique within a project (a database constraint), and the directory sink, which the
+    tests use, refuses a repeated path."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._tar = tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+
+    @staticmethod
+    def _info(rel: str, size: int) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(rel)
+        info.size, info.mtime, info.mode = size, 0, 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    @contextmanager
+    def open(self, rel: str) -> Iterator[BinaryIO]:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            yield spool  # type: ignore[misc]
+            size = spool.tell()
+            spool.seek(0)
+            self._tar.addfile(self._info(rel, size), spool)
+
+    def add_file(self, rel: str, source: Path) -> None:
+        with open(source, "rb") as f:
+            self._tar.addfile(self._info(rel, source.stat().st_size), f)
+        source.unlink()
+
+    def close(self) -> None:
+        self._tar.close()  # the end-of-archive blocks; the stream itself stays open
+
+
+class Output:
+    """Where an export's files go (a directory, or a tar archive written as a stream), each
+    hashed as it is written, ending with CHECKSUMS: one line per file, ``<sha256>  <path>``,
+    in the order written (``sha256sum -c SHA256SUMS`` checks an unpacked export). The lines
+    are spooled, not kept, so memory does not grow with the number of files."""
+
+    def __init__(self, target: Path | BinaryIO) -> None:
+        self._sink: _DirectorySink | _TarSink = (
+            _DirectorySink(target) if isinstance(target, Path) else _TarSink(target)
+        )
+        self._sums = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        self._scratch = tempfile.TemporaryDirectory(prefix="provenant-export-")
+        self.files = 0
+        self.bytes = 0
+
+    @staticmethod
+    def check_path(rel: str) -> str:
+        parts = PurePosixPath(rel)
+        if parts.is_absolute() or not parts.parts or any(p in ("", ".", "..") for p in parts.parts):
+            raise ValueError(f"refusing to write {rel!r} outside the export directory")
+        if rel == CHECKSUMS or "\n" in rel or "\\" in rel:
+            raise ValueError(f"refusing to write {rel!r}: not a name a checksum line can hold")
+        return rel
+
+    def _record(self, rel: str, sha256_hex: str, size: int) -> None:
+        self._sums.write(f"{sha256_hex}  {rel}\n".encode())
+        self.files += 1
+        self.bytes += size
+
+    @contextmanager
+    def open(self, rel: str) -> Iterator[HashingWriter]:
+        """Write the file ``rel``; its digest is recorded when the block ends."""
+        with self._sink.open(self.check_path(rel)) as raw:
+            writer = HashingWriter(raw)
+            yield writer
+        self._record(rel, writer.hexdigest(), writer.size)
+
+    def scratch(self, name: str) -> Path:
+        """A path outside the export for a library that writes files itself (Parquet); put the
+        file in the export with ``add_file``."""
+        return Path(self._scratch.name) / PurePosixPath(self.check_path(name)).name
+
+    def add_file(self, rel: str, source: Path) -> None:
+        """Move the finished file ``source`` (from ``scratch``) into the export as ``rel``."""
+        digest, size = _sha256_of(source)
+        self._sink.add_file(self.check_path(rel), source)
+        self._record(rel, digest, size)
+
+    def discard(self) -> None:
+        """Drop the spooled lines and the scratch files of an export that failed."""
+        self._sums.close()
+        self._scratch.cleanup()
+
+    def close(self) -> ExportSummary:
+        """Write CHECKSUMS last and finish the export."""
+        try:
+            size = self._sums.tell()
+            self._sums.seek(0)
+            with self._sink.open(CHECKSUMS) as raw:
+                sums = HashingWriter(raw)
+                while chunk := self._sums.read(COPY_CHUNK):
+                    sums.write(chunk)
+            assert sums.size == size
+            self._sink.close()
+        finally:
+            self.discard()
+        return ExportSummary(
+            files=self.files,
+            bytes=self.bytes,
+            checksums=ExportFile(CHECKSUMS, sums.hexdigest(), sums.size),
+        )
+
+
 def _sha256_of(path: Path) -> tuple[str, int]:
     sha, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
@@ -203,42 +349,6 @@ def _sha256_of(path: Path) -> tuple[str, int]:
             sha.update(chunk)
             size += len(chunk)
     return sha.hexdigest(), size
-
-
-class Output:
-    """The export's directory and the files written into it so far."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._files: dict[str, ExportFile] = {}
-
-    def path(self, rel: str) -> Path:
-        parts = PurePosixPath(rel)
-        if parts.is_absolute() or not parts.parts or any(p in ("", ".", "..") for p in parts.parts):
-            raise ValueError(f"refusing to write {rel!r} outside the export directory")
-        return self.root.joinpath(*parts.parts)
-
-    @contextmanager
-    def open(self, rel: str) -> Iterator[HashingWriter]:
-        """Create ``rel`` (never overwrite it) and record its digest when the block ends."""
-        target = self.path(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            raw = open(target, "xb")  # noqa: SIM115 -- closed below, after the digest
-        except FileExistsError:
-            raise ValueError(f"{rel} is written twice: two items with one content hash?") from None
-        with raw:
-            writer = HashingWriter(raw)
-            yield writer
-        self._files[rel] = ExportFile(rel, writer.hexdigest(), writer.size)
-
-    def add(self, rel: str) -> None:
-        """Record a file something else wrote (Parquet), hashing it by streaming it back."""
-        digest, size = _sha256_of(self.path(rel))
-        self._files[rel] = ExportFile(rel, digest, size)
-
-    def files(self) -> list[ExportFile]:
-        return [self._files[k] for k in sorted(self._files)]
 
 
 class Progress:

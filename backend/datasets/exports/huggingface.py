@@ -22,6 +22,7 @@ under temporary names and renamed once the last one is closed.
 import datetime as dt
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -284,7 +285,7 @@ def write_huggingface(job: Job) -> None:
     schema = cols.schema()
     ids = class_ids(job.ctx)
     rows = _Rows(schema.names)
-    partial: list[str] = []
+    partial: list[Path] = []
     writer: pq.ParquetWriter | None = None
     in_shard = 0
 
@@ -294,10 +295,9 @@ def write_huggingface(job: Job) -> None:
         rows.clear()
 
     def open_shard() -> pq.ParquetWriter:
-        rel = f"data/train-{len(partial):05d}.parquet.partial"
-        path = job.out.path(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.append(rel)
+        # Written aside: a shard's final name holds the count of shards, known at the end.
+        path = job.out.scratch(f"train-{len(partial):05d}.parquet")
+        partial.append(path)
         return pq.ParquetWriter(str(path), schema)
 
     total = 0
@@ -322,10 +322,8 @@ def write_huggingface(job: Job) -> None:
         writer.close()
 
     n = len(partial)
-    for k, rel in enumerate(partial):
-        final = f"data/train-{k:05d}-of-{n:05d}.parquet"
-        job.out.path(rel).rename(job.out.path(final))
-        job.out.add(final)
+    for k, path in enumerate(partial):
+        job.out.add_file(f"data/train-{k:05d}-of-{n:05d}.parquet", path)
     with job.out.open("README.md") as f:
         f.write_text(dataset_card(job.ctx, job.task, cols, total))
 

@@ -47,7 +47,7 @@ class ExportContext:
     answers_per_item: float  # mean
 
 
-@dataclass(frozen=True, slots=True)  # one per image file: kept small
+@dataclass(frozen=True, slots=True)
 class ExportFile:
     """One file an export wrote: ``path`` relative to the export's directory (POSIX
     separators), the SHA-256 hex of its bytes, and its size in bytes."""
@@ -55,3 +55,13 @@ class ExportFile:
     path: str
     sha256: str
     bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What an export wrote: how many files and bytes besides its checksum file, and that
+    file (SHA256SUMS), whose digest vouches for every other file's."""
+
+    files: int
+    bytes: int
+    checksums: ExportFile

@@ -9,7 +9,8 @@ from typing import Any
 
 from PIL import Image
 
-from backend.datasets.exports import ExportContext, ExportFile, ExportItem
+from backend.datasets.exports import ExportContext, ExportFile, ExportItem, ExportSummary
+from backend.datasets.exports.checksums import CHECKSUMS, check_unpacked, checksum_lines
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -209,11 +210,22 @@ def many_text_items(n: int) -> Callable[[], Iterator[ExportItem]]:
     return items
 
 
-def check_files(out: Path, files: list[ExportFile]) -> None:
-    """``files`` lists exactly what is on disk under ``out``, sorted, with right digests."""
-    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert [f.path for f in files] == on_disk
+def listed(out: Path) -> list[ExportFile]:
+    """The files an export's SHA256SUMS lists, sorted by path."""
+    with open(out / CHECKSUMS, "rb") as f:
+        lines = list(checksum_lines(f))
+    return sorted(
+        (ExportFile(p, d, (out / p).stat().st_size) for d, p in lines), key=lambda f: f.path
+    )
+
+
+def check_files(out: Path, summary: ExportSummary) -> list[ExportFile]:
+    """The export in ``out`` is exactly what its SHA256SUMS lists, with right digests, and
+    the summary counts it; returns the listed files."""
+    assert summary.checksums.path == CHECKSUMS
+    assert check_unpacked(out, summary.checksums.sha256) == summary.files
+    files = listed(out)
+    assert summary.bytes == sum(f.bytes for f in files)
     for f in files:
-        data = (out / f.path).read_bytes()
-        assert f.sha256 == hashlib.sha256(data).hexdigest(), f.path
-        assert f.bytes == len(data), f.path
+        assert f.sha256 == hashlib.sha256((out / f.path).read_bytes()).hexdigest(), f.path
+    return files

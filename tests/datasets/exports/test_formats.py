@@ -4,6 +4,8 @@ import csv
 import hashlib
 import io
 import json
+import tarfile
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,10 +78,50 @@ def test_formats_for_each_task_type():
 @pytest.mark.parametrize(("fmt", "case_name"), PAIRS)
 def test_every_format_writes_files_with_their_digests(tmp_path, fmt, case_name):
     case = CASES[case_name]()
-    files = write(fmt, case, tmp_path)
-    assert files
-    check_files(tmp_path, files)
+    summary = write(fmt, case, tmp_path)
+    assert summary.files
+    check_files(tmp_path, summary)
     assert case.media.opened == case.media.closed  # every image stream was closed
+
+
+@pytest.mark.parametrize(("fmt", "case_name"), PAIRS)
+def test_the_tar_archive_holds_the_directorys_files_the_same_bytes_every_time(
+    tmp_path, fmt, case_name
+):
+    directory = tmp_path / "dir"
+    from_dir = write(fmt, CASES[case_name](), directory)
+    archives = []
+    for _ in range(2):
+        stream = io.BytesIO()
+        assert write(fmt, CASES[case_name](), stream) == from_dir
+        archives.append(stream.getvalue())
+    assert archives[0] == archives[1]  # no time, owner or order of this run in it
+
+    with tarfile.open(fileobj=io.BytesIO(archives[0])) as tar:
+        members = tar.getmembers()
+        assert all(m.isfile() and m.mtime == 0 and m.mode == 0o644 and not m.uname for m in members)
+        assert members[-1].name == "SHA256SUMS"  # written last, over all the others
+        in_tar = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    on_disk = {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+    assert in_tar == on_disk
+
+
+def test_a_failed_export_leaves_no_scratch_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    ctx = make_context("text_classification", "label")
+
+    def items():
+        yield from many_text_items(60_000)()
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        write_export("huggingface", ctx, items, lambda d: None, io.BytesIO())
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 def test_unknown_format_names_the_supported_ones(tmp_path):
@@ -161,7 +203,8 @@ def test_progress_every_thousand_items_and_at_the_end(tmp_path):
 def test_empty_version(tmp_path):
     ctx = make_context("text_classification", "label")
     seen: list[int] = []
-    files = write_export("jsonl", ctx, lambda: iter([]), lambda d: None, tmp_path, seen.append)
+    summary = write_export("jsonl", ctx, lambda: iter([]), lambda d: None, tmp_path, seen.append)
+    files = check_files(tmp_path, summary)
     assert [f.path for f in files] == ["data.jsonl"] and files[0].bytes == 0
     assert seen == [0]
 
@@ -324,7 +367,12 @@ def test_yolo_refuses_a_box_outside_its_image(tmp_path):
 def test_imagefolder_layout(tmp_path):
     case = image_classification_case()
     write("imagefolder", case, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat", "classes.json", "dog"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "SHA256SUMS",
+        "cat",
+        "classes.json",
+        "dog",
+    ]
     cats = sorted(p.name for p in (tmp_path / "cat").iterdir())
     assert cats == sorted(
         [f"{case.rows[0].content_hash[2:]}.png", f"{case.rows[2].content_hash[2:]}.webp"]
@@ -377,8 +425,8 @@ def test_imagefolder_keeps_hostile_class_names_inside(tmp_path):
         for i, name in enumerate(classes)
     ]
     out = tmp_path / "out"
-    files = write_export("imagefolder", ctx, lambda: iter(rows), media_case.open_media, out)
-    check_files(out, files)
+    summary = write_export("imagefolder", ctx, lambda: iter(rows), media_case.open_media, out)
+    files = check_files(out, summary)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     for f in files:
         assert (out / f.path).resolve().is_relative_to(out.resolve())
@@ -396,8 +444,8 @@ def test_imagefolder_keeps_hostile_class_names_inside(tmp_path):
 def test_huggingface_shards_and_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(hf_module, "SHARD_ITEMS", 2_000)
     ctx = make_context("text_classification", "label")
-    files = write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, tmp_path)
-    check_files(tmp_path, files)
+    summary = write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, tmp_path)
+    files = check_files(tmp_path, summary)
     shards = [f.path for f in files if f.path.endswith(".parquet")]
     assert shards == [f"data/train-0000{k}-of-00003.parquet" for k in range(3)]
     counts = [pq.ParquetFile(tmp_path / s).metadata for s in shards]
@@ -413,7 +461,8 @@ def test_huggingface_shards_and_row_groups(tmp_path, monkeypatch):
 
 def test_huggingface_5000_items_default_sharding(tmp_path):
     ctx = make_context("text_classification", "label")
-    files = write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, tmp_path)
+    summary = write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, tmp_path)
+    files = check_files(tmp_path, summary)
     assert [f.path for f in files] == ["README.md", "data/train-00000-of-00001.parquet"]
     meta = pq.ParquetFile(tmp_path / files[1].path).metadata
     assert (meta.num_rows, meta.num_row_groups) == (5_000, 5)

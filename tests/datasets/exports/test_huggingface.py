@@ -14,6 +14,7 @@ from tests.datasets.exports.helpers import (
     TEXTS,
     image_bbox_case,
     image_classification_case,
+    listed,
     make_context,
     many_text_items,
     text_classification_case,
@@ -104,8 +105,8 @@ def test_many_shards_load_in_order(tmp_path, load, monkeypatch):
     monkeypatch.setattr(hf_module, "SHARD_ITEMS", 2_000)
     ctx = make_context("text_classification", "label")
     out = tmp_path / "out"
-    files = write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, out)
-    assert sum(f.path.endswith(".parquet") for f in files) == 3
+    write_export("huggingface", ctx, many_text_items(5_000), lambda d: None, out)
+    assert sum(f.path.endswith(".parquet") for f in listed(out)) == 3
     ds = load(out)
     assert ds.num_rows == 5_000
     assert ds["index"] == list(range(5_000))
