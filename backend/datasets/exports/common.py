@@ -53,7 +53,7 @@ IMAGE_EXTENSIONS = {
 }
 
 COPY_CHUNK = 1 << 20
-SPOOL_BYTES = 4 << 20  # a file gathered for a tar member stays in memory up to this size
+SPOOL_BYTES = 1 << 20  # a file gathered for a tar member stays in memory up to this size
 PROGRESS_EVERY = 1_000
 
 _CONTENT_HASH = re.compile(r"0x[0-9a-f]{64}")
@@ -286,8 +286,9 @@ class Output:
 
     @staticmethod
     def check_path(rel: str) -> str:
-        parts = PurePosixPath(rel)
-        if parts.is_absolute() or not parts.parts or any(p in ("", ".", "..") for p in parts.parts):
+        # Plain string checks: PurePosixPath interns every part, which for a name per item
+        # grows the interpreter's table of interned strings with the items.
+        if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in rel.split("/")):
             raise ValueError(f"refusing to write {rel!r} outside the export directory")
         if rel == CHECKSUMS or "\n" in rel or "\\" in rel:
             raise ValueError(f"refusing to write {rel!r}: not a name a checksum line can hold")
