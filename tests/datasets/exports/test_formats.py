@@ -17,6 +17,7 @@ from pycocotools.coco import COCO
 
 from backend.datasets.exports import FORMATS, formats_for, write_export
 from backend.datasets.exports import huggingface as hf_module
+from backend.datasets.exports.common import Output
 from backend.datasets.exports.imagefolder import directory_names
 from backend.provenance.leaf import canonical_json
 from tests.datasets.exports.helpers import (
@@ -102,12 +103,36 @@ def test_the_tar_archive_holds_the_directorys_files_the_same_bytes_every_time(
         assert all(m.isfile() and m.mtime == 0 and m.mode == 0o644 and not m.uname for m in members)
         assert members[-1].name == "SHA256SUMS"  # written last, over all the others
         in_tar = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    # The same bytes tarfile writes for these members.
+    rebuilt = io.BytesIO()
+    with tarfile.open(fileobj=rebuilt, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for m in members:
+            tar.addfile(m, io.BytesIO(in_tar[m.name]))
+    assert rebuilt.getvalue() == archives[0]
     on_disk = {
         p.relative_to(directory).as_posix(): p.read_bytes()
         for p in directory.rglob("*")
         if p.is_file()
     }
     assert in_tar == on_disk
+
+
+def test_a_long_or_non_ascii_member_name_gets_the_pax_header_tarfile_writes():
+    name = "classes/" + "é" * 80 + "/" + "x" * 120 + ".png"
+    stream = io.BytesIO()
+    out = Output(stream)
+    with out.open(name) as f:
+        f.write(b"\x89PNG" * 1000)
+    out.close()
+    with tarfile.open(fileobj=io.BytesIO(stream.getvalue())) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == [name, "SHA256SUMS"]
+        data = {m.name: tar.extractfile(m).read() for m in members}  # type: ignore[union-attr]
+    rebuilt = io.BytesIO()
+    with tarfile.open(fileobj=rebuilt, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for m in members:
+            tar.addfile(m, io.BytesIO(data[m.name]))
+    assert rebuilt.getvalue() == stream.getvalue()
 
 
 def test_a_failed_export_leaves_no_scratch_files(tmp_path, monkeypatch):
