@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from bench.child import run_measurement
 from bench.environment import configure_environment
 from bench.rewards import DEFAULT_PG_SERVER, postgres_database, print_table
 
@@ -108,17 +109,7 @@ def memory_after(rss_before_kb: int) -> dict[str, float]:
 
 
 def run_child(*args: str) -> dict[str, Any]:
-    """Run ``python -m bench.datasets --measure ...`` in a fresh process; its last line is JSON."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.datasets", "--measure", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"measurement {' '.join(args[:3])} failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_measurement("bench.datasets", *args)
 
 
 def machine() -> str:

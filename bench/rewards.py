@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from bench.child import run_measurement
 from bench.environment import configure_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,17 +146,7 @@ def peak_memory(into: dict[str, float]) -> Iterator[None]:
 
 
 def run_child(*args: str) -> dict[str, Any]:
-    """Run ``python -m bench.rewards --measure ...`` in a fresh process; its last line is JSON."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.rewards", "--measure", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"measurement {args[0]} failed (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_measurement("bench.rewards", *args)
 
 
 def calldata_gas(data: bytes) -> int:
