@@ -4,6 +4,7 @@ import sys
 
 import click
 
+from backend.audit.commands import verify
 from backend.buyer.commands import datasets
 from backend.core.config import get_settings
 
@@ -199,6 +200,7 @@ def down() -> None:
 
 
 main.add_command(datasets)
+main.add_command(verify)
 
 if __name__ == "__main__":
     main()

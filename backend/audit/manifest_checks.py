@@ -1,0 +1,352 @@
+"""The checks a manifest passes or fails on its own, with no chain: pure and deterministic.
+
+Each check runs over every item, answer or contributor and records the first fact that fails
+(report.py). The rules are the publisher's own (backend/datasets, backend/provenance): the
+same functions compute the label hash, the answer commitment, the leaf, the trees and the
+labels, so a verifier and a publisher cannot drift apart. docs/audit.md states each rule.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import rfc8785
+
+from backend.audit.report import Report
+from backend.datasets import labels, manifest
+from backend.provenance.leaf import ContributionLeaf, answer_hash, canonical_json
+from backend.provenance.merkle import hash_pair, keccak256
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Facts:
+    """What the chain checks need from a manifest that passed its schema."""
+
+    doc: dict[str, Any]
+    manifest_hash: str
+    # consent hash -> the contributors whose answers were given under it
+    consents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    batch_roots: dict[int, str] = field(default_factory=dict)
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = canonical_json(value).decode("utf-8", "replace") if value is not None else "null"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
+    """Parse and check the document's form: JSON, RFC 8785, the manifest-v1 schema."""
+    form = report.add("manifest.form", "the file is one JSON object in RFC 8785 canonical form")
+    schema_check = report.add("manifest.schema", "the manifest matches manifest-v1.schema.json")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        form.fail(f"not JSON: {exc}")
+        schema_check.skip("the file is not JSON")
+        return None
+    if not isinstance(doc, dict):
+        form.fail(f"the document is a JSON {type(doc).__name__}, not an object")
+        schema_check.skip("the file is not a JSON object")
+        return None
+    try:
+        canonical = rfc8785.dumps(doc)
+    except (ValueError, TypeError) as exc:
+        canonical = None
+        form.fail(f"it has no RFC 8785 form: {exc}")
+    if canonical is not None:
+        if canonical == raw:
+            form.passed()
+        else:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(canonical, raw, strict=False)) if a != b),
+                min(len(canonical), len(raw)),
+            )
+            form.fail(
+                f"the bytes are not RFC 8785: they first differ from the canonical form at "
+                f"byte {at} (a key repeated, reordered, or spacing added?)"
+            )
+    errors = sorted(
+        jsonschema.Draft202012Validator(manifest.load_schema()).iter_errors(doc),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
+    if errors:
+        for error in errors:
+            path = "/".join(map(str, error.absolute_path)) or "(the document)"
+            schema_check.fail(f"at {path}: {error.message[:300]}")
+        return None
+    schema_check.passed()
+    return doc
+
+
+def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Progress) -> Facts:
+    """Every check that needs only the manifest; returns what the chain checks need."""
+    facts = Facts(doc=doc, manifest_hash="0x" + keccak256(raw).hex())
+    project = doc["project"]
+    task, schema = project["taskType"], project["labelSchema"]
+    items: list[dict[str, Any]] = doc["items"]
+
+    rule = report.add("method.rule", "the method and its parameters are the rule for the task")
+    recorded = {"name": doc["method"]["name"], "params": doc["method"]["params"]}
+    try:
+        expected_method = labels.method_for(task, schema)
+    except (KeyError, TypeError, ValueError) as exc:
+        rule.fail(f"the label schema {_short(schema)} has no method: {exc}")
+        expected_method = None
+    if expected_method is not None:
+        if expected_method.as_manifest() == recorded:
+            rule.passed()
+        else:
+            rule.fail(
+                f"the manifest records {_short(recorded)}; a {task} version uses "
+                f"{_short(expected_method.as_manifest())}"
+            )
+
+    # --- items: their label hashes and the item tree
+    label_hashes = report.add("items.labelHash", "each item's labelHash is keccak256 of its label")
+    item_tree = report.add("items.tree", "the item root rebuilds from the items")
+    ok_order = True
+    for position, item in enumerate(items):
+        if item["index"] != position:
+            item_tree.fail(f"item at position {position} has index {item['index']}: not 0, 1, ...")
+            ok_order = False
+            break
+        found = labels.label_hash(item["label"])
+        if found != item["labelHash"]:
+            label_hashes.fail(
+                f"item {item['index']}: keccak256 of its label {_short(item['label'])} is "
+                f"{found}, the manifest says {item['labelHash']}"
+            )
+        else:
+            label_hashes.passed()
+    if ok_order:
+        try:
+            root = manifest.item_tree((i["contentHash"], i["labelHash"]) for i in items).root
+        except ValueError as exc:
+            item_tree.fail(f"the item tree cannot be built: {exc}")
+        else:
+            if root == doc["trees"]["item"]["root"]:
+                item_tree.passed(len(items))
+            else:
+                item_tree.fail(
+                    f"the items rebuild root {root}, the manifest says "
+                    f"{doc['trees']['item']['root']}"
+                )
+
+    # --- answers: commitments, leaves, proofs (a proven node is remembered per batch, so
+    # each node of a tree is hashed about once however many proofs pass through it)
+    hashes = report.add("answers.hash", "each answerHash recomputes from its answer and salt")
+    leaves = report.add("answers.leaf", "each leafHash re-encodes from its fields")
+    proofs = report.add("answers.proof", "each proof verifies the leaf against its batch root")
+    by_item: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+    accepted: dict[str, int] = defaultdict(int)
+    answered: dict[str, int] = defaultdict(int)
+    consents_of: dict[str, set[str]] = defaultdict(set)
+    seen_leaves: set[str] = set()
+    done = 0
+    for batch in doc["batches"]:
+        batch_id, root = int(batch["batchId"]), batch["root"]
+        facts.batch_roots[batch_id] = root
+        proven = {bytes.fromhex(root[2:])}
+        for a in batch["answers"]:
+            where = f"batch {batch_id} leaf {a['leafIndex']} (item {a['item']}, {a['contributor']})"
+            done += 1
+            if done % 10_000 == 0:
+                progress(10_000)
+            index = a["item"]
+            if not 0 <= index < len(items):
+                leaves.fail(f"{where}: item {index} is not in the manifest")
+                continue
+            try:
+                commitment = answer_hash(a["answer"], a["salt"])
+            except ValueError as exc:
+                hashes.fail(f"{where}: the answer cannot be hashed: {exc}")
+                continue
+            if commitment != a["answerHash"]:
+                hashes.fail(
+                    f"{where}: answer {_short(a['answer'])} with salt {a['salt']} hashes to "
+                    f"{commitment}, the manifest says {a['answerHash']}"
+                )
+            else:
+                hashes.passed()
+            try:
+                leaf = ContributionLeaf(
+                    contributor=a["contributor"],
+                    project_id=project["id"],
+                    item_hash=items[index]["contentHash"],
+                    answer_hash=commitment,
+                    consent_hash=a["consentHash"],
+                    submitted_at=a["submittedAt"],
+                ).hash()
+            except ValueError as exc:
+                leaves.fail(f"{where}: the leaf cannot be encoded: {exc}")
+                continue
+            if leaf != a["leafHash"].lower():
+                leaves.fail(
+                    f"{where}: the fields encode leaf {leaf}, the manifest says {a['leafHash']}"
+                )
+                continue
+            if leaf in seen_leaves:
+                leaves.fail(f"{where}: leaf {leaf} is listed twice")
+                continue
+            seen_leaves.add(leaf)
+            leaves.passed()
+            if _proves(bytes.fromhex(leaf[2:]), a["proof"], proven):
+                proofs.passed()
+            else:
+                proofs.fail(f"{where}: the proof of leaf {leaf} does not lead to root {root}")
+                continue
+            by_item[index].append((a["contributor"], a["answer"]))
+            answered[a["contributor"].lower()] += 1
+            accepted[a["contributor"].lower()] += int(a["accepted"])
+            consents_of[a["contributor"].lower()].add(a["consentHash"].lower())
+            facts.consents[a["consentHash"].lower()].add(a["contributor"].lower())
+    progress(done % 10_000)
+
+    _check_labels(doc, items, by_item, report, progress)
+    _check_weights(doc, accepted, answered, consents_of, report)
+    return facts
+
+
+def _proves(leaf: bytes, proof: list[str], proven: set[bytes]) -> bool:
+    """Whether ``proof`` leads ``leaf`` to a node already proven to lead to the batch root
+    (the root itself at first); every node on the way is then proven too. Sound because a
+    node that leads to the root does so whatever leaf it was reached from."""
+    node, path = leaf, []
+    for sibling in proof:
+        if node in proven:
+            break
+        path.append(node)
+        node = hash_pair(node, bytes.fromhex(sibling[2:]))
+    if node not in proven:
+        return False
+    proven.update(path)
+    return True
+
+
+def _check_labels(
+    doc: dict[str, Any],
+    items: list[dict[str, Any]],
+    by_item: dict[int, list[tuple[str, Any]]],
+    report: Report,
+    progress: Progress,
+) -> None:
+    check = report.add(
+        "labels.recompute",
+        "each label, confidence and answer count recompute from the recorded answers",
+    )
+    project = doc["project"]
+    task, schema = project["taskType"], project["labelSchema"]
+    method = doc["method"]
+    classes = schema.get("classes")
+    recorded = labels.Method(
+        method["name"], dict(method["params"]), tuple(classes) if classes else None
+    )
+    chunk: list[int] = []
+
+    def flush() -> None:
+        rows = []
+        for index in chunk:
+            for contributor, answer in by_item[index]:
+                try:
+                    rows.append((index, contributor, labels.answer_value(task, schema, answer)))
+                except (KeyError, TypeError) as exc:
+                    check.fail(f"item {index}: an answer has no {exc} field: {_short(answer)}")
+        try:
+            found = labels.label_items(task, schema, recorded, rows)
+        except (ValueError, TypeError, KeyError) as exc:
+            check.fail(f"items {chunk[0]}..{chunk[-1]}: the method cannot run: {exc}")
+            chunk.clear()
+            return
+        for index in chunk:
+            item = items[index]
+            n = len(by_item[index])
+            if n != item["answers"]:
+                check.fail(
+                    f"item {index}: {n} answers in the batches, the manifest says {item['answers']}"
+                )
+                continue
+            if index not in found:
+                check.fail(f"item {index}: no answers recorded for it")
+                continue
+            label, confidence = found[index]
+            if canonical_json(label) != canonical_json(item["label"]):
+                check.fail(
+                    f"item {index}: {method['name']} over its {n} answers gives "
+                    f"{_short(label)}, the manifest says {_short(item['label'])}"
+                )
+            elif confidence != item["confidence"]:
+                check.fail(
+                    f"item {index}: confidence recomputes as {confidence!r}, the manifest "
+                    f"says {item['confidence']!r}"
+                )
+            else:
+                check.passed()
+        chunk.clear()
+
+    for item in items:
+        chunk.append(item["index"])
+        if len(chunk) >= 5_000:
+            flush()
+    if chunk:
+        flush()
+
+
+def _check_weights(
+    doc: dict[str, Any],
+    accepted: dict[str, int],
+    answered: dict[str, int],
+    consents_of: dict[str, set[str]],
+    report: Report,
+) -> None:
+    check = report.add(
+        "weights.tree",
+        "each contributor's answers, weight and consents agree with the answers; the weight "
+        "root and total rebuild",
+    )
+    listed: dict[str, dict[str, Any]] = {}
+    for c in doc["contributors"]:
+        address = c["address"].lower()
+        if address in listed:
+            check.fail(f"contributor {c['address']} is listed twice")
+            return
+        listed[address] = c
+    for address in sorted(set(listed) | set(answered)):
+        c = listed.get(address)
+        if c is None:
+            check.fail(f"contributor {address} has answers in the batches but is not listed")
+            continue
+        expected = {
+            "answers": answered.get(address, 0),
+            "weight": str(accepted.get(address, 0)),
+            "consents": sorted(consents_of.get(address, set())),
+        }
+        found = {
+            "answers": c["answers"],
+            "weight": str(c["weight"]),
+            "consents": sorted(h.lower() for h in c["consents"]),
+        }
+        if found != expected:
+            differs = [k for k in expected if expected[k] != found[k]]
+            check.fail(
+                f"contributor {c['address']}: {differs[0]} is {_short(found[differs[0]])}; "
+                f"the answers give {_short(expected[differs[0]])}"
+            )
+        else:
+            check.passed()
+    weights = {c["address"]: int(c["weight"]) for c in doc["contributors"]}
+    tree = doc["trees"]["weight"]
+    total = sum(weights.values())
+    if str(total) != str(tree["totalWeight"]):
+        check.fail(f"the weights sum to {total}, the manifest says {tree['totalWeight']}")
+    try:
+        root = manifest.weight_tree(weights).root
+    except ValueError as exc:
+        check.fail(f"the weight tree cannot be built: {exc}")
+        return
+    if root != tree["root"]:
+        check.fail(f"the weights rebuild root {root}, the manifest says {tree['root']}")
