@@ -1,5 +1,6 @@
 """Imports every table module so SQLModel.metadata knows the whole schema (for Alembic)."""
 
+from backend.audit.models import VersionVerification
 from backend.auth.models import AuthSession, SiweNonce
 from backend.chain.models import ChainCursor
 from backend.consent.models import Consent
@@ -26,6 +27,7 @@ from backend.rewards.models import (
 from backend.tasks.models import Answer, Task
 
 __all__ = [
+    "VersionVerification",
     "Answer",
     "AuthSession",
     "Batch",

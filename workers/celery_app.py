@@ -49,6 +49,7 @@ celery_app.conf.update(
     task_routes={
         "quality.*": {"queue": QUALITY_QUEUE},
         "datasets.build": {"queue": QUALITY_QUEUE},
+        "datasets.verify": {"queue": QUALITY_QUEUE},
     },
     task_acks_late=True,  # a task whose worker dies is redelivered, not dropped
     task_reject_on_worker_lost=True,
@@ -84,6 +85,11 @@ celery_app.conf.update(
             "task": "datasets.sync_marketplace",
             "schedule": settings.marketplace_interval_s,
             "options": {"expires": max(settings.marketplace_interval_s * 5, 5)},
+        },
+        "datasets-verify-published": {
+            "task": "datasets.verify_published",
+            "schedule": settings.verify_interval_s,
+            "options": {"expires": max(settings.verify_interval_s * 2, 5)},
         },
         "datasets-build-stalled": {
             "task": "datasets.build_stalled",

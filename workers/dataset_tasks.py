@@ -4,6 +4,8 @@ import logging
 
 from sqlmodel import Session
 
+from backend.audit import service as audit
+from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.core.errors import ChainUnavailable
 from backend.datasets import marketplace, publish
@@ -50,6 +52,31 @@ def build_stalled() -> int:
     for version_id in stalled:
         build.delay(version_id)
     return len(stalled)
+
+
+@celery_app.task(name="datasets.verify")
+def verify(version_id: int) -> dict[str, object]:
+    """Run `provenant verify` on a published version's manifest against the chain and keep
+    the report (backend/audit/service.py). A chain that does not answer leaves a report
+    naming the call, and the next sweep runs it again."""
+    with Session(get_engine()) as session:
+        row = audit.verify_version(
+            session=session,
+            storage=get_storage(),
+            rpc_url=get_settings().rpc_url,
+            version_id=version_id,
+        )
+        return {"version_id": version_id, "ok": None if row is None else row.ok}
+
+
+@celery_app.task(name="datasets.verify_published")
+def verify_published() -> int:
+    """Queue a verification of every published version without a report for its manifest."""
+    with Session(get_engine()) as session:
+        pending = audit.unverified_versions(session)
+    for version_id in pending:
+        verify.delay(version_id)
+    return len(pending)
 
 
 def enqueue_build(version_id: int) -> None:

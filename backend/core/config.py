@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # often its events (registrations, sales, royalty claims) are mirrored.
     marketplace_fee_bps: int = Field(default=500, ge=0, le=10_000)
     marketplace_interval_s: float = 5.0
+    # How often the worker looks for published versions to verify (backend/audit/service.py).
+    verify_interval_s: float = Field(default=60.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -85,6 +85,7 @@ def audited(client, session, chain, marketplace, hardhat_node, monkeypatch):
         "rpc": hardhat_node,
         "accounts": dict(zip("abcd", addresses, strict=True)),
         "project": project,
+        "requester_headers": headers,
     }
 
 

@@ -27,7 +27,9 @@ def test_the_worker_builds_a_version_and_mirrors_its_registration(
     project = decided_project(
         session, chain, requester.address, contributors, 3, lambda n, who: "cat"
     )
-    with worker(beat=True, PROVENANT_MARKETPLACE_INTERVAL_S="0.5"):
+    with worker(
+        beat=True, PROVENANT_MARKETPLACE_INTERVAL_S="0.5", PROVENANT_VERIFY_INTERVAL_S="0.5"
+    ):
         reply = client.post(
             f"/projects/{project.id}/versions",
             json={"scope": "research", "license_spdx": "MIT", "price": 5, "min_answers": 1},
@@ -41,3 +43,19 @@ def test_the_worker_builds_a_version_and_mirrors_its_registration(
         give_eth(chain, requester.address)
         send_prepared(chain, requester, plan["transaction"])
         poll(lambda: _status(version_id) == "published", timeout=30, what="the mirror")
+
+        # The worker then runs `provenant verify` on it against the chain. These contributors'
+        # consents exist only in the database (the factories' rows), so the chain refutes them.
+        def verification() -> dict:
+            return client.get(f"/versions/{version_id}/verification").json()
+
+        poll(lambda: verification()["status"] != "pending", timeout=60, what="the verification")
+        report = verification()
+        assert report["status"] == "failed"
+        status = {c["check"]: c["status"] for c in report["checks"]}
+        assert status["chain.version"] == status["answers.proof"] == "ok"
+        assert status["chain.consent"] == "FAIL"
+        consent = next(c for c in report["checks"] if c["check"] == "chain.consent")
+        assert consent["failures"] > 0 and consent["failure"] is None  # facts: manifest readers
+        mine = client.get(f"/versions/{version_id}/verification", headers=headers).json()
+        assert "is not on chain" in mine["first_failure"]
