@@ -16,29 +16,28 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23 11:50:00
 """
-
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = '0006'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DROPPED = [
-    ("ix_answer_contributor", "answer", ["contributor"]),
-    ("ix_answer_status", "answer", ["status"]),
-    ("ix_task_contributor", "task", ["contributor"]),
-    ("ix_task_item_id", "task", ["item_id"]),
-    ("ix_item_project_id", "item", ["project_id"]),
-    ("ix_item_is_gold", "item", ["is_gold"]),
-    ("ix_item_finalized", "item", ["finalized"]),
+    ('ix_answer_contributor', 'answer', ['contributor']),
+    ('ix_answer_status', 'answer', ['status']),
+    ('ix_task_contributor', 'task', ['contributor']),
+    ('ix_task_item_id', 'task', ['item_id']),
+    ('ix_item_project_id', 'item', ['project_id']),
+    ('ix_item_is_gold', 'item', ['is_gold']),
+    ('ix_item_finalized', 'item', ['finalized']),
 ]
 # Percent of each page filled by inserts; the rest is left for updated row versions. Pages
 # written before this migration keep theirs until the table is rewritten (VACUUM FULL).
-FILLFACTOR = {"item": 70, "answer": 80}
+FILLFACTOR = {'item': 70, 'answer': 80}
 GOLD = sa.text("is_gold IS true")
 
 
@@ -46,17 +45,17 @@ def upgrade() -> None:
     for name, table, _ in DROPPED:
         op.drop_index(name, table_name=table)
     op.create_index(
-        "ix_item_gold", "item", ["project_id", "id"], postgresql_where=GOLD, sqlite_where=GOLD
+        'ix_item_gold', 'item', ['project_id', 'id'], postgresql_where=GOLD, sqlite_where=GOLD
     )
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_bind().dialect.name == 'postgresql':
         for table, percent in FILLFACTOR.items():
-            op.execute(f"ALTER TABLE {table} SET (fillfactor = {percent})")
+            op.execute(f'ALTER TABLE {table} SET (fillfactor = {percent})')
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_bind().dialect.name == 'postgresql':
         for table in FILLFACTOR:
-            op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
-    op.drop_index("ix_item_gold", table_name="item")
+            op.execute(f'ALTER TABLE {table} RESET (fillfactor)')
+    op.drop_index('ix_item_gold', table_name='item')
     for name, table, columns in DROPPED:
         op.create_index(name, table, columns)

@@ -20,14 +20,13 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-07 00:05:00
 """
-
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,13 +35,13 @@ LEASED = sa.text("status = 'leased'")
 
 def upgrade() -> None:
     op.create_index(
-        "ix_task_live_lease",
-        "task",
-        ["contributor", "project_id"],
+        'ix_task_live_lease',
+        'task',
+        ['contributor', 'project_id'],
         postgresql_where=LEASED,
         sqlite_where=LEASED,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_task_live_lease", table_name="task")
+    op.drop_index('ix_task_live_lease', table_name='task')
