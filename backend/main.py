@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from backend.audit.router import router as audit_router
 from backend.auth.router import router as auth_router
 from backend.consent.router import router as consent_router
+from backend.contributions.router import router as contributions_router
 from backend.core.asgi import InFlightLimit, RecycleConnections
 from backend.core.bodies import BodyGuard
 from backend.core.config import get_settings
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
     app.include_router(rewards_router)
     app.include_router(datasets_router)
     app.include_router(audit_router)
+    app.include_router(contributions_router)
     settings = get_settings()
     # Added innermost first. The loop's fast lane (PostgreSQL only) serves its requests before
     # FastAPI's routing and dependencies, and hands every other request on: middleware that

@@ -42,7 +42,7 @@ def audited(client, session, chain, marketplace, hardhat_node, monkeypatch):
     are anchored in batches of 10, so the version spans several batches."""
     requester = new_account()
     headers = sign_in(client, requester)
-    a, _ = consenting_contributor(client, chain)
+    a, a_headers = consenting_contributor(client, chain)
     b, _ = consenting_contributor(client, chain)
     c = new_account()
     c_headers = sign_in(client, c)
@@ -86,6 +86,7 @@ def audited(client, session, chain, marketplace, hardhat_node, monkeypatch):
         "accounts": dict(zip("abcd", addresses, strict=True)),
         "project": project,
         "requester_headers": headers,
+        "contributor_headers": {"a": a_headers, "c": c_headers},
     }
 
 
