@@ -4,6 +4,8 @@ from datetime import datetime
 
 from sqlmodel import SQLModel
 
+from backend.consent.models import ConsentPublic
+
 
 class AnchoringPublic(SQLModel):
     batch_id: int
@@ -99,3 +101,21 @@ class ContributionsExport(SQLModel):
     leaf_encoding: list[str]
     contributions: list[ContributionProof]
     totals: ProjectTotals
+
+
+class VersionUnderConsent(SQLModel):
+    version_id: int
+    project_id: int
+    number: int
+    status: str  # published, withdrawn
+    scope: str  # the use it was published for
+    answers: int  # the contributor's answers in it given under this consent
+
+
+class ConsentUse(SQLModel):
+    """One of the contributor's consents (as GET /consent gives it) and the published
+    dataset versions holding answers given under it."""
+
+    consent: ConsentPublic
+    active: bool  # the one in force now
+    versions: list[VersionUnderConsent]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from backend.contributions import service
-from backend.contributions.models import ContributionsExport, ContributionsPage
+from backend.contributions.models import ConsentUse, ContributionsExport, ContributionsPage
 from backend.core.params import MAX_ROW_ID, Limit, Offset
 from backend.deps import ChainDep, CurrentUser, SessionDep, StorageDep
 
@@ -48,3 +48,11 @@ def export_contributions(
         contributor=contributor,
         project_id=project_id,
     )
+
+
+@router.get("/me/consents", response_model=list[ConsentUse])
+def my_consents(session: SessionDep, chain: ChainDep, contributor: CurrentUser) -> Any:
+    """The caller's consents in one place, newest first: scopes, end date, status and
+    revocation (revoke with POST /consent/{hash}/revoke), and for each the published dataset
+    versions holding answers given under it."""
+    return service.consents(session=session, chain=chain, contributor=contributor)

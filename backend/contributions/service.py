@@ -10,14 +10,17 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from backend.chain.client import ChainClient
+from backend.consent import service as consent_service
 from backend.contributions.models import (
     AnchoringPublic,
+    ConsentUse,
     ContributionProof,
     ContributionsExport,
     ContributionsPage,
     ContributionView,
     ProjectTotals,
     VersionRoyalty,
+    VersionUnderConsent,
     VersionUse,
 )
 from backend.core.errors import BadRequest, NotFound
@@ -257,3 +260,42 @@ def export(
         contributions=out,
         totals=mine[0],
     )
+
+
+def consents(*, session: Session, chain: ChainClient, contributor: str) -> list[ConsentUse]:
+    """The contributor's consents, newest first, each with the published versions holding
+    answers given under it (revoking one leaves those versions as they are: the next
+    version leaves the answers out)."""
+    status = consent_service.consent_status(session=session, chain=chain, contributor=contributor)
+    rows = session.exec(
+        select(Answer.consent_hash, DatasetVersion, func.count())
+        .join(DatasetAnswer, col(DatasetAnswer.answer_id) == col(Answer.id))
+        .join(DatasetVersion, col(DatasetVersion.id) == col(DatasetAnswer.version_id))
+        .where(
+            DatasetAnswer.contributor == contributor,
+            col(DatasetVersion.status).in_(datasets.PUBLIC),
+        )
+        .group_by(col(Answer.consent_hash), col(DatasetVersion.id))
+        .order_by(col(DatasetVersion.id))
+    ).all()
+    by_consent: dict[str, list[VersionUnderConsent]] = defaultdict(list)
+    for consent_hash, version, n in rows:
+        by_consent[consent_hash].append(
+            VersionUnderConsent(
+                version_id=version.id,  # type: ignore[arg-type]
+                project_id=version.project_id,
+                number=version.number,
+                status=version.status,
+                scope=version.scope,
+                answers=n,
+            )
+        )
+    active = status.active.consent_hash if status.active is not None else None
+    return [
+        ConsentUse(
+            consent=c,
+            active=c.consent_hash == active,
+            versions=by_consent.get(c.consent_hash, []),
+        )
+        for c in status.history
+    ]

@@ -92,3 +92,17 @@ def test_the_export_needs_a_project_with_answers_and_a_signed_in_caller(audited,
     assert missing.status_code == 404 and "no project 999999" in missing.json()["detail"]
     anonymous = client.get("/me/contributions", params={"project_id": 1})
     assert anonymous.status_code == 401
+
+
+def test_consents_in_one_place_with_the_versions_published_under_each(audited, client):
+    a = client.get("/me/consents", headers=audited["contributor_headers"]["a"]).json()
+    (only,) = a
+    assert only["active"] is True
+    assert only["consent"]["scopes"] == ["research", "commercial_ai_training"]
+    assert only["consent"]["valid_until"] is None
+    (version,) = only["versions"]
+    assert version["version_id"] == audited["version"].id
+    assert version["scope"] == "commercial_ai_training" and version["answers"] >= 1
+
+    c = client.get("/me/consents", headers=audited["contributor_headers"]["c"]).json()
+    assert c[0]["consent"]["scopes"] == ["research"] and c[0]["versions"] == []
