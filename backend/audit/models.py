@@ -41,3 +41,30 @@ class VerificationPublic(SQLModel):
     first_failure: str | None = None  # "check: fact", for those who may see the data
     checks: list[CheckPublic] = []
     timings: dict[str, float] = {}
+
+
+class ContributorSummary(SQLModel):
+    pseudonym: str  # stable within a version, unlinkable across versions without the manifest
+    answers: int
+    weight: str
+    consent_scopes: list[str]  # the scopes of the consents their answers were given under
+
+
+class BatchSummary(SQLModel):
+    batch_id: int
+    root: str
+    tx_hash: str | None
+    answers: int  # the version's answers anchored in it
+
+
+class ProvenanceSummary(SQLModel):
+    """Where a version's labels come from, without its data: for requesters and buyers."""
+
+    version_id: int
+    scope: str
+    method: dict[str, Any]
+    contributors: list[ContributorSummary]
+    consent_coverage: dict[str, int]  # scope -> contributors whose consents cover it
+    excluded: dict[str, Any]
+    batches: list[BatchSummary]
+    verification: VerificationPublic

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from backend.audit.models import VerificationPublic
-from backend.audit.service import verification_public
+from backend.audit.models import ProvenanceSummary, VerificationPublic
+from backend.audit.service import provenance_summary, verification_public
 from backend.core.params import RowId
 from backend.deps import MaybeUser, SessionDep
 
@@ -18,3 +18,12 @@ def get_verification(
     the chain: ``verified``, ``failed`` (each check's status; the failing facts for those
     who may read the manifest) or ``pending``."""
     return verification_public(session=session, version_id=version_id, viewer=viewer)
+
+
+@router.get("/versions/{version_id}/provenance", response_model=ProvenanceSummary)
+def get_provenance(version_id: RowId, session: SessionDep, viewer: MaybeUser) -> ProvenanceSummary:
+    """Where a version's labels come from, without its data: contributors by pseudonym with
+    their answers, weight and consented scopes; how many contributors' consents cover each
+    scope; what was left out and why; the batches and transactions anchoring its answers;
+    the method; and the verification report."""
+    return provenance_summary(session=session, version_id=version_id, viewer=viewer)

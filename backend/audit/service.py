@@ -8,16 +8,36 @@ manifest; everyone else sees each check's status and counts.
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from backend.audit.chain import ChainReader
-from backend.audit.models import CheckPublic, VerificationPublic, VersionVerification
+from backend.audit.models import (
+    BatchSummary,
+    CheckPublic,
+    ContributorSummary,
+    ProvenanceSummary,
+    VerificationPublic,
+    VersionVerification,
+)
 from backend.audit.verify import verify_manifest
+from backend.consent.models import Consent
+from backend.consent.terms import SCOPES
 from backend.core.errors import AppError
 from backend.core.time import utcnow
+from backend.datasets import labels
 from backend.datasets import service as datasets_service
-from backend.datasets.models import DatasetVersion, VersionStatus
+from backend.datasets.models import (
+    DatasetAnswer,
+    DatasetContributor,
+    DatasetVersion,
+    VersionStatus,
+)
+from backend.projects.models import Project
+from backend.provenance.merkle import keccak256
+from backend.provenance.models import Batch
 from backend.storage.base import BlobStorage
+from backend.tasks.models import Answer
 
 
 def verify_version(
@@ -108,3 +128,72 @@ def verification_public(
         checks=checks,
         timings=report.get("timings", {}),
     )
+
+
+def provenance_summary(
+    *, session: Session, version_id: int, viewer: str | None
+) -> ProvenanceSummary:
+    """A version's contributors (by pseudonym), the consents' coverage of each scope, the
+    batches and transactions that anchored its answers, its method and its verification."""
+    version = datasets_service.get_version(session=session, version_id=version_id, viewer=viewer)
+    contributors = session.exec(
+        select(DatasetContributor)
+        .where(DatasetContributor.version_id == version_id)
+        .order_by(col(DatasetContributor.address))
+    ).all()
+    scopes_of = {
+        c.consent_hash: c.scopes
+        for c in session.exec(
+            select(Consent).where(
+                col(Consent.consent_hash).in_({h for c in contributors for h in c.consents})
+            )
+        )
+    }
+    coverage = {scope.name: 0 for scope in SCOPES}
+    summaries = []
+    for c in contributors:
+        bits = 0
+        for consent_hash in c.consents:
+            bits |= scopes_of.get(consent_hash, 0)
+        names = [scope.name for scope in SCOPES if bits & scope.bit]
+        for name in names:
+            coverage[name] += 1
+        summaries.append(
+            ContributorSummary(
+                pseudonym=_pseudonym(version_id, c.address),
+                answers=c.answers,
+                weight=c.weight,
+                consent_scopes=names,
+            )
+        )
+    batches = session.exec(
+        select(Batch, func.count())
+        .join(Answer, col(Answer.batch_id) == col(Batch.id))
+        .join(DatasetAnswer, col(DatasetAnswer.answer_id) == col(Answer.id))
+        .where(DatasetAnswer.version_id == version_id)
+        .group_by(col(Batch.id))
+        .order_by(col(Batch.id))
+    ).all()
+    project = session.get(Project, version.project_id)
+    assert project is not None
+    method = labels.method_for(project.task_type, project.label_schema).as_manifest()
+    return ProvenanceSummary(
+        version_id=version_id,
+        scope=version.scope,
+        method={**method, "minAnswers": version.min_answers},
+        contributors=summaries,
+        consent_coverage=coverage,
+        excluded=version.excluded,
+        batches=[
+            BatchSummary(batch_id=b.id, root=b.root, tx_hash=b.tx_hash, answers=n)  # type: ignore[arg-type]
+            for b, n in batches
+        ],
+        verification=verification_public(session=session, version_id=version_id, viewer=viewer),
+    )
+
+
+def _pseudonym(version_id: int, address: str) -> str:
+    """A contributor's name in one version's summary: the first 6 bytes of keccak256 of the
+    version id and the address, so summaries do not list accounts side by side."""
+    digest = keccak256(f"{version_id}:{address.lower()}".encode())
+    return "c-" + digest[:6].hex()

@@ -1,5 +1,7 @@
 """The worker's verification of published versions, and the API's view of its report."""
 
+import json
+
 from sqlmodel import Session
 
 from backend.audit import service
@@ -71,3 +73,23 @@ def test_an_unknown_version_is_a_404(client):
 
 def test_a_version_not_published_is_not_verified(audited):
     assert _verify(987654) is None
+
+
+def test_the_provenance_summary_names_no_account_and_adds_up(audited, client):
+    version = audited["version"]
+    _verify(version.id)
+    summary = client.get(f"/versions/{version.id}/provenance").json()
+    assert len(summary["contributors"]) == 2  # C (research only) and D (revoked) left out
+    for c in summary["contributors"]:
+        assert c["pseudonym"].startswith("c-") and len(c["pseudonym"]) == 14
+        assert c["consent_scopes"] == ["research", "commercial_ai_training"]
+    text = json.dumps(summary).lower()
+    assert all(a.lower() not in text for a in audited["accounts"].values())
+    assert summary["consent_coverage"] == {"research": 2, "commercial_ai_training": 2}
+    assert summary["excluded"]["answers"]["no_consent_for_use"] == 6
+    assert summary["excluded"]["answers"]["consent_revoked"] == 6
+    assert len(summary["batches"]) >= 2 and all(b["tx_hash"] for b in summary["batches"])
+    assert sum(b["answers"] for b in summary["batches"]) == version.answer_count
+    assert summary["method"]["name"] == "majority_vote"
+    assert summary["verification"]["status"] == "verified"
+    assert client.get("/versions/987654/provenance").status_code == 404
