@@ -6,13 +6,14 @@ same functions compute the label hash, the answer commitment, the leaf, the tree
 labels, so a verifier and a publisher cannot drift apart. docs/audit.md states each rule.
 """
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import rfc8785
 
 from backend.audit.report import Report
@@ -37,6 +38,11 @@ class Facts:
 def _short(value: Any, limit: int = 160) -> str:
     text = canonical_json(value).decode("utf-8", "replace") if value is not None else "null"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@functools.cache
+def _schema_validator() -> Any:
+    return jsonschema_rs.validator_for(manifest.load_schema())
 
 
 def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
@@ -70,13 +76,14 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
                 f"the bytes are not RFC 8785: they first differ from the canonical form at "
                 f"byte {at} (a key repeated, reordered, or spacing added?)"
             )
+    # jsonschema-rs, not jsonschema: the same Draft 2020-12 rules, ~100x faster over the
+    # half-million answer objects of a large version (jsonschema took ~30 s per 10,000 items).
     errors = sorted(
-        jsonschema.Draft202012Validator(manifest.load_schema()).iter_errors(doc),
-        key=lambda e: list(map(str, e.absolute_path)),
+        _schema_validator().iter_errors(doc), key=lambda e: list(map(str, e.instance_path))
     )
     if errors:
         for error in errors:
-            path = "/".join(map(str, error.absolute_path)) or "(the document)"
+            path = "/".join(map(str, error.instance_path)) or "(the document)"
             schema_check.fail(f"at {path}: {error.message[:300]}")
         return None
     schema_check.passed()

@@ -114,3 +114,14 @@ def test_an_unreachable_rpc_is_named(audited, tmp_path):
     report = verify_manifest(audited["raw"], reader)
     failing = {c.id: c.failure for c in report.checks if c.failures}
     assert "http://127.0.0.1:9" in failing["chain.read"]
+
+
+def test_a_manifest_off_its_schema_is_refused_naming_where(audited):
+    doc = json.loads(audited["raw"])
+    del doc["items"]
+    doc["batches"][0]["answers"][0]["leafIndex"] = "seven"
+    report = _run(rfc8785.dumps(doc), audited["rpc"])
+    schema = next(c for c in report.checks if c.id == "manifest.schema")
+    assert schema.failures == 2
+    assert schema.failure == 'at (the document): "items" is a required property'
+    assert not any(c.id == "chain.version" for c in report.checks)  # nothing else ran
