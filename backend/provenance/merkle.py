@@ -298,10 +298,12 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _UPPER = str.maketrans("abcdef", "ABCDEF")
 
 
+@lru_cache(maxsize=1 << 16)
 def _eip55(body: str) -> str:
     """EIP-55 checksum casing of 40 lowercase hex digits: a letter is upper case where the
     keccak of the lowercase text has a nibble >= 8. Written out because eth_utils'
-    to_checksum_address, with its validation layers, took 1.8 s of a 100,000-leaf dump."""
+    to_checksum_address, with its validation layers, took 1.8 s of a 100,000-leaf dump.
+    Cached: a batch or a manifest names the same few thousand contributors again and again."""
     nibbles = keccak256(body.encode()).hex()
     return "0x" + "".join(
         c.translate(_UPPER) if n >= "8" else c for c, n in zip(body, nibbles, strict=False)
