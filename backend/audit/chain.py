@@ -75,7 +75,12 @@ BATCH_ANCHORED = "0x" + keccak(text="BatchAnchored(uint256,bytes32,uint32,bytes3
 
 
 class ChainReadError(RuntimeError):
-    """The node did not answer after the retries; the message names the call."""
+    """A read failed; the message names the call. ``transport``: the node did not answer
+    (after the retries), as opposed to answering with an error (a range too wide, say)."""
+
+    def __init__(self, message: str, *, transport: bool) -> None:
+        super().__init__(message)
+        self.transport = transport
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,13 @@ class ChainReader:
         self.max_blocks = max_blocks
         self._sleep = sleep
         self.calls = 0
+        self.block: int | str = "latest"  # the block every view call reads (pin_latest)
+
+    def pin_latest(self) -> int:
+        """Read every later view call at the current latest block, so one verification sees
+        one state of the chain however long it runs."""
+        self.block = self.latest_block()
+        return self.block
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()``, retried with backoff when the transport fails (requests' errors are
@@ -113,9 +125,11 @@ class ChainReader:
                 return fn()
             except (OSError, TimeoutError) as exc:
                 if attempt == self.retries:
-                    raise ChainReadError(f"{what} at {self.rpc_url}: {exc}") from exc
+                    raise ChainReadError(
+                        f"{what} at {self.rpc_url}: {exc}", transport=True
+                    ) from exc
             except Exception as exc:
-                raise ChainReadError(f"{what} at {self.rpc_url}: {exc}") from exc
+                raise ChainReadError(f"{what} at {self.rpc_url}: {exc}", transport=False) from exc
             self._sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
@@ -136,34 +150,37 @@ class ChainReader:
         block = self._retry(f"eth_getBlockByNumber {number}", lambda: self.w3.eth.get_block(number))
         return int(block["timestamp"])
 
+    def _call(self, fn: Any) -> Callable[[], Any]:
+        return lambda: fn.call(block_identifier=self.block)
+
     def _contract(self, address: str, abi: list[dict[str, Any]]) -> Any:
         return self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
 
     def version(self, marketplace: str, version_id: int) -> dict[str, Any]:
         fn = self._contract(marketplace, MARKETPLACE_ABI).functions.version(version_id)
-        raw = self._retry(f"DatasetMarketplace.version({version_id})", fn.call)
+        raw = self._retry(f"DatasetMarketplace.version({version_id})", self._call(fn))
         return {name: _plain(v) for (_, name), v in zip(_VERSION_FIELDS, raw, strict=True)}
 
     def marketplace_escrow(self, marketplace: str) -> str:
         fn = self._contract(marketplace, MARKETPLACE_ABI).functions.escrow()
-        return str(self._retry("DatasetMarketplace.escrow()", fn.call))
+        return str(self._retry("DatasetMarketplace.escrow()", self._call(fn)))
 
     def consent(self, registry: str, consent_hash: str) -> dict[str, Any]:
         contract = self._contract(registry, CONSENT_ABI)
         fn = contract.functions.consentRecord(bytes.fromhex(consent_hash[2:]))
-        raw = self._retry(f"ConsentRegistry.consentRecord({consent_hash})", fn.call)
+        raw = self._retry(f"ConsentRegistry.consentRecord({consent_hash})", self._call(fn))
         return {name: _plain(v) for (_, name), v in zip(_CONSENT_FIELDS, raw, strict=True)}
 
     def root_of(self, registry: str, batch_id: int) -> str:
         fn = self._contract(registry, PROVENANCE_ABI).functions.rootOf(batch_id)
-        return str(_plain(self._retry(f"ProvenanceRegistry.rootOf({batch_id})", fn.call)))
+        return str(_plain(self._retry(f"ProvenanceRegistry.rootOf({batch_id})", self._call(fn))))
 
     def anchorings(self, registry: str, batch_ids: Iterable[int]) -> dict[int, Anchoring]:
         """The BatchAnchored event of each batch asked for, with its block's time, read in
         pages from block 0 to the latest."""
         wanted = set(batch_ids)
         found: dict[int, Anchoring] = {}
-        latest = self.latest_block()
+        latest = self.block if isinstance(self.block, int) else self.latest_block()
         start, span = 0, self.max_blocks
         address = to_checksum_address(registry)
         while start <= latest and len(found) < len(wanted):
@@ -179,8 +196,8 @@ class ChainReader:
                     f"eth_getLogs BatchAnchored blocks {start}-{end}",
                     lambda params=params: self.w3.eth.get_logs(params),  # type: ignore[misc]
                 )
-            except ChainReadError:
-                if span == 1:
+            except ChainReadError as exc:
+                if exc.transport or span == 1:
                     raise
                 span = max(1, span // 2)  # the node refused the range: ask for less
                 continue

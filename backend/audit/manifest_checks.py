@@ -19,9 +19,10 @@ import rfc8785
 from backend.audit.report import Report
 from backend.datasets import labels, manifest
 from backend.provenance.leaf import ContributionLeaf, answer_hash, canonical_json
-from backend.provenance.merkle import hash_pair, keccak256
+from backend.provenance.merkle import checksummed_address, hash_pair, keccak256
 
 Progress = Callable[[int], None]
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 @dataclass
@@ -36,8 +37,19 @@ class Facts:
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    text = canonical_json(value).decode("utf-8", "replace") if value is not None else "null"
+    try:
+        text = canonical_json(value).decode("utf-8", "replace")
+    except ValueError:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON number without a fraction or exponent, as RFC 8785 reads it: an IEEE double.
+    Beyond 2**53 it is a whole double written out in digits (RFC 8785 writes 8.8e19 as
+    88000000000000000000), which must come back a float to encode the same again."""
+    value = int(text)
+    return value if abs(value) <= MAX_SAFE_INTEGER else float(text)
 
 
 @functools.cache
@@ -50,7 +62,7 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
     form = report.add("manifest.form", "the file is one JSON object in RFC 8785 canonical form")
     schema_check = report.add("manifest.schema", "the manifest matches manifest-v1.schema.json")
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_int=_json_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         form.fail(f"not JSON: {exc}")
         schema_check.skip("the file is not JSON")
@@ -122,7 +134,11 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
             item_tree.fail(f"item at position {position} has index {item['index']}: not 0, 1, ...")
             ok_order = False
             break
-        found = labels.label_hash(item["label"])
+        try:
+            found = labels.label_hash(item["label"])
+        except ValueError as exc:
+            label_hashes.fail(f"item {item['index']}: its label has no RFC 8785 form: {exc}")
+            continue
         if found != item["labelHash"]:
             label_hashes.fail(
                 f"item {item['index']}: keccak256 of its label {_short(item['label'])} is "
@@ -157,6 +173,11 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
     done = 0
     for batch in doc["batches"]:
         batch_id, root = int(batch["batchId"]), batch["root"]
+        if batch_id in facts.batch_roots:
+            # A second listing could carry its own root, which the chain check (one root
+            # per batch id) would never see.
+            proofs.fail(f"batch {batch_id} is listed twice")
+            continue
         facts.batch_roots[batch_id] = root
         proven = {bytes.fromhex(root[2:])}
         for a in batch["answers"]:
@@ -281,7 +302,7 @@ def _check_labels(
                 check.fail(f"item {index}: no answers recorded for it")
                 continue
             label, confidence = found[index]
-            if canonical_json(label) != canonical_json(item["label"]):
+            if not _same_json(label, item["label"]):
                 check.fail(
                     f"item {index}: {method['name']} over its {n} answers gives "
                     f"{_short(label)}, the manifest says {_short(item['label'])}"
@@ -301,6 +322,13 @@ def _check_labels(
             flush()
     if chunk:
         flush()
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except ValueError:
+        return False
 
 
 def _check_weights(
@@ -325,7 +353,10 @@ def _check_weights(
     for address in sorted(set(listed) | set(answered)):
         c = listed.get(address)
         if c is None:
-            check.fail(f"contributor {address} has answers in the batches but is not listed")
+            check.fail(
+                f"contributor {checksummed_address(address)} has answers in the batches but "
+                "is not listed"
+            )
             continue
         expected = {
             "answers": answered.get(address, 0),

@@ -51,7 +51,13 @@ def verify_manifest(
         return report
     report.version_id = str(doc["versionId"])
     n_answers = sum(len(b["answers"]) for b in doc["batches"])
-    facts = check_manifest(doc, raw, report, progress("answers", n_answers))
+    try:
+        facts = check_manifest(doc, raw, report, progress("answers", n_answers))
+    except Exception as exc:  # a manifest no check foresaw: name it rather than crash
+        report.add("manifest.checks", "the manifest's checks run to the end").fail(
+            f"they stopped on {type(exc).__name__}: {str(exc)[:300]}"
+        )
+        return report
     report.manifest_hash = facts.manifest_hash
     report.timings["manifest_s"] = time.perf_counter() - t0
 
@@ -92,6 +98,9 @@ def _check_chain(
             network.passed()
         else:
             network.fail(f"{name} {contracts[name]} has no code on chain {chain_id}")
+    if network.failures:
+        return
+    reader.pin_latest()  # every later read sees the chain at one block
     escrow = reader.marketplace_escrow(contracts["DatasetMarketplace"])
     if escrow.lower() != contracts["ProjectEscrow"].lower():
         network.fail(

@@ -125,3 +125,32 @@ def test_a_manifest_off_its_schema_is_refused_naming_where(audited):
     assert schema.failures == 2
     assert schema.failure == 'at (the document): "items" is a required property'
     assert not any(c.id == "chain.version" for c in report.checks)  # nothing else ran
+
+
+def test_a_batch_listed_twice_is_refused(audited):
+    doc = json.loads(audited["raw"])
+    doc["batches"].append(json.loads(json.dumps(doc["batches"][0])))
+    doc["batches"].sort(key=lambda b: b["batchId"])
+    report = _run(rfc8785.dumps(doc), audited["rpc"])
+    proof = next(c for c in report.checks if c.id == "answers.proof")
+    assert proof.failure == f"batch {doc['batches'][0]['batchId']} is listed twice"
+
+
+def test_a_label_with_no_canonical_form_is_named_not_a_crash(audited):
+    doc = json.loads(audited["raw"])
+    doc["items"][0]["label"] = {"label": "\ud800"}
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    report = _run(raw, audited["rpc"])
+    failing = {c.id: c.failure for c in report.checks if c.failures}
+    assert "item 0: its label has no RFC 8785 form" in failing["items.labelHash"]
+
+
+def test_a_whole_double_beyond_2_53_reads_back_as_rfc8785_wrote_it():
+    from backend.audit.manifest_checks import read_manifest
+    from backend.audit.report import Report
+
+    raw = rfc8785.dumps({"x": 8.8e19})
+    assert raw == b'{"x":88000000000000000000}'
+    report = Report()
+    read_manifest(raw, report)
+    assert report.checks[0].status == "ok"  # manifest.form (the schema then refuses it)
