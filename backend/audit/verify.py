@@ -64,7 +64,7 @@ def verify_manifest(
     t1 = time.perf_counter()
     calls_before = reader.calls
     try:
-        _check_chain(facts, reader, report, progress)
+        _check_chain(facts, reader, report)
     except ChainReadError as exc:
         report.add("chain.read", "the chain answers").fail(str(exc))
     report.timings["chain_s"] = time.perf_counter() - t1
@@ -82,9 +82,7 @@ def verify_manifest(
     return report
 
 
-def _check_chain(
-    facts: Facts, reader: ChainReader, report: Report, progress: ProgressFactory
-) -> None:
+def _check_chain(facts: Facts, reader: ChainReader, report: Report) -> None:
     doc = facts.doc
     contracts = doc["contracts"]
     network = report.add("chain.network", "the chain and the contracts are the manifest's")
@@ -134,7 +132,6 @@ def _check_chain(
             "each answer's consent is on chain for its contributor and in force for the version's "
             "use at publication",
         ),
-        progress,
     )
     pool = report.add("chain.royalty", "the royalty pool honours every consent's royalty share")
     split = doc["licence"]["split"]
@@ -212,9 +209,7 @@ def _check_batches(facts: Facts, reader: ChainReader, check: Check) -> None:
             check.passed()
 
 
-def _check_consents(
-    facts: Facts, reader: ChainReader, check: Check, progress: ProgressFactory
-) -> list[tuple[int, str]]:
+def _check_consents(facts: Facts, reader: ChainReader, check: Check) -> list[tuple[int, str]]:
     """Check every consent; returns (royaltyBps, consent hash) of those that hold."""
     doc = facts.doc
     registry = doc["contracts"]["ConsentRegistry"]
@@ -224,10 +219,9 @@ def _check_consents(
     if known is None or known.bit != scope_bit:
         check.fail(f"the use {scope!r} has bit {known.bit if known else 'none'}, not {scope_bit}")
         return royalty
-    tick = progress("consents", len(facts.consents))
+    records = reader.consents(registry, sorted(facts.consents))
     for consent_hash, contributors in sorted(facts.consents.items()):
-        record = reader.consent(registry, consent_hash)
-        tick(1)
+        record = records[consent_hash]
         holder = str(record["contributor"]).lower()
         others = sorted(c for c in contributors if c != holder)
         if record["recordedAt"] == 0:
