@@ -17,18 +17,30 @@ import argparse
 import hashlib
 import io
 import json
-import sys
 import tarfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-from client import check, consent, revoke, send, signed_in
+from client import check, revoke, send, signed_in
 from eth_account import Account
 from eth_utils import keccak
+from flows import (
+    after_chain_clock,
+    all_anchored,
+    answer_every_task,
+    build,
+    consenting_contributors,
+    expect,
+    funded_project,
+    quality_decided,
+    register,
+    step,
+    tokens,
+    wait,
+)
 from web3 import Web3
 
 from backend.datasets.labels import label_hash
@@ -65,30 +77,6 @@ SLIP = "Best purchase I have made this year."
 CONSENTS = {"ana": BOTH, "ben": BOTH, "cai": ("research",), "dot": BOTH}
 
 
-def tokens(base_units: int | str) -> str:
-    return f"{int(base_units) / 10**18:.6f} PRVT"
-
-
-def step(title: str) -> None:
-    print(f"\n== {title}")
-
-
-def expect(ok: bool, what: str) -> None:
-    """One check: print it, or stop the run with it."""
-    if not ok:
-        sys.exit(f"\nCHECK FAILED: {what}")
-    print(f"   ok  {what}")
-
-
-def wait(what: str, probe: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := probe()):
-        if time.monotonic() > deadline:
-            sys.exit(f"timed out after {timeout:.0f} s waiting for {what}; is the worker running?")
-        time.sleep(0.3)
-    return result
-
-
 def abi(name: str) -> list[dict[str, Any]]:
     artifact = next((ROOT / "artifacts/contracts").rglob(f"{name}.json"))
     return json.loads(artifact.read_text())["abi"]
@@ -102,38 +90,6 @@ def struct(call: Any) -> dict[str, Any]:
 
 def hex32(value: bytes) -> str:
     return "0x" + bytes(value).hex()
-
-
-def after_chain_clock(w3: Web3) -> None:
-    """Publish only once the wall clock has passed the latest block's time. A publication is
-    stamped with the API's clock and judges consents at that instant against block times;
-    a Hardhat node never gives two blocks the same second, so bursts of transactions push its
-    block times ahead of the clock for good, and a consent or revocation stamped 'in the
-    future' would not count yet."""
-    ahead = w3.eth.get_block("latest")["timestamp"] - time.time()
-    if ahead > -1:
-        print(f"   (the latest block's time is {ahead:+.1f} s from this clock: waiting it out)")
-        time.sleep(ahead + 1.1)
-
-
-def build(api: httpx.Client, version_id: int) -> dict[str, Any]:
-    """Follow a version's build, printing each stage, until it is built."""
-    deadline = time.monotonic() + 180
-    shown = None
-    while True:
-        v = check(api.get(f"/versions/{version_id}"))
-        now = (v["status"], v["stage"], v["progress"]["done"], v["progress"]["total"])
-        if now != shown:
-            progress = f" {now[2]}/{now[3]}" if now[3] and now[0] == "building" else ""
-            print(f"   version {v['version']}: {v['status']}, {v['stage']}{progress}")
-            shown = now
-        if v["status"] == "built":
-            return v
-        if v["status"] == "failed":
-            sys.exit(f"\nversion {version_id} failed to build: {v['error']}")
-        if time.monotonic() > deadline:
-            sys.exit(f"version {version_id} was not built within 180 s; is the worker running?")
-        time.sleep(0.2)
 
 
 def sample_indices(seed: str, n: int, k: int) -> list[int]:
@@ -171,72 +127,28 @@ def main() -> None:
 
     # 1. The requester's project, items and budget.
     step("1. A requester creates a project, uploads reviews and funds it")
-    requester_key = Account.create()
-    requester = signed_in(args.api, requester_key)
-    check(requester.post("/faucet"))  # test tokens and gas money (local chains only)
-    project = check(
-        requester.post(
-            "/projects",
-            json={
-                "task_type": "text_classification",
-                "title": "Product review sentiment",
-                "instructions": "Is the review positive or negative?",
-                "label_schema": {"classes": CLASSES},
-                # Every contributor answers every item: an overlap of 3 would close each item
-                # to the fourth.
-                "overlap": len(CONSENTS),
-                "reward_per_answer": REWARD,
-                # Scripted contributors answer at once; a 3-1 vote decides an item.
-                "min_ms_per_task": 0,
-                "min_confidence": 0.0,
-                "max_extra_answers": 0,
-            },
-        )
+    requester_key, requester, pid = funded_project(
+        args.api,
+        w3,
+        title="Product review sentiment",
+        reviews=list(ITEMS),
+        classes=CLASSES,
+        # Every contributor answers every item: an overlap of 3 would close each item to the
+        # fourth.
+        overlap=len(CONSENTS),
+        reward=REWARD,
+        budget=BUDGET,
     )
-    pid = project["id"]
-    rows = "\n".join(json.dumps({"id": f"review-{i}", "text": t}) for i, t in enumerate(ITEMS))
-    upload = check(
-        requester.post(f"/projects/{pid}/items/text", files={"file": ("r.jsonl", rows.encode())})
-    )
-    print(f"   project {pid}: {upload['created']} reviews, overlap {project['overlap']}")
-    plan = check(requester.post(f"/projects/{pid}/funding", json={"amount": BUDGET}))
-    for tx in plan["transactions"]:
-        send(w3, requester_key, tx)
-    wait(
-        "the deposit to reach the budget",
-        lambda: check(requester.get(f"/projects/{pid}/budget"))["deposited"] == str(BUDGET),
-    )
-    print(f"   funded with {tokens(BUDGET)} (reward {tokens(REWARD)} per accepted answer)")
 
     # 2. Four contributors consent and answer every item.
     step("2. Four contributors consent and answer every review")
-    people: dict[str, tuple[Any, httpx.Client, str]] = {}
-    for name, scopes in CONSENTS.items():
-        key = Account.create()
-        api = signed_in(args.api, key)
-        people[name] = (key, api, consent(api, key, scopes=scopes))
-        print(f"   {name} {key.address}: consent to {' + '.join(scopes)} recorded on chain")
-    address = {name: p[0].address for name, p in people.items()}
-    answers: dict[str, list[int]] = {name: [] for name in people}
+    people = consenting_contributors(args.api, CONSENTS)
+    address = {name: p.key.address for name, p in people.items()}
 
-    def one_task(name: str) -> bool:
-        _, api, _ = people[name]
-        reply = api.post(f"/projects/{pid}/tasks/next")
-        if reply.status_code == 404:
-            return False
-        task = check(reply)
-        text = task["item"]["text"]
-        label = ITEMS[text]
-        if name == "ben" and text == SLIP:
-            label = "negative"
-        answer = {"answer": {"label": label}}
-        answers[name].append(
-            check(api.post(f"/tasks/{task['task_id']}/answer", json=answer))["answer_id"]
-        )
-        return True
+    def label_for(name: str, text: str) -> str:
+        return "negative" if name == "ben" and text == SLIP else ITEMS[text]
 
-    while any([one_task(name) for name in people]):
-        pass
+    answers = answer_every_task(people, pid, label_for)
     for name in people:
         expect(len(answers[name]) == N, f"{name} answered all {N} reviews")
 
@@ -248,30 +160,12 @@ def main() -> None:
 
     # 4. Quality control decides every item; every answer is anchored.
     step("4. Quality control decides the items; the answers are anchored")
-    report = wait(
-        "quality control to decide every item",
-        lambda: (
-            (r := check(requester.get(f"/projects/{pid}/quality")))["items"]["final"] == N
-            and r["answers"].get("pending", 0) == 0
-            and r
-        ),
-    )
-    print(f"   items {report['items']}, answers {report['answers']}")
+    report = quality_decided(requester, pid, N)
     expect(
         report["answers"].get("accepted") == 4 * N - 1 and report["answers"].get("rejected") == 1,
         f"{4 * N - 1} answers accepted and one (Ben's slip) rejected",
     )
-    batches: set[int] = set()
-    every = [a for ids in answers.values() for a in ids]
-
-    def anchored(answer_id: int) -> dict[str, Any] | None:
-        contribution = check(requester.get(f"/contributions/{answer_id}"))
-        return contribution if contribution["status"] == "anchored" else None
-
-    for answer_id in every:
-        contribution = wait(f"answer {answer_id} to be anchored", partial(anchored, answer_id))
-        batches.add(contribution["batch"]["batch_id"])
-    print(f"   all {len(every)} answers anchored, in {len(batches)} batch(es)")
+    all_anchored(requester, (a for ids in answers.values() for a in ids))
 
     # 5. Version 1 for commercial AI training.
     step(f"5. The requester publishes version 1 for {SCOPE}")
@@ -300,15 +194,7 @@ def main() -> None:
 
     # 6. Registration: the requester signs the terms; the operator relays.
     step("6. The requester signs the version's terms; the operator registers it")
-    plan = check(requester.get(f"/versions/{v1['id']}/registration"))
-    typed = plan["typed_data"]
-    signature = requester_key.sign_typed_data(full_message=typed).signature.hex()
-    v1 = check(
-        requester.post(
-            f"/versions/{v1['id']}/registration",
-            json={"signature": signature, "deadline": typed["message"]["deadline"]},
-        )
-    )
+    v1 = register(requester, requester_key, v1["id"])
     expect(v1["status"] == "published", f"version 1 published (tx {v1['tx_hash']})")
     market = w3.eth.contract(address=v1["marketplace"], abi=abi("DatasetMarketplace"))
     token = w3.eth.contract(address=v1["token"], abi=abi("TestRewardToken"))
