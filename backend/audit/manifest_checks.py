@@ -52,6 +52,27 @@ def _json_int(text: str) -> int | float:
     return value if abs(value) <= MAX_SAFE_INTEGER else float(text)
 
 
+def _python_form(doc: Any) -> bytes | None:
+    """The stdlib's compact, key-sorted encoding (C-accelerated; ~4x faster than rfc8785).
+
+    When it equals the bytes read, they are RFC 8785 too, given that no number was read in a
+    form the two write differently (exponents, trailing zeros: those take the exact path) and
+    no key can sort differently (by code point here, by UTF-16 unit in RFC 8785: they differ
+    only for characters beyond U+FFFF, which would show as 4-byte UTF-8). Strings are escaped
+    alike: quote, backslash and controls (\\b \\t \\n \\f \\r, others \\u00xx), nothing else."""
+    try:
+        return json.dumps(
+            doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return None
+
+
+def _has_supplementary(raw: bytes) -> bool:
+    """Whether UTF-8 ``raw`` holds a character beyond U+FFFF (lead bytes F0-F4)."""
+    return any(lead in raw for lead in (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4"))
+
+
 @functools.cache
 def _schema_validator() -> Any:
     return jsonschema_rs.validator_for(manifest.load_schema())
@@ -61,8 +82,17 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
     """Parse and check the document's form: JSON, RFC 8785, the manifest-v1 schema."""
     form = report.add("manifest.form", "the file is one JSON object in RFC 8785 canonical form")
     schema_check = report.add("manifest.schema", "the manifest matches manifest-v1.schema.json")
+    doubles_at_risk: list[str] = []
+
+    def parse_double(text: str) -> float:
+        # The number forms Python and RFC 8785 may write differently: exponents, and
+        # fractions ending in 0 (Python writes 2.0 and 1e-05; RFC 8785, 2 and 0.00001).
+        if "e" in text or "E" in text or text.endswith("0"):
+            doubles_at_risk.append(text)
+        return float(text)
+
     try:
-        doc = json.loads(raw, parse_int=_json_int)
+        doc = json.loads(raw, parse_int=_json_int, parse_float=parse_double)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         form.fail(f"not JSON: {exc}")
         schema_check.skip("the file is not JSON")
@@ -71,11 +101,14 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
         form.fail(f"the document is a JSON {type(doc).__name__}, not an object")
         schema_check.skip("the file is not a JSON object")
         return None
-    try:
-        canonical = rfc8785.dumps(doc)
-    except (ValueError, TypeError) as exc:
-        canonical = None
-        form.fail(f"it has no RFC 8785 form: {exc}")
+    if not doubles_at_risk and _python_form(doc) == raw and not _has_supplementary(raw):
+        canonical: bytes | None = raw
+    else:
+        try:
+            canonical = rfc8785.dumps(doc)
+        except (ValueError, TypeError) as exc:
+            canonical = None
+            form.fail(f"it has no RFC 8785 form: {exc}")
     if canonical is not None:
         if canonical == raw:
             form.passed()

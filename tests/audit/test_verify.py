@@ -7,6 +7,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
 import rfc8785
 from click.testing import CliRunner
 
@@ -154,3 +155,26 @@ def test_a_whole_double_beyond_2_53_reads_back_as_rfc8785_wrote_it():
     report = Report()
     read_manifest(raw, report)
     assert report.checks[0].status == "ok"  # manifest.form (the schema then refuses it)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        (b'{"x":0.00001,"y":[1,2.5,"\\u001f\\n"]}', True),
+        (b'{"x":2.0}', False),  # Python's form of 2.0; RFC 8785 writes 2
+        (b'{"x":1e-05}', False),  # Python's; RFC 8785 writes 0.00001
+        (b'{"x":1e+21}', True),
+        (b'{"x":-0}', False),
+        ('{"\U0001f600":1,"\ue000":2}'.encode(), True),  # UTF-16 order: surrogates first
+        ('{"\ue000":2,"\U0001f600":1}'.encode(), False),  # code point order
+        (b'{"a":1,"a":2}', False),
+        (b'{"a":"\\u00e9"}', False),  # an escape RFC 8785 does not write
+    ],
+)
+def test_the_form_check_takes_the_bytes_rfc8785_writes_and_nothing_else(raw, canonical):
+    from backend.audit.manifest_checks import read_manifest
+    from backend.audit.report import Report
+
+    report = Report()
+    read_manifest(raw, report)
+    assert (report.checks[0].status == "ok") is canonical, report.checks[0].line()
