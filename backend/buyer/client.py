@@ -22,6 +22,7 @@ import pydantic
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
+from backend.audit.models import VerificationPublic
 from backend.core.errors import AppError
 from backend.datasets import labels, manifest
 from backend.datasets.exports.checksums import ExportCheckError, check_unpacked
@@ -251,6 +252,9 @@ class BuyerClient:
 
     def version(self, version_id: int) -> VersionPublic:
         return self._get(VersionPublic, f"/versions/{version_id}")
+
+    def verification(self, version_id: int) -> VerificationPublic:
+        return self._get(VerificationPublic, f"/versions/{version_id}/verification")
 
     def preview(self, version_id: int, *, seed: str | None = None, k: int = 5) -> Preview:
         params: dict[str, Any] = {"k": k} if seed is None else {"k": k, "seed": seed}

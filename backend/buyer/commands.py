@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     import httpx
     from eth_account.signers.local import LocalAccount
 
+    from backend.audit.models import VerificationPublic
     from backend.buyer.client import BuyerClient, PreviewCheck, ProgressBar
-    from backend.datasets.models import Notice, Preview, VersionPublic
+from backend.datasets.models import Notice, Preview, VersionPublic
 
 DEFAULT_API = "http://127.0.0.1:8000"
 DEFAULT_RPC = "http://127.0.0.1:8545"
@@ -238,6 +239,21 @@ def _percent(bps: int) -> str:
     return f"{bps / 100:.2f}%"
 
 
+def render_verification(v: VerificationPublic) -> str:
+    """The platform's run of `provenant verify` on the version: its status and each check."""
+    if v.status == "pending":
+        return "\nVerification\n  pending: the worker has not verified this version yet"
+    when = f"{v.checked_at:%Y-%m-%d %H:%M:%S %Z}" if v.checked_at else "-"
+    lines = ["", "Verification", f"  {v.status.upper()} at {when} (rerun it: provenant verify)"]
+    for c in v.checks:
+        fact = f": {c.failure}" if c.failure else ""
+        why = f" ({c.skipped})" if c.skipped else ""
+        lines.append(f"  {c.status:<4}  {c.check} ({c.checked:,} checked){fact}{why}")
+    if v.first_failure:
+        lines.append(f"  first failure: {v.first_failure}")
+    return "\n".join(lines)
+
+
 def render_version(v: VersionPublic) -> str:
     """Terms, counts, exclusions, roots and the provenance summary of a version."""
     split = v.split
@@ -388,10 +404,17 @@ def show(options: Options, version_id: int) -> None:
     """A version's terms, counts, exclusions, roots and provenance summary."""
     with options.client() as client:
         version = client.version(version_id)
+        verification = client.verification(version_id)
     if options.json:
-        _emit_json(version.model_dump(mode="json"))
+        _emit_json(
+            {
+                **version.model_dump(mode="json"),
+                "verification": verification.model_dump(mode="json"),
+            }
+        )
     else:
         click.echo(render_version(version))
+        click.echo(render_verification(verification))
 
 
 @datasets.command()

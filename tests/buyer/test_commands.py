@@ -109,6 +109,35 @@ class FakeApi:
                 for f, d in sorted(self.archives.items())
             ],
         )
+        # The worker's run of `provenant verify`, as GET /versions/3/verification serves it.
+        self.verification: dict[str, Any] = {
+            "version_id": 3,
+            "status": "verified",
+            "manifest_hash": "0x" + keccak(self.manifest).hex(),
+            "checked_at": "2026-05-01T12:05:00Z",
+            "first_failure": None,
+            "checks": [
+                {
+                    "check": "chain.version",
+                    "title": "registered",
+                    "status": "ok",
+                    "checked": 12,
+                    "failures": 0,
+                    "failure": None,
+                    "skipped": None,
+                },
+                {
+                    "check": "exports.files",
+                    "title": "exports",
+                    "status": "skip",
+                    "checked": 0,
+                    "failures": 0,
+                    "failure": None,
+                    "skipped": "no --exports given",
+                },
+            ],
+            "timings": {},
+        }
         self.licensed = True
         self.held: list[dict[str, Any]] = []  # what GET /me/licences lists
         self.requests: list[httpx.Request] = []
@@ -154,6 +183,8 @@ class FakeApi:
             return httpx.Response(200, json=[self.version, version_json(id=2, title="T" * 60)])
         if path == "/versions/3":
             return httpx.Response(200, json=self.version)
+        if path == "/versions/3/verification":
+            return httpx.Response(200, json=self.verification)
         if path == "/versions/3/preview":
             params = request.url.params
             return httpx.Response(
@@ -271,8 +302,25 @@ def test_show_prints_terms_counts_exclusions_roots_and_provenance(api: FakeApi) 
         "batches anchored  2",
         "consent coverage  87.80% of the answers considered",
         "coco",
+        "VERIFIED at 2026-05-01 12:05:00 UTC (rerun it: provenant verify)",
+        "ok    chain.version (12 checked)",
+        "skip  exports.files (0 checked) (no --exports given)",
     ):
         assert expected in out, expected
+
+
+def test_show_names_a_failed_verification_and_its_first_fact(api: FakeApi) -> None:
+    api.verification["status"] = "failed"
+    api.verification["first_failure"] = "chain.consent: consent 0xab.. is not on chain"
+    check = api.verification["checks"][0]
+    check.update(status="FAIL", failures=1, failure="version 3: manifestHash on chain is 0x00")
+    result = run(api, "show", "3", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verification"]["status"] == "failed"
+    text = run(api, "show", "3").output
+    assert "FAILED at 2026-05-01" in text
+    assert "FAIL  chain.version (12 checked): version 3: manifestHash on chain is 0x00" in text
+    assert "first failure: chain.consent: consent 0xab.. is not on chain" in text
 
 
 def test_a_valid_preview_checks_out(api: FakeApi) -> None:
