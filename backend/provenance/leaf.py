@@ -47,7 +47,7 @@ from typing import Any
 
 import rfc8785
 
-from backend.provenance.merkle import checksummed_address, encode_leaf, keccak256
+from backend.provenance.merkle import checksummed_address, keccak256
 
 __all__ = [
     "LEAF_ENCODING",
@@ -242,8 +242,20 @@ class ContributionLeaf:
         )
 
     def encode(self) -> bytes:
-        """``abi.encode`` of the fields: six 32-byte words."""
-        return encode_leaf(LEAF_ENCODING, self.values())
+        """``abi.encode`` of the fields: six 32-byte words. Packed here directly (the fields
+        were checked on construction): the same bytes as ``encode_leaf(LEAF_ENCODING, ...)``,
+        which a test holds, at a fraction of the cost of the generic encoder, which a
+        verifier pays once per answer."""
+        return b"".join(
+            (
+                bytes(12) + bytes.fromhex(self.contributor[2:]),
+                self.project_id.to_bytes(32, "big"),
+                bytes.fromhex(self.item_hash[2:]),
+                bytes.fromhex(self.answer_hash[2:]),
+                bytes.fromhex(self.consent_hash[2:]),
+                self.submitted_at.to_bytes(32, "big"),
+            )
+        )
 
     def hash(self) -> str:
         """The leaf hash, ``keccak256(keccak256(abi.encode(...)))``, as 0x-hex (what trees hold)."""

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import random
 import struct
 
 import pytest
@@ -17,7 +18,7 @@ from backend.provenance.leaf import (
     legacy_canonical_json,
     new_salt,
 )
-from backend.provenance.merkle import StandardMerkleTree, leaf_hash
+from backend.provenance.merkle import StandardMerkleTree, encode_leaf, leaf_hash
 
 CONTRIBUTOR = "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"
 ITEM = "0x" + "11" * 32
@@ -206,6 +207,20 @@ def test_an_answer_stored_before_salting_keeps_its_unsalted_hash() -> None:
 # --- the leaf ---------------------------------------------------------------------------------
 
 
+def test_the_packed_encoding_is_the_generic_encoders_for_any_fields() -> None:
+    rng = random.Random(8)
+    for _ in range(300):
+        leaf = ContributionLeaf(
+            contributor="0x" + rng.randbytes(20).hex(),
+            project_id=rng.choice([0, 1, rng.getrandbits(64), 2**256 - 1]),
+            item_hash="0x" + rng.randbytes(32).hex(),
+            answer_hash="0x" + rng.randbytes(32).hex(),
+            consent_hash="0x" + rng.randbytes(32).hex(),
+            submitted_at=rng.choice([0, rng.getrandbits(32), 2**64 - 1]),
+        )
+        assert leaf.encode() == encode_leaf(LEAF_ENCODING, leaf.values())
+
+
 def test_leaf_hash_is_the_double_keccak_of_the_abi_encoding() -> None:
     leaf = make_leaf()
     values = leaf.values()
@@ -221,7 +236,7 @@ def test_leaf_hash_is_the_double_keccak_of_the_abi_encoding() -> None:
             values[5],
         ],
     )
-    assert leaf.encode() == encoded
+    assert leaf.encode() == encoded == encode_leaf(LEAF_ENCODING, values)
     assert leaf.hash() == "0x" + keccak(keccak(encoded)).hex()
     assert leaf.hash() == leaf_hash(LEAF_ENCODING, values)
     # Known vector, the same as @openzeppelin/merkle-tree's leafHash for these values.
