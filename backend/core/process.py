@@ -4,6 +4,8 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("provenant.process")
@@ -16,6 +18,21 @@ def freeze_startup_objects() -> None:
     held: a stall of every request the process has in flight."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run a block with the cyclic garbage collector off. For code that allocates millions of
+    small lists or dicts and makes no cycles (Merkle trees, proofs, a parsed manifest): each
+    collection walks every live container, and allocating that many sets it off over and
+    over, ~4x slower overall. Memory is still freed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def yield_cpu(niceness: int) -> None:

@@ -22,19 +22,19 @@ installed, chosen explicitly (safe-pysha3, ~1 µs a call, before pycryptodome, ~
 ``eth_hash.auto`` prefers pycryptodome when both are present.
 """
 
-import gc
 import hashlib
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
+
+from backend.core.process import gc_paused
 
 __all__ = [
     "FORMAT",
@@ -378,20 +378,6 @@ def verify(root: str | bytes, leaf_hash: str | bytes, proof: Sequence[str | byte
     return process_proof(leaf_hash, proof) == "0x" + _node(root, "the root").hex()
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Allocating millions of small lists or dicts (proofs, dump entries) sets off the cyclic
-    # collector over and over, each time walking every live container: ~4x slower overall.
-    # Nothing built here can form a cycle.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _sorted_order(hashes: list[bytes]) -> np.ndarray:
     """Value indices in ascending byte-wise order of their hashes; stable, like JS's sort."""
     # Fixed-width S32 items compare on all 32 bytes (NULs included): ~3x faster than sorted().
@@ -526,7 +512,7 @@ class StandardMerkleTree:
             raise ValueError(f"the dump's tree has {len(tree)} nodes; {n} values need {2 * n - 1}")
         nodes = _node_column(tree, "tree node")
 
-        with _gc_paused():
+        with gc_paused():
             try:
                 raw_values = [entry["value"] for entry in entries]
                 tree_indices = [entry["treeIndex"] for entry in entries]
@@ -638,7 +624,7 @@ class StandardMerkleTree:
         """
         hexes = self._hex_nodes()
         size = len(hexes)
-        with _gc_paused():
+        with gc_paused():
             proofs: list[Any] = [None] * size
             proofs[0] = []
             for parent in range(size // 2):
@@ -662,7 +648,7 @@ class StandardMerkleTree:
     # --- dump -------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
         """The "standard-v1" dump: the same JSON object as JS ``StandardMerkleTree.dump()``."""
-        with _gc_paused():
+        with gc_paused():
             columns = _columns(self._values, len(self._leaf_encoding))
             rendered = [
                 _json_column(t, c) for t, c in zip(self._leaf_encoding, columns, strict=True)
