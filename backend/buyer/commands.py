@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from backend.audit.models import VerificationPublic
     from backend.buyer.client import BuyerClient, PreviewCheck, ProgressBar
-from backend.datasets.models import Notice, Preview, VersionPublic
+    from backend.datasets.models import Notice, Preview, VersionPublic
 
 DEFAULT_API = "http://127.0.0.1:8000"
 DEFAULT_RPC = "http://127.0.0.1:8545"
