@@ -8,9 +8,9 @@ consent's royalty share. With ``exports_dir``, the export archives and their fil
 """
 
 import csv
-import hashlib
 import io
 import json
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,13 +23,20 @@ from backend.audit.report import Check, Report
 from backend.consent.eligibility import ConsentFacts, consent_exclusion
 from backend.consent.terms import SCOPES_BY_NAME
 from backend.core.process import gc_paused
-from backend.datasets.exports.checksums import CHECKSUMS, ExportCheckError, check_unpacked
+from backend.datasets.exports.checksums import (
+    CHECKSUMS,
+    ExportCheckError,
+    check_unpacked,
+    sha256_file,
+)
 from backend.provenance.leaf import canonical_json
 
 CONTRACTS = ("ConsentRegistry", "DatasetMarketplace", "ProjectEscrow", "ProvenanceRegistry")
 MAX_MANIFEST_BYTES = 8 << 30  # a sanity bound; a 100,000-item manifest is ~0.7 GB
-# Formats whose rows carry each item's answer-shaped label, compared with the manifest's.
-_ROW_FILES = {"jsonl": "data.jsonl", "croissant": "records.jsonl"}
+# The file of each format whose rows carry every item's label (answer-shaped in JSON Lines,
+# as text in CSV), compared with the manifest's.
+_ROW_FILES = {"jsonl": "data.jsonl", "croissant": "records.jsonl", "csv": "data.csv"}
+_FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -264,23 +271,18 @@ def _check_consents(facts: Facts, reader: ChainReader, check: Check) -> list[tup
 # --- exports ---------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def _check_exports(doc: dict[str, Any], root: Path, files: Check, label_check: Check) -> None:
     found_any = False
     items = doc["items"]
     for export in doc["exports"]:
         fmt = export["format"]
+        if not _FORMAT_NAME.fullmatch(fmt):  # it names files under ``root``
+            files.fail(f"the manifest names an export format {fmt[:80]!r}: not a format name")
+            continue
         archive, unpacked = root / f"{fmt}.tar", root / fmt
         if archive.is_file():
             found_any = True
-            digest = _sha256(archive)
+            digest = sha256_file(archive)
             if digest != export["archive"]["sha256"]:
                 files.fail(
                     f"{archive.name} has SHA-256 {digest}; the manifest gives "
@@ -288,13 +290,16 @@ def _check_exports(doc: dict[str, Any], root: Path, files: Check, label_check: C
                 )
             else:
                 files.passed()
-                if fmt in _ROW_FILES or fmt == "csv":
+                if fmt in _ROW_FILES:
                     with tarfile.open(archive) as tar:
-                        member = tar.extractfile("data.csv" if fmt == "csv" else _ROW_FILES[fmt])
+                        try:
+                            member = tar.extractfile(_ROW_FILES[fmt])
+                        except KeyError:
+                            member = None
                         if member is None:
-                            label_check.fail(f"{archive.name} holds no label rows")
+                            label_check.fail(f"{archive.name} holds no {_ROW_FILES[fmt]}")
                         else:
-                            _compare_rows(fmt, f"{archive.name}", member, items, label_check)
+                            _compare_rows(fmt, archive.name, member, items, label_check)
         if unpacked.is_dir():
             found_any = True
             try:
@@ -325,6 +330,16 @@ def _rows(fmt: str, stream: Any) -> Iterator[dict[str, Any]]:
 
 
 def _compare_rows(
+    fmt: str, where: str, stream: Any, items: list[dict[str, Any]], check: Check
+) -> None:
+    try:
+        _compare_each_row(fmt, where, stream, items, check)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, csv.Error) as exc:
+        # A registered export whose rows are not what its format writes: name it, go on.
+        check.fail(f"{where}: a row cannot be read: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _compare_each_row(
     fmt: str, where: str, stream: Any, items: list[dict[str, Any]], check: Check
 ) -> None:
     seen = 0

@@ -2,6 +2,7 @@
 manifest (and its exports) verify; every tampering of the mutation corpus is refused by the
 check it breaks, naming the fact."""
 
+import hashlib
 import io
 import json
 import tarfile
@@ -178,3 +179,21 @@ def test_the_form_check_takes_the_bytes_rfc8785_writes_and_nothing_else(raw, can
     report = Report()
     read_manifest(raw, report)
     assert (report.checks[0].status == "ok") is canonical, report.checks[0].line()
+
+
+def test_export_rows_that_cannot_be_read_and_a_format_that_is_a_path_are_named(audited, tmp_path):
+    doc = json.loads(audited["raw"])
+    bad = tmp_path / "jsonl.tar"
+    rows = b'{"index": "not a number"}\n'
+    with tarfile.open(bad, "w") as tar:
+        info = tarfile.TarInfo("data.jsonl")
+        info.size = len(rows)
+        tar.addfile(info, io.BytesIO(rows))
+    jsonl = next(e for e in doc["exports"] if e["format"] == "jsonl")
+    jsonl["archive"]["sha256"] = hashlib.sha256(bad.read_bytes()).hexdigest()
+    doc["exports"].append({**jsonl, "format": "../outside"})
+    report = _run(rfc8785.dumps(doc), audited["rpc"], tmp_path)
+    failing = {c.id: c.failure for c in report.checks if c.failures}
+    assert failing["exports.labels"].startswith("jsonl.tar: a row cannot be read: ValueError")
+    files = next(c for c in report.checks if c.id == "exports.files")
+    assert files.failure == "the manifest names an export format '../outside': not a format name"
