@@ -106,6 +106,8 @@ class ChainReader:
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if max_blocks < 1:  # a page of no blocks would never advance
+            raise ValueError(f"max_blocks is at least 1, not {max_blocks}")
         self.rpc_url = rpc_url
         self.timeout_s = timeout_s
         self.w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))

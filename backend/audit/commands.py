@@ -40,7 +40,13 @@ def _progress_bars(enabled: bool) -> Callable[[str, int], Callable[[int], None]]
     help="A folder with FORMAT.tar archives and/or FORMAT/ unpacked exports to check too.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--max-blocks", default=10_000, show_default=True, help="Blocks per log read.")
+@click.option(
+    "--max-blocks",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 10_000_000),
+    help="Blocks per log read.",
+)
 def verify(
     manifest: Path, rpc: str, exports_dir: Path | None, as_json: bool, max_blocks: int
 ) -> None:

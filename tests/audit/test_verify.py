@@ -197,3 +197,15 @@ def test_export_rows_that_cannot_be_read_and_a_format_that_is_a_path_are_named(a
     assert failing["exports.labels"].startswith("jsonl.tar: a row cannot be read: ValueError")
     files = next(c for c in report.checks if c.id == "exports.files")
     assert files.failure == "the manifest names an export format '../outside': not a format name"
+
+
+def test_a_page_of_no_blocks_is_refused_before_any_read(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_bytes(b"{}")
+    result = CliRunner().invoke(
+        verify_command, [str(path), "--rpc", "http://127.0.0.1:9", "--max-blocks", "0"]
+    )
+    assert result.exit_code == 2
+    assert "--max-blocks" in result.output and "0 is not in the range" in result.output
+    with pytest.raises(ValueError, match="max_blocks is at least 1, not 0"):
+        ChainReader("http://127.0.0.1:9", max_blocks=0)
