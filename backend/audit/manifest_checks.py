@@ -270,7 +270,7 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
             facts.consents[a["consentHash"].lower()].add(a["contributor"].lower())
     progress(done % 10_000)
 
-    _check_labels(doc, items, by_item, report, progress)
+    _check_labels(doc, items, by_item, report)
     _check_weights(doc, accepted, answered, consents_of, report)
     return facts
 
@@ -301,7 +301,6 @@ def _check_labels(
     items: list[dict[str, Any]],
     by_item: dict[int, list[tuple[str, Any]]],
     report: Report,
-    progress: Progress,
 ) -> None:
     check = report.add(
         "labels.recompute",

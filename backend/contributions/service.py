@@ -134,9 +134,10 @@ def _projects(session: Session, ids: set[int]) -> list[Project]:
 
 def totals(*, session: Session, contributor: str, project_id: int | None) -> list[ProjectTotals]:
     """Per project the contributor answered in: answers by fate, reward and royalties."""
-    money = {e.project_id: e for e in earnings(session=session, contributor=contributor)}
-    if project_id is not None:
-        money = {k: v for k, v in money.items() if k == project_id}
+    money = {
+        e.project_id: e
+        for e in earnings(session=session, contributor=contributor, project_id=project_id)
+    }
     projects = {p.id: p for p in _projects(session, set(money))}
     versions: dict[int, list[VersionRoyalty]] = defaultdict(list)
     shares = session.exec(

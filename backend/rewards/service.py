@@ -375,31 +375,31 @@ def _claimed(session: Session, project_id: int, contributor: str) -> int:
     return int(row.claimed) if row else 0
 
 
-def earnings(*, session: Session, contributor: str) -> list[EarningsPublic]:
-    """The contributor's money in each project they answered in."""
-    project_ids = session.exec(
-        select(Answer.project_id)
-        .where(Answer.contributor == contributor)
-        .distinct()
-        .order_by(col(Answer.project_id))
-    ).all()
+def earnings(
+    *, session: Session, contributor: str, project_id: int | None = None
+) -> list[EarningsPublic]:
+    """The contributor's money in each project they answered in (or in ``project_id`` only)."""
+    query = select(Answer.project_id).where(Answer.contributor == contributor)
+    if project_id is not None:
+        query = query.where(Answer.project_id == project_id)
+    project_ids = session.exec(query.distinct().order_by(col(Answer.project_id))).all()
     out = []
-    for project_id in project_ids:
-        project = session.get(Project, project_id)
+    for pid in project_ids:
+        project = session.get(Project, pid)
         assert project is not None
         reward = int(project.reward_per_answer)
-        counts = _answer_counts(session, project_id, contributor)
+        counts = _answer_counts(session, pid, contributor)
         accepted = counts.get(AnswerStatus.accepted, 0)
         undecided = counts.get(AnswerStatus.pending, 0) + counts.get(AnswerStatus.held, 0)
-        posted = _posted_entry(session, project_id, contributor)
+        posted = _posted_entry(session, pid, contributor)
         in_root = int(posted[1].cumulative) if posted else 0
         # Never below what a posted root holds for them (see epochs.owed).
         due = max(earned(session, project, contributor).amounts.get(contributor, 0), in_root)
-        claimed = _claimed(session, project_id, contributor)
-        escrow = session.get(EscrowProject, project_id)
+        claimed = _claimed(session, pid, contributor)
+        escrow = session.get(EscrowProject, pid)
         out.append(
             EarningsPublic(
-                project_id=project_id,
+                project_id=pid,
                 token=escrow.token if escrow else project.reward_token,
                 reward_per_answer=project.reward_per_answer,
                 pending=str(undecided * reward),
