@@ -97,6 +97,10 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
         form.fail(f"not JSON: {exc}")
         schema_check.skip("the file is not JSON")
         return None
+    except RecursionError:
+        form.fail("not JSON this verifier reads: arrays or objects nested too deep to parse")
+        schema_check.skip("the file could not be parsed")
+        return None
     if not isinstance(doc, dict):
         form.fail(f"the document is a JSON {type(doc).__name__}, not an object")
         schema_check.skip("the file is not a JSON object")

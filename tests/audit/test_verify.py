@@ -209,3 +209,14 @@ def test_a_page_of_no_blocks_is_refused_before_any_read(tmp_path):
     assert "--max-blocks" in result.output and "0 is not in the range" in result.output
     with pytest.raises(ValueError, match="max_blocks is at least 1, not 0"):
         ChainReader("http://127.0.0.1:9", max_blocks=0)
+
+
+def test_json_nested_too_deep_to_parse_is_named_not_a_crash(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    result = CliRunner().invoke(verify_command, [str(path), "--rpc", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output
+    assert (
+        "NOT VERIFIED: manifest.form: not JSON this verifier reads: arrays or objects nested"
+        in (result.output)
+    )
