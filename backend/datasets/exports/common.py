@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from backend.datasets.exports.checksums import CHECKSUMS
+from backend.datasets.exports.checksums import CHECKSUMS, sha256_file
 from backend.datasets.exports.records import ExportContext, ExportFile, ExportItem, ExportSummary
 from backend.provenance.leaf import canonical_json
 
@@ -332,7 +332,7 @@ class Output:
 
     def add_file(self, rel: str, source: Path) -> None:
         """Move the finished file ``source`` (from ``scratch``) into the export as ``rel``."""
-        digest, size = _sha256_of(source)
+        digest, size = sha256_file(source), source.stat().st_size
         self._sink.add_file(self.check_path(rel), source)
         self._record(rel, digest, size)
 
@@ -359,15 +359,6 @@ class Output:
             bytes=self.bytes,
             checksums=ExportFile(CHECKSUMS, sums.hexdigest(), sums.size),
         )
-
-
-def _sha256_of(path: Path) -> tuple[str, int]:
-    sha, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), size
 
 
 class Progress:
