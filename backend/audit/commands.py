@@ -4,6 +4,7 @@ The verifier (web3, the schema, the aggregation methods) loads only when the com
 the rest of `provenant` starts as fast as before."""
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,8 +48,15 @@ def _progress_bars(enabled: bool) -> Callable[[str, int], Callable[[int], None]]
     type=click.IntRange(1, 10_000_000),
     help="Blocks per log read.",
 )
+@click.option(
+    "--jobs",
+    default=os.cpu_count() or 1,
+    show_default="the CPUs",
+    type=click.IntRange(1, 256),
+    help="Processes that check the answers of a large manifest.",
+)
 def verify(
-    manifest: Path, rpc: str, exports_dir: Path | None, as_json: bool, max_blocks: int
+    manifest: Path, rpc: str, exports_dir: Path | None, as_json: bool, max_blocks: int, jobs: int
 ) -> None:
     """Verify a dataset version from its MANIFEST and the chain alone.
 
@@ -68,6 +76,7 @@ def verify(
         reader,
         exports_dir=exports_dir,
         progress=_progress_bars(not as_json and sys.stderr.isatty()),
+        jobs=jobs,
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))

@@ -8,17 +8,23 @@ labels, so a verifier and a publisher cannot drift apart. docs/audit.md states e
 
 import functools
 import json
+import multiprocessing
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema_rs
-import rfc8785
+import orjson
 
 from backend.audit.report import Report
 from backend.datasets import labels, manifest
-from backend.provenance.leaf import ContributionLeaf, answer_hash, canonical_json
+from backend.provenance.leaf import (
+    ContributionLeaf,
+    answer_hash,
+    canonical_json,
+    canonical_json_of_parsed,
+)
 from backend.provenance.merkle import checksummed_address, hash_pair, keccak256
 
 Progress = Callable[[int], None]
@@ -44,33 +50,16 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json_int(text: str) -> int | float:
     """A JSON number without a fraction or exponent, as RFC 8785 reads it: an IEEE double.
     Beyond 2**53 it is a whole double written out in digits (RFC 8785 writes 8.8e19 as
     88000000000000000000), which must come back a float to encode the same again."""
     value = int(text)
     return value if abs(value) <= MAX_SAFE_INTEGER else float(text)
-
-
-def _python_form(doc: Any) -> bytes | None:
-    """The stdlib's compact, key-sorted encoding (C-accelerated; ~4x faster than rfc8785).
-
-    When it equals the bytes read, they are RFC 8785 too, given that no number was read in a
-    form the two write differently (exponents, trailing zeros: those take the exact path) and
-    no key can sort differently (by code point here, by UTF-16 unit in RFC 8785: they differ
-    only for characters beyond U+FFFF, which would show as 4-byte UTF-8). Strings are escaped
-    alike: quote, backslash and controls (\\b \\t \\n \\f \\r, others \\u00xx), nothing else."""
-    try:
-        return json.dumps(
-            doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
-    except (ValueError, TypeError, UnicodeEncodeError):
-        return None
-
-
-def _has_supplementary(raw: bytes) -> bool:
-    """Whether UTF-8 ``raw`` holds a character beyond U+FFFF (lead bytes F0-F4)."""
-    return any(lead in raw for lead in (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4"))
 
 
 @functools.cache
@@ -82,35 +71,32 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
     """Parse and check the document's form: JSON, RFC 8785, the manifest-v1 schema."""
     form = report.add("manifest.form", "the file is one JSON object in RFC 8785 canonical form")
     schema_check = report.add("manifest.schema", "the manifest matches manifest-v1.schema.json")
-    doubles_at_risk: list[str] = []
-
-    def parse_double(text: str) -> float:
-        # The number forms Python and RFC 8785 may write differently: exponents, and
-        # fractions ending in 0 (Python writes 2.0 and 1e-05; RFC 8785, 2 and 0.00001).
-        if "e" in text or "E" in text or text.endswith("0"):
-            doubles_at_risk.append(text)
-        return float(text)
-
     try:
-        doc = json.loads(raw, parse_int=_json_int, parse_float=parse_double)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        form.fail(f"not JSON: {exc}")
-        schema_check.skip("the file is not JSON")
-        return None
-    except RecursionError:
-        form.fail("not JSON this verifier reads: arrays or objects nested too deep to parse")
-        schema_check.skip("the file could not be parsed")
-        return None
-    if not isinstance(doc, dict):
-        form.fail(f"the document is a JSON {type(doc).__name__}, not an object")
-        schema_check.skip("the file is not a JSON object")
-        return None
-    if not doubles_at_risk and _python_form(doc) == raw and not _has_supplementary(raw):
-        canonical: bytes | None = raw
-    else:
+        # orjson (in C) reads no NaN or Infinity, and reads integers up to 2**64 exactly.
+        doc = orjson.loads(raw)
+        canonical: bytes | None = canonical_json_of_parsed(doc)
+    except (orjson.JSONDecodeError, ValueError, RecursionError):
+        # Not JSON, not canonical, or an integer beyond 2**53, which RFC 8785 reads as a
+        # double: the stdlib's reader names what is wrong, and reads those as doubles.
+        doc = canonical = None
+    if canonical != raw or not isinstance(doc, dict):
         try:
-            canonical = rfc8785.dumps(doc)
-        except (ValueError, TypeError) as exc:
+            doc = json.loads(raw, parse_int=_json_int, parse_constant=_no_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+            form.fail(f"not JSON: {exc}")
+            schema_check.skip("the file is not JSON")
+            return None
+        except RecursionError:
+            form.fail("not JSON this verifier reads: arrays or objects nested too deep to parse")
+            schema_check.skip("the file could not be parsed")
+            return None
+        if not isinstance(doc, dict):
+            form.fail(f"the document is a JSON {type(doc).__name__}, not an object")
+            schema_check.skip("the file is not a JSON object")
+            return None
+        try:
+            canonical = canonical_json_of_parsed(doc)
+        except ValueError as exc:
             canonical = None
             form.fail(f"it has no RFC 8785 form: {exc}")
     if canonical is not None:
@@ -139,9 +125,20 @@ def read_manifest(raw: bytes, report: Report) -> dict[str, Any] | None:
     return doc
 
 
-def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Progress) -> Facts:
-    """Every check that needs only the manifest; returns what the chain checks need."""
-    facts = Facts(doc=doc, manifest_hash="0x" + keccak256(raw).hex())
+def check_manifest(
+    doc: dict[str, Any],
+    raw: bytes,
+    report: Report,
+    progress: Progress,
+    jobs: int = 1,
+    manifest_hash: str | None = None,
+) -> Facts:
+    """Every check that needs only the manifest; returns what the chain checks need.
+    ``jobs`` processes judge the answers (forked: see _answer_verdicts); ``manifest_hash``,
+    keccak256 of ``raw`` as 0x-hex, if the caller has it already."""
+    if manifest_hash is None:
+        manifest_hash = "0x" + keccak256(raw).hex()
+    facts = Facts(doc=doc, manifest_hash=manifest_hash)
     project = doc["project"]
     task, schema = project["taskType"], project["labelSchema"]
     items: list[dict[str, Any]] = doc["items"]
@@ -197,8 +194,8 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
                     f"{doc['trees']['item']['root']}"
                 )
 
-    # --- answers: commitments, leaves, proofs (a proven node is remembered per batch, so
-    # each node of a tree is hashed about once however many proofs pass through it)
+    # --- answers: commitments, leaves, proofs, judged per batch (in parallel processes for
+    # a large manifest: _answer_verdicts), then failures named and the answers tallied here
     hashes = report.add("answers.hash", "each answerHash recomputes from its answer and salt")
     leaves = report.add("answers.leaf", "each leafHash re-encodes from its fields")
     proofs = report.add("answers.proof", "each proof verifies the leaf against its batch root")
@@ -207,8 +204,16 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
     answered: dict[str, int] = defaultdict(int)
     consents_of: dict[str, set[str]] = defaultdict(set)
     seen_leaves: set[str] = set()
-    done = 0
-    for batch in doc["batches"]:
+    passed = {"hash": 0, "leaf": 0, "proof": 0}
+    batches = doc["batches"]
+    # Every verdict first, the workers gone, then the tally: a forked worker shares the
+    # parent's pages, and the parent writing to them (a reference count is a write) while it
+    # lives copies each page it touches (the tally took 13 s instead of 3 at 100,000 items).
+    all_verdicts = []
+    for batch, verdicts in zip(batches, _answer_verdicts(doc, jobs), strict=True):
+        all_verdicts.append(verdicts)
+        progress(len(batch["answers"]))
+    for batch, verdicts in zip(batches, all_verdicts, strict=True):
         batch_id, root = int(batch["batchId"]), batch["root"]
         if batch_id in facts.batch_roots:
             # A second listing could carry its own root, which the chain check (one root
@@ -216,63 +221,59 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
             proofs.fail(f"batch {batch_id} is listed twice")
             continue
         facts.batch_roots[batch_id] = root
-        proven = {bytes.fromhex(root[2:])}
-        for a in batch["answers"]:
-            done += 1
-            if done % 10_000 == 0:
-                progress(10_000)
-            index = a["item"]
-            if not 0 <= index < len(items):
-                leaves.fail(f"{_where(batch_id, a)}: item {index} is not in the manifest")
-                continue
-            try:
-                commitment = answer_hash(a["answer"], a["salt"])
-            except ValueError as exc:
-                hashes.fail(f"{_where(batch_id, a)}: the answer cannot be hashed: {exc}")
-                continue
-            if commitment != a["answerHash"]:
+        for a, verdict in zip(batch["answers"], verdicts, strict=True):
+            if verdict & HASH_DIFFERS:
                 hashes.fail(
                     f"{_where(batch_id, a)}: answer {_short(a['answer'])} with salt "
-                    f"{a['salt']} hashes to {commitment}, the manifest says {a['answerHash']}"
+                    f"{a['salt']} hashes to {answer_hash(a['answer'], a['salt'])}, the "
+                    f"manifest says {a['answerHash']}"
                 )
-            else:
-                hashes.passed()
-            try:
-                leaf = ContributionLeaf(
-                    contributor=a["contributor"],
-                    project_id=project["id"],
-                    item_hash=items[index]["contentHash"],
-                    answer_hash=commitment,
-                    consent_hash=a["consentHash"],
-                    submitted_at=a["submittedAt"],
-                ).hash()
-            except ValueError as exc:
-                leaves.fail(f"{_where(batch_id, a)}: the leaf cannot be encoded: {exc}")
+            outcome = verdict & ~HASH_DIFFERS
+            if outcome == NOT_AN_ITEM:
+                leaves.fail(f"{_where(batch_id, a)}: item {a['item']} is not in the manifest")
                 continue
-            if leaf != a["leafHash"].lower():
+            if outcome == NO_COMMITMENT:
+                hashes.fail(
+                    f"{_where(batch_id, a)}: the answer cannot be hashed: "
+                    f"{_failure(answer_hash, a['answer'], a['salt'])}"
+                )
+                continue
+            if not verdict & HASH_DIFFERS:
+                passed["hash"] += 1
+            if outcome == NO_LEAF:
                 leaves.fail(
-                    f"{_where(batch_id, a)}: the fields encode leaf {leaf}, the manifest says "
-                    f"{a['leafHash']}"
+                    f"{_where(batch_id, a)}: the leaf cannot be encoded: "
+                    f"{_failure(_leaf_of, project['id'], items, a)}"
                 )
                 continue
+            if outcome == LEAF_DIFFERS:
+                leaves.fail(
+                    f"{_where(batch_id, a)}: the fields encode leaf "
+                    f"{_leaf_of(project['id'], items, a)}, the manifest says {a['leafHash']}"
+                )
+                continue
+            leaf = a["leafHash"].lower()
             if leaf in seen_leaves:
                 leaves.fail(f"{_where(batch_id, a)}: leaf {leaf} is listed twice")
                 continue
             seen_leaves.add(leaf)
-            leaves.passed()
-            if _proves(bytes.fromhex(leaf[2:]), a["proof"], proven):
-                proofs.passed()
-            else:
+            passed["leaf"] += 1
+            if outcome == PROOF_FAILS:
                 proofs.fail(
                     f"{_where(batch_id, a)}: the proof of leaf {leaf} does not lead to root {root}"
                 )
                 continue
-            by_item[index].append((a["contributor"], a["answer"]))
-            answered[a["contributor"].lower()] += 1
-            accepted[a["contributor"].lower()] += int(a["accepted"])
-            consents_of[a["contributor"].lower()].add(a["consentHash"].lower())
-            facts.consents[a["consentHash"].lower()].add(a["contributor"].lower())
-    progress(done % 10_000)
+            passed["proof"] += 1
+            contributor = a["contributor"].lower()
+            by_item[a["item"]].append((a["contributor"], a["answer"]))
+            answered[contributor] += 1
+            accepted[contributor] += int(a["accepted"])
+            consent = a["consentHash"].lower()
+            consents_of[contributor].add(consent)
+            facts.consents[consent].add(contributor)
+    hashes.passed(passed["hash"])
+    leaves.passed(passed["leaf"])
+    proofs.passed(passed["proof"])
 
     _check_labels(doc, items, by_item, report)
     _check_weights(doc, accepted, answered, consents_of, report)
@@ -282,6 +283,112 @@ def check_manifest(doc: dict[str, Any], raw: bytes, report: Report, progress: Pr
 def _where(batch_id: int, a: dict[str, Any]) -> str:
     """An answer named in a failure (built only then: half a million f-strings add up)."""
     return f"batch {batch_id} leaf {a['leafIndex']} (item {a['item']}, {a['contributor']})"
+
+
+def _failure(compute: Callable[..., Any], *args: Any) -> str:
+    """The error ``compute(*args)`` raises, as the failure names it."""
+    try:
+        compute(*args)
+    except ValueError as exc:
+        return str(exc)
+    return "(it can now)"  # unreachable for a pure rule; kept so a message is never empty
+
+
+def _leaf_of(project_id: int, items: list[dict[str, Any]], a: dict[str, Any]) -> str:
+    """The leaf hash an answer's fields encode (its answer hash recomputed, not read)."""
+    return ContributionLeaf(
+        contributor=a["contributor"],
+        project_id=project_id,
+        item_hash=items[a["item"]]["contentHash"],
+        answer_hash=answer_hash(a["answer"], a["salt"]),
+        consent_hash=a["consentHash"],
+        submitted_at=a["submittedAt"],
+    ).hash()
+
+
+# An answer's verdict, one byte: how far it got (the first of these that holds), with
+# HASH_DIFFERS set when its answerHash did not recompute (its leaf is then built from the
+# recomputed one, so the leaf fails too: both are reported).
+PASSES, NOT_AN_ITEM, NO_COMMITMENT, NO_LEAF, LEAF_DIFFERS, PROOF_FAILS = range(6)
+HASH_DIFFERS = 0x80
+# Below this many answers, forking costs more than it saves.
+PARALLEL_MIN_ANSWERS = 50_000
+
+
+def _batch_verdicts(project_id: int, items: list[dict[str, Any]], batch: dict[str, Any]) -> bytes:
+    """Each answer of ``batch`` judged: its commitment, its leaf, its proof. Pure."""
+    root = batch["root"]
+    proven = {bytes.fromhex(root[2:])}
+    verdicts = bytearray(len(batch["answers"]))
+    n_items = len(items)
+    for position, a in enumerate(batch["answers"]):
+        index = a["item"]
+        if not 0 <= index < n_items:
+            verdicts[position] = NOT_AN_ITEM
+            continue
+        try:
+            commitment = answer_hash(a["answer"], a["salt"])
+        except ValueError:
+            verdicts[position] = NO_COMMITMENT
+            continue
+        flag = 0 if commitment == a["answerHash"] else HASH_DIFFERS
+        try:
+            leaf = ContributionLeaf(
+                contributor=a["contributor"],
+                project_id=project_id,
+                item_hash=items[index]["contentHash"],
+                answer_hash=commitment,
+                consent_hash=a["consentHash"],
+                submitted_at=a["submittedAt"],
+            ).hash()
+        except ValueError:
+            verdicts[position] = flag | NO_LEAF
+            continue
+        if leaf != a["leafHash"].lower():
+            verdicts[position] = flag | LEAF_DIFFERS
+        elif not _proves(bytes.fromhex(leaf[2:]), a["proof"], proven):
+            verdicts[position] = flag | PROOF_FAILS
+        else:
+            verdicts[position] = flag
+    return bytes(verdicts)
+
+
+# The document a forked worker judges: set before the fork, read by the children.
+_FORKED_DOC: dict[str, Any] | None = None
+
+
+def _forked_batch_verdicts(position: int) -> bytes:
+    assert _FORKED_DOC is not None
+    doc = _FORKED_DOC
+    return _batch_verdicts(doc["project"]["id"], doc["items"], doc["batches"][position])
+
+
+def _answer_verdicts(doc: dict[str, Any], jobs: int) -> Iterator[bytes]:
+    """Each batch's verdicts, in order. With ``jobs`` > 1, a large manifest and a platform
+    that forks, forked processes judge the batches (the answers of one batch are independent
+    of every other's: each has its own root and proven nodes) and read the parsed document
+    their parent holds, copy-on-write, instead of receiving it; a daemon process (a Celery
+    worker's child) may not fork workers, and judges them itself."""
+    global _FORKED_DOC
+    project_id, items, batches = doc["project"]["id"], doc["items"], doc["batches"]
+    n_answers = sum(len(b["answers"]) for b in batches)
+    if (
+        jobs <= 1
+        or len(batches) < 2
+        or n_answers < PARALLEL_MIN_ANSWERS
+        or "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon
+    ):
+        for batch in batches:
+            yield _batch_verdicts(project_id, items, batch)
+        return
+    _FORKED_DOC = doc
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(min(jobs, len(batches))) as pool:
+            yield from pool.imap(_forked_batch_verdicts, range(len(batches)))
+    finally:
+        _FORKED_DOC = None
 
 
 def _proves(leaf: bytes, proof: list[str], proven: set[bytes]) -> bool:

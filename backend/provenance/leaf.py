@@ -40,11 +40,13 @@ they were anchored with, ``keccak256`` of the encoding used then (``legacy_canon
 
 import json
 import math
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import rfc8785
 
 from backend.provenance.merkle import checksummed_address, keccak256
@@ -56,6 +58,7 @@ __all__ = [
     "ContributionLeaf",
     "answer_hash",
     "canonical_json",
+    "canonical_json_of_parsed",
     "legacy_canonical_json",
     "new_salt",
 ]
@@ -114,9 +117,85 @@ def _refusal(obj: Any, path: str) -> CanonicalJsonError | None:
     return CanonicalJsonError(path, f"{type(obj).__name__} has no canonical JSON encoding")
 
 
+# Where orjson's compact, key-sorted encoding can differ from RFC 8785, as found in it: a
+# number with an exponent (orjson writes 1e-6 and 1e+20; RFC 8785, 0.000001 and
+# 100000000000000000000), a float ending in ".0" (2.0 and -0.0; RFC 8785, 2 and 0), and a
+# character beyond U+FFFF (4-byte UTF-8, lead bytes F0-F4: orjson sorts keys by code point,
+# RFC 8785 by UTF-16 unit, which differ only there). Every number follows ":", "[" or ",";
+# the pattern may also match inside a string, which only sends that value the exact way.
+# Strings are escaped alike (quote, backslash, \b \t \n \f \r, other controls as \u00xx,
+# nothing else), and integers beyond 2**53 - 1 are refused (OPT_STRICT_INTEGER).
+# tests/provenance/test_canonical_json.py compares the two on edge cases and random values.
+_MAY_DIFFER = re.compile(rb"[:\[,]-?(?:[\d.]+[eE]|\d+\.0(?!\d))|[\xf0-\xf4]")
+# Every number the pattern finds holds one of these (orjson writes an exponent's sign), and
+# is at most 24 bytes long ("-1.7976931348623157e+308").
+_NUMBER_MARKS = (b".", b"+", b"-")
+_SUPPLEMENTARY_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+
+
+def _may_differ(encoded: bytes) -> bool:
+    """Whether ``_MAY_DIFFER`` finds anything in ``encoded``. The pattern scans at ~20 ns a
+    byte (12 s for a 700 MB manifest); byte searches run at memory speed, so a large
+    document is searched for the marks every such number holds, and only around each."""
+    if len(encoded) < 4096:
+        return _MAY_DIFFER.search(encoded) is not None
+    if not encoded.isascii() and any(lead in encoded for lead in _SUPPLEMENTARY_LEADS):
+        return True
+    for mark in _NUMBER_MARKS:
+        at = encoded.find(mark)
+        while at != -1:
+            if _MAY_DIFFER.search(encoded, max(0, at - 30), at + 4):
+                return True
+            at = encoded.find(mark, at + 1)
+    return False
+
+
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_STRICT_INTEGER
+    | orjson.OPT_PASSTHROUGH_DATACLASS  # not JSON values: rfc8785 refuses them, and so do we
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _orjson_form(obj: Any) -> bytes | None:
+    """orjson's encoding of ``obj`` when it is RFC 8785's too, else None. A null in it may
+    stand for NaN or ±Infinity, which orjson writes as null and RFC 8785 refuses: the
+    callers below decide whether it can."""
+    if isinstance(obj, dict | list):
+        try:
+            fast = orjson.dumps(obj, option=_ORJSON_OPTIONS)
+        except (TypeError, orjson.JSONEncodeError):
+            return None  # not JSON as orjson sees it: rfc8785 decides, and names why
+        if not _may_differ(fast):
+            return fast
+    return None
+
+
 def canonical_json(obj: Any) -> bytes:
     """The RFC 8785 (JCS) encoding of ``obj``; CanonicalJsonError (a ValueError) naming the
-    first part it cannot encode (see the module docstring)."""
+    first part it cannot encode (see the module docstring).
+
+    orjson's encoding (in C, ~10x faster) where it is RFC 8785's too, and ``rfc8785`` for the
+    rest and for every refusal, so that half a million answers encode in about a second.
+    (orjson also writes UUIDs and enum members, which rfc8785 refuses; neither is a JSON
+    value, and no caller passes one.)"""
+    fast = _orjson_form(obj)
+    if fast is not None and b"null" not in fast:  # a null may have been a NaN: see above
+        return fast
+    return _exact_canonical_json(obj)
+
+
+def canonical_json_of_parsed(doc: Any) -> bytes:
+    """``canonical_json`` of a value parsed from JSON text that held no NaN or Infinity
+    (``orjson.loads`` reads none; ``json.loads`` with ``parse_constant`` refusing them), so
+    that its nulls are nulls. For whole documents (a manifest), which hold nulls."""
+    fast = _orjson_form(doc)
+    return fast if fast is not None else _exact_canonical_json(doc)
+
+
+def _exact_canonical_json(obj: Any) -> bytes:
     try:
         return rfc8785.dumps(obj)
     except ValueError as exc:  # rfc8785's errors, and UnicodeEncodeError from its key sort
@@ -186,15 +265,15 @@ def legacy_canonical_json(obj: Any) -> bytes:
     ).encode("utf-8")
 
 
+_HASH32 = re.compile(r"0[xX][0-9a-fA-F]{64}")
+
+
 def _bytes32(value: Any, name: str) -> str:
-    if isinstance(value, bytes | bytearray) and len(value) == 32:
+    if isinstance(value, str):
+        if _HASH32.fullmatch(value):
+            return "0x" + value[2:].lower()
+    elif isinstance(value, bytes | bytearray) and len(value) == 32:
         return "0x" + bytes(value).hex()
-    if isinstance(value, str) and len(value) == 66 and value[:2] in ("0x", "0X"):
-        try:
-            if len(bytes.fromhex(value[2:])) == 32:
-                return "0x" + value[2:].lower()
-        except ValueError:
-            pass
     raise ValueError(f"{name} must be a 32-byte hash (0x + 64 hex digits): {value!r}")
 
 

@@ -220,3 +220,36 @@ def test_json_nested_too_deep_to_parse_is_named_not_a_crash(tmp_path):
         "NOT VERIFIED: manifest.form: not JSON this verifier reads: arrays or objects nested"
         in (result.output)
     )
+
+
+def test_answers_judged_in_forked_workers_give_the_same_report(audited, session, monkeypatch):
+    from backend.audit import manifest_checks
+    from backend.audit.report import Report
+
+    forks = []
+    real_context = manifest_checks.multiprocessing.get_context
+    monkeypatch.setattr(manifest_checks, "PARALLEL_MIN_ANSWERS", 0)
+    monkeypatch.setattr(
+        manifest_checks.multiprocessing,
+        "get_context",
+        lambda method: forks.append(method) or real_context(method),
+    )
+    manifests = [audited["raw"]]
+    for _name, tamper, _check, _fragment in mutations(audited, session):
+        doc = json.loads(audited["raw"])
+        tamper(doc)
+        manifests.append(rfc8785.dumps(doc))
+    compared = 0
+    for raw in manifests:
+        lines = {}
+        for jobs in (1, 2):
+            report = Report()
+            doc = manifest_checks.read_manifest(raw, report)
+            if doc is None or len(doc["batches"]) < 2:
+                break
+            manifest_checks.check_manifest(doc, raw, report, lambda _n: None, jobs)
+            lines[jobs] = report.lines()
+        else:
+            assert lines[1] == lines[2]
+            compared += 1
+    assert compared >= 10 and forks == ["fork"] * compared
