@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 NPM_STAMP := node_modules/.provenant-installed
 PY_STAMP  := $(VENV)/.provenant-installed
 
-.PHONY: setup build run stop test test-contracts test-python lint example clean
+.PHONY: setup build web api-client browser run stop test test-contracts test-python lint example clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -24,6 +24,21 @@ $(NPM_STAMP): package.json package-lock.json
 
 build: setup
 	npx hardhat compile --quiet
+	npx vite build --config frontend/vite.config.mts --logLevel warn
+
+# The web app's typed API client, regenerated from the service's OpenAPI document (a test
+# fails when the checked-in one drifts from the service).
+api-client: setup
+	$(BIN)/python -m backend.web.openapi frontend/openapi.json
+	npx openapi-typescript frontend/openapi.json -o frontend/app/src/api/schema.d.ts
+
+# Debian's Chromium for the browser tests (never a browser download).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x $(CHROMIUM) || (export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y --no-install-recommends chromium || \
+	  ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium))
 
 run: build
 	$(BIN)/provenant up
@@ -31,7 +46,7 @@ run: build
 stop:
 	$(BIN)/provenant down
 
-test: build test-contracts test-python
+test: build browser test-contracts test-python
 
 test-contracts: build
 	npx hardhat test
@@ -42,9 +57,10 @@ test-python: build
 lint: setup
 	$(BIN)/ruff check backend workers tests examples migrations
 	$(BIN)/mypy backend workers
+	npx tsc -p frontend/tsconfig.json
 
 example: setup
 	$(BIN)/python examples/consent_flow.py
 
 clean:
-	rm -rf .provenant artifacts cache
+	rm -rf .provenant artifacts cache frontend/dist test-artifacts

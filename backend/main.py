@@ -26,6 +26,8 @@ from backend.rewards.router import router as rewards_router
 from backend.tasks import pg_loop
 from backend.tasks.fast_lane import LoopFastLane
 from backend.tasks.router import router as tasks_router
+from backend.web.router import mount_web_app
+from backend.web.router import router as web_router
 
 
 @asynccontextmanager
@@ -81,6 +83,8 @@ def create_app() -> FastAPI:
     app.include_router(datasets_router)
     app.include_router(audit_router)
     app.include_router(contributions_router)
+    app.include_router(web_router)
+    mount_web_app(app, get_settings().web_dist_dir)  # last: API routes match first
     settings = get_settings()
     # Added innermost first. The loop's fast lane (PostgreSQL only) serves its requests before
     # FastAPI's routing and dependencies, and hands every other request on: middleware that

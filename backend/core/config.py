@@ -27,6 +27,11 @@ class Settings(BaseSettings):
 
     # Chain
     rpc_url: str = "http://127.0.0.1:8545"
+    # The JSON-RPC endpoint browsers are told to read the chain from (GET /network); rpc_url
+    # when unset. A node behind a proxy, or a public RPC, in production.
+    public_rpc_url: str | None = None
+    # The built web app the API serves at / (make build writes it; frontend/vite.config.mts).
+    web_dist_dir: Path = REPO_ROOT / "frontend" / "dist"
     operator_key: SecretStr | None = None
     artifacts_dir: Path = REPO_ROOT / "artifacts"
     deployments_dir: Path = REPO_ROOT / "deployments"

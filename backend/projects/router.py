@@ -1,7 +1,7 @@
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from backend.core.bodies import check_json, max_body_bytes
 from backend.core.errors import BadRequest
@@ -18,6 +18,19 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 def create_project(body: ProjectCreate, session: SessionDep, owner: CurrentUser) -> Any:
     """Create a labeling project; the caller becomes its requester."""
     return service.create_project(session=session, owner=owner, data=body)
+
+
+@router.get("", response_model=list[ProjectPublic])
+def list_projects(
+    session: SessionDep,
+    owner: Annotated[
+        str | None, Query(max_length=42, description="Only this requester's projects")
+    ] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    """Projects, newest first: every project, or one requester's (``owner``)."""
+    return service.list_projects(session=session, owner=owner, limit=limit, offset=offset)
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)

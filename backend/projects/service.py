@@ -4,7 +4,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import is_address, to_checksum_address
 from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -53,6 +53,16 @@ def create_project(*, session: Session, owner: str, data: ProjectCreate) -> Proj
     session.commit()
     session.refresh(project)
     return project
+
+
+def list_projects(*, session: Session, owner: str | None, limit: int, offset: int) -> list[Project]:
+    query = select(Project)
+    if owner is not None:
+        if not is_address(owner):
+            raise BadRequest(f"'owner' is not an Ethereum address: {owner!r}")
+        query = query.where(Project.owner == to_checksum_address(owner))
+    query = query.order_by(col(Project.id).desc()).offset(offset).limit(limit)
+    return list(session.exec(query).all())
 
 
 def get_project(*, session: Session, project_id: int) -> Project:
