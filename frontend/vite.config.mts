@@ -20,6 +20,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: "es2022",
     reportCompressedSize: false,
+    manifest: true, // dist/.vite/manifest.json: which chunks each page loads (bench/web.py)
   },
   server: { proxy: Object.fromEntries(API_PREFIXES.map((p) => [p, API])) },
 });
