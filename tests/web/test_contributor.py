@@ -1,0 +1,269 @@
+"""The contributor's pages in the browser: sign in, consent in the wallet, label text with the
+number keys and Enter, draw and adjust bounding boxes with the mouse and the keyboard, then
+watch the earnings become claimable and claim them; and a class tapped at phone width."""
+
+import io
+import json
+import re
+import time
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from web3 import Web3
+
+from backend.chain.client import wallet_transaction
+from tests.web.conftest import axe_violations
+
+REWARD = 10**16  # 0.01 token per accepted answer
+BUDGET = 10**18
+REVIEWS = {
+    "The battery lasts all week, wonderful.": "positive",
+    "Broke on the second day; avoid.": "negative",
+    "Exactly what I hoped for.": "positive",
+}
+
+
+def ok(reply: httpx.Response) -> Any:
+    assert reply.is_success, f"{reply.request.method} {reply.request.url}: {reply.text}"
+    return reply.json()
+
+
+class Requester:
+    """A requester acting through the API with a fresh key, as examples/ do."""
+
+    def __init__(self, web: str, rpc: str) -> None:
+        self.key = Account.create()
+        self.api = httpx.Client(base_url=web, timeout=30)
+        self.w3 = Web3(Web3.HTTPProvider(rpc))
+        nonce = ok(self.api.get("/auth/nonce", params={"address": self.key.address}))
+        signature = self.key.sign_message(encode_defunct(text=nonce["message"])).signature.hex()
+        token = ok(
+            self.api.post(
+                "/auth/verify", json={"message": nonce["message"], "signature": signature}
+            )
+        )
+        self.api.headers["Authorization"] = f"Bearer {token['token']}"
+        ok(self.api.post("/faucet"))  # test tokens and gas money
+
+    def project(self, **fields: Any) -> int:
+        body = {
+            "title": "Review sentiment",
+            "instructions": "Is the review positive or negative?",
+            "overlap": 1,
+            "reward_per_answer": REWARD,
+            "gold_rate": 0.0,
+            # Answers come at test speed; one answer decides an item.
+            "min_ms_per_task": 0,
+            "min_confidence": 0.0,
+            "max_extra_answers": 0,
+            **fields,
+        }
+        return ok(self.api.post("/projects", json=body))["id"]
+
+    def fund(self, project_id: int, amount: int = BUDGET) -> None:
+        plan = ok(self.api.post(f"/projects/{project_id}/funding", json={"amount": amount}))
+        for tx in plan["transactions"]:
+            params = wallet_transaction(
+                self.w3, self.key.address, tx["to"], tx["data"], int(tx.get("value", 0))
+            )
+            signed = self.key.sign_transaction(params)
+            sent = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            assert self.w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+        deadline = time.monotonic() + 30
+        while ok(self.api.get(f"/projects/{project_id}/budget"))["deposited"] != str(amount):
+            assert time.monotonic() < deadline, "the deposit never reached the budget"
+            time.sleep(0.3)
+
+
+def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (235, 235, 235))
+    ImageDraw.Draw(image).rectangle((60, 40, 180, 140), fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def sign_in_and_consent(person: Any, web: str) -> None:
+    page = person.page
+    page.goto(f"{web}/#/contribute")
+    page.get_by_role("heading", name="Projects").wait_for()
+    page.get_by_role("button", name="Sign in to contribute").click()
+    page.get_by_label("Signed in as").wait_for()
+    page.get_by_role("link", name="read and sign the consent terms").click()
+    page.get_by_role("heading", name="Your consent").wait_for()
+    page.get_by_role("button", name="Sign consent in your wallet").wait_for()
+    assert axe_violations(page) == []
+    person.shots("consent-terms")
+    page.get_by_role("button", name="Sign consent in your wallet").click()
+    in_force = page.get_by_role("status").filter(has_text=re.compile("^Consent in force"))
+    in_force.wait_for(timeout=30_000)
+    assert "recorded on chain" in in_force.inner_text()
+    assert "eth_signTypedData_v4" in person.wallet.calls
+    assert axe_violations(page) == []
+    person.shots("consent-recorded")
+
+
+def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, hardhat_node):
+    requester = Requester(web, hardhat_node)
+    text_project = requester.project(
+        task_type="text_classification", label_schema={"classes": ["positive", "negative"]}
+    )
+    rows = "\n".join(json.dumps({"text": t}) for t in REVIEWS).encode()
+    ok(
+        requester.api.post(
+            f"/projects/{text_project}/items/text", files={"file": ("r.jsonl", rows)}
+        )
+    )
+    requester.fund(text_project)
+    box_project = requester.project(
+        task_type="image_bbox",
+        title="Find the boxes",
+        instructions="Draw a box around each yellow square.",
+        label_schema={"classes": ["square", "circle"]},
+    )
+    ok(
+        requester.api.post(
+            f"/projects/{box_project}/items/images",
+            files=[("files", ("one.png", png(320, 200, (250, 200, 60)), "image/png"))],
+        )
+    )
+
+    ana = person(15)
+    page = ana.page
+    sign_in_and_consent(ana, web)
+
+    # Pick the text project and label it with the keyboard alone.
+    page.get_by_role("link", name="Pick a project").click()
+    page.get_by_role("link", name="Review sentiment").click()
+    for n in range(len(REVIEWS)):
+        text = page.get_by_label("The text to label")
+        text.wait_for()
+        review = text.inner_text().strip()
+        if n == 0:
+            assert axe_violations(page) == []
+            ana.shots("text-task")
+        key = "1" if REVIEWS[review] == "positive" else "2"
+        page.keyboard.press(key)
+        chosen = page.get_by_role("radio", name=REVIEWS[review])
+        assert chosen.get_attribute("aria-checked") == "true"
+        page.keyboard.press("Enter")
+        page.get_by_text(f"{n + 1} answered this session").wait_for()
+    page.get_by_text("no task available").wait_for()
+    ana.shots("text-done")
+
+    # The box project: a drag draws one box, two clicks another inside it; keys adjust.
+    page.goto(f"{web}/#/contribute/{box_project}")
+    canvas = page.get_by_test_id("box-canvas")
+    canvas.wait_for()
+    page.get_by_text("Ctrl+arrows resize it").wait_for()
+    assert axe_violations(page) == []
+    area = canvas.bounding_box()
+    scale = area["width"] / 320  # image pixels to screen pixels
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return area["x"] + x * scale, area["y"] + y * scale
+
+    page.mouse.move(*at(60, 40))
+    page.mouse.down()
+    page.mouse.move(*at(120, 90), steps=5)
+    page.mouse.move(*at(180, 140), steps=5)
+    page.mouse.up()
+    boxes = page.locator(".box-list button")
+    boxes.first.wait_for()
+    assert boxes.count() == 1
+    first = boxes.first.inner_text()
+    assert first.startswith("square: x ") and "×" in first
+    # A second box begun inside the first, with two clicks and class 2 (Escape first, or the
+    # key would relabel the selected first box).
+    page.keyboard.press("Escape")
+    page.keyboard.press("2")
+    page.mouse.click(*at(80, 60))
+    page.mouse.click(*at(120, 100))
+    page.locator(".box-list button").nth(1).wait_for()
+    assert page.locator(".box-list button").nth(1).inner_text().startswith("circle: ")
+    ana.shots("boxes-drawn")
+    # The second box is selected: move it right 10 and down 1, grow it 1 px wide, undo that.
+    before = page.locator(".box-list button").nth(1).inner_text()
+    x0, y0 = (int(v) for v in re.search(r"x (\d+), y (\d+)", before).groups())
+    page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Control+ArrowRight")
+    moved = page.locator(".box-list button").nth(1).inner_text()
+    assert f"x {x0 + 10}, y {y0 + 1}," in moved
+    page.keyboard.press("Control+z")
+    assert (
+        page.locator(".box-list button").nth(1).inner_text().split(", ")[:2]
+        == moved.split(", ")[:2]
+    )
+    # Delete the second box, then undo the deletion; then the first box alone is submitted.
+    page.keyboard.press("Delete")
+    assert page.locator(".box-list button").count() == 1
+    page.keyboard.press("Control+z")
+    assert page.locator(".box-list button").count() == 2
+    page.locator(".box-list button").nth(1).click()
+    page.keyboard.press("Delete")
+    assert page.locator(".box-list button").count() == 1
+    ana.shots("boxes-adjusted")
+    page.keyboard.press("Enter")
+    page.get_by_text("1 answered this session").wait_for()
+    page.get_by_text("no task available").wait_for()
+
+    # Earnings: pending, then claimable once the worker decides and posts a reward root.
+    page.get_by_role("link", name="See your earnings").click()
+    page.get_by_role("heading", name="Your earnings").wait_for()
+    card = page.locator("li.earning", has_text="Review sentiment")
+    card.wait_for()
+    assert axe_violations(page) == []
+    ana.shots("earnings")
+    claim = card.get_by_role("button", name="(no gas)")
+    claim.wait_for(timeout=90_000)
+    assert "0.03" in claim.inner_text()
+    ana.shots("claimable")
+    claim.click()
+    card.get_by_text("Claimed 0.03").wait_for(timeout=30_000)
+    assert axe_violations(page) == []
+    ana.shots("claimed")
+
+    page.get_by_role("navigation", name="Contributor").get_by_role(
+        "link", name="Contributions"
+    ).click()
+    page.get_by_role("heading", name="Your contributions").wait_for()
+    page.get_by_text("Answers 1–4 of 4").wait_for()
+    page.get_by_label("Project", exact=True).select_option(label="Find the boxes")
+    page.get_by_text("Answers 1–1 of 1").wait_for()
+    page.get_by_role("heading", name="Where your consents were used").wait_for()
+    assert axe_violations(page) == []
+    ana.shots("contributions")
+    assert page.errors == []
+
+
+def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
+    requester = Requester(web, hardhat_node)
+    project = requester.project(
+        task_type="text_classification", label_schema={"classes": ["positive", "negative"]}
+    )
+    rows = "\n".join(json.dumps({"text": t}) for t in list(REVIEWS)[:2]).encode()
+    ok(requester.api.post(f"/projects/{project}/items/text", files={"file": ("r.jsonl", rows)}))
+
+    ben = person(16, viewport=(390, 844), touch=True)
+    page = ben.page
+    sign_in_and_consent(ben, web)
+    page.goto(f"{web}/#/contribute/{project}")
+    text = page.get_by_label("The text to label")
+    text.wait_for()
+    assert axe_violations(page) == []
+    ben.shots("phone-task")
+    first = text.inner_text().strip()
+    button = page.get_by_role("radio", name=REVIEWS[first])
+    assert button.bounding_box()["height"] >= 44
+    button.tap()
+    assert button.get_attribute("aria-checked") == "true"
+    page.get_by_role("button", name="Submit").tap()
+    page.get_by_text("1 answered this session").wait_for()
+    assert page.get_by_label("The text to label").inner_text().strip() != first
+    ben.shots("phone-next")
+    assert page.errors == []
