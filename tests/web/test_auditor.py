@@ -66,4 +66,21 @@ def test_an_auditor_verifies_a_manifest_and_refuses_a_tampered_copy(
     assert "items.labelHash" in failed and "chain.version" in failed
     assert axe_violations(page) == []
     auditor.shots("refused")
+
+    # Dropped on the page, the published manifest passes again.
+    page.evaluate(DROP, audited["raw"].decode())
+    page.get_by_role("heading", name="Checking dropped.json").wait_for()
+    page.get_by_role("status").filter(has_text="Verified").wait_for(timeout=60_000)
+    auditor.shots("dropped")
     assert page.errors == []
+
+
+DROP = """text => {
+  const data = new DataTransfer();
+  data.items.add(new File([text], "dropped.json", { type: "application/json" }));
+  const zone = document.querySelector(".dropzone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    const init = { dataTransfer: data, bubbles: true, cancelable: true };
+    zone.dispatchEvent(new DragEvent(type, init));
+  }
+}"""

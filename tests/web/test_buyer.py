@@ -75,6 +75,19 @@ def test_a_buyer_previews_licenses_from_the_wallet_and_downloads(
     assert len(data) == fmt["bytes"]
     buyer.shots("downloaded")
 
+    # As a licence holder the buyer can read the manifest and check it in the browser.
+    page.get_by_role("button", name="Download the manifest").click()
+    page.get_by_role("link", name="verify it").click()
+    page.get_by_role("heading", name="Verify a dataset version").wait_for()
+    picked = page.get_by_label("Version", exact=True)
+    picked.locator(f"option[value='{version['id']}']").wait_for(state="attached")
+    assert picked.input_value() == str(version["id"])
+    page.get_by_role("button", name="Verify this version").click()
+    page.get_by_role("status").filter(has_text="Verified").wait_for(timeout=60_000)
+    assert axe_violations(page) == []
+    buyer.shots("audited")
+    page.goto(f"{web}/#/datasets/{version['id']}")
+
     page.get_by_role("link", name="All datasets").click()
     licences = page.get_by_role("list", name="Your licences")
     licences.get_by_role("link", name=f"{version['title']} v1").wait_for()
