@@ -87,6 +87,10 @@ def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
+def person_calls(person: Any, method: str) -> int:
+    return person.wallet.calls.count(method)
+
+
 def sign_in_and_consent(person: Any, web: str) -> None:
     page = person.page
     page.goto(f"{web}/#/contribute")
@@ -131,6 +135,7 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
             files=[("files", ("one.png", png(320, 200, (250, 200, 60)), "image/png"))],
         )
     )
+    requester.fund(box_project)
 
     ana = person(15)
     page = ana.page
@@ -182,6 +187,7 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     page.keyboard.press("Escape")
     page.keyboard.press("2")
     page.mouse.click(*at(80, 60))
+    page.get_by_text("Click the opposite corner to finish the box").wait_for()
     page.mouse.click(*at(120, 100))
     page.locator(".box-list button").nth(1).wait_for()
     assert page.locator(".box-list button").nth(1).inner_text().startswith("circle: ")
@@ -225,6 +231,13 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     ana.shots("claimable")
     claim.click()
     card.get_by_text("Claimed 0.03").wait_for(timeout=30_000)
+    # The box project's reward, claimed from the wallet with the proof (the wallet pays gas).
+    boxes_card = page.locator("li.earning", has_text="Find the boxes")
+    own = boxes_card.get_by_role("button", name="Claim from my wallet")
+    own.wait_for(timeout=90_000)
+    own.click()
+    boxes_card.get_by_text("Claimed 0.01 PRVT from your wallet").wait_for(timeout=30_000)
+    assert "eth_sendTransaction" in ana.wallet.calls
     assert axe_violations(page) == []
     ana.shots("claimed")
 
@@ -238,6 +251,15 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     page.get_by_role("heading", name="Where your consents were used").wait_for()
     assert axe_violations(page) == []
     ana.shots("contributions")
+
+    # Revoking the consent: signed in the wallet, relayed, then shown as revoked.
+    page.get_by_role("navigation", name="Contributor").get_by_role("link", name="Consent").click()
+    page.get_by_role("button", name="Revoke this consent").click()
+    page.get_by_text("You have no consent in force").wait_for(timeout=30_000)
+    page.get_by_role("cell", name="revoked on chain").wait_for(timeout=30_000)
+    assert person_calls(ana, "eth_signTypedData_v4") == 2
+    assert axe_violations(page) == []
+    ana.shots("revoked")
     assert page.errors == []
 
 

@@ -117,6 +117,18 @@ export function BoxCanvas({
   const [pointer, setPointer] = useState<Point | null>(null);
   const down = useRef<{ client: Point; image: Point; hadAnchor: boolean } | null>(null);
 
+  useEffect(() => {
+    if (!anchor) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        setAnchor(null);
+        setPointer(null);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [anchor]);
+
   // A new image: no half-drawn box carries over.
   useEffect(() => {
     setAnchor(null);
@@ -167,38 +179,43 @@ export function BoxCanvas({
   const draft = anchor && pointer ? boxFrom(anchor, pointer, current, width, height) : null;
   const stroke = Math.max(1, Math.round(Math.max(width, height) / 300));
   return (
-    <div className="box-canvas">
-      <img src={src} alt="The image to label" width={width} height={height} draggable={false} />
-      <svg
-        ref={svg}
-        viewBox={`0 0 ${width} ${height}`}
-        preserveAspectRatio="none"
-        role="application"
-        aria-label={`Drawing area, ${width} by ${height} pixels: click twice or drag to draw a box`}
-        data-testid="box-canvas"
-        onPointerDown={onPointerDown}
-        onPointerMove={onPointerMove}
-        onPointerUp={onPointerUp}
-      >
-        {state.boxes.map((b, i) => (
-          <rect
-            key={i}
-            x={b.x}
-            y={b.y}
-            width={b.width}
-            height={b.height}
-            fill="none"
-            stroke={colorOf(classes, b.label)}
-            strokeWidth={i === state.selected ? stroke * 3 : stroke * 1.5}
-            strokeDasharray={i === state.selected ? `${stroke * 6} ${stroke * 3}` : undefined}
-            pointerEvents="none"
-          />
-        ))}
-        {draft ? (
-          <rect x={draft.x} y={draft.y} width={draft.width} height={draft.height} fill="rgba(11,87,208,0.12)" stroke="#0b57d0" strokeWidth={stroke} pointerEvents="none" />
-        ) : null}
-        {anchor ? <circle cx={anchor.x} cy={anchor.y} r={stroke * 3} fill="#f29900" pointerEvents="none" /> : null}
-      </svg>
-    </div>
+    <>
+      <div className="box-canvas">
+        <img src={src} alt="The image to label" width={width} height={height} draggable={false} />
+        <svg
+          ref={svg}
+          viewBox={`0 0 ${width} ${height}`}
+          preserveAspectRatio="none"
+          role="application"
+          aria-label={`Drawing area, ${width} by ${height} pixels: click twice or drag to draw a box`}
+          data-testid="box-canvas"
+          onPointerDown={onPointerDown}
+          onPointerMove={onPointerMove}
+          onPointerUp={onPointerUp}
+        >
+          {state.boxes.map((b, i) => (
+            <rect
+              key={i}
+              x={b.x}
+              y={b.y}
+              width={b.width}
+              height={b.height}
+              fill="none"
+              stroke={colorOf(classes, b.label)}
+              strokeWidth={i === state.selected ? stroke * 3 : stroke * 1.5}
+              strokeDasharray={i === state.selected ? `${stroke * 6} ${stroke * 3}` : undefined}
+              pointerEvents="none"
+            />
+          ))}
+          {draft ? (
+            <rect x={draft.x} y={draft.y} width={draft.width} height={draft.height} fill="rgba(11,87,208,0.12)" stroke="#0b57d0" strokeWidth={stroke} pointerEvents="none" />
+          ) : null}
+          {anchor ? <circle cx={anchor.x} cy={anchor.y} r={stroke * 3} fill="#f29900" pointerEvents="none" /> : null}
+        </svg>
+      </div>
+        <p className="muted draw-hint" aria-live="polite">
+          {anchor && !down.current ? "Click the opposite corner to finish the box (Esc cancels)." : "\u00a0"}
+        </p>
+    </>
   );
 }

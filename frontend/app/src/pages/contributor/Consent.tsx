@@ -207,7 +207,7 @@ function ConsentHistory({ rows }: { rows: ConsentRow[] }) {
               <th scope="col">Uses</th>
               <th scope="col">Until</th>
               <th scope="col">State</th>
-              <th scope="col">Recorded</th>
+              <th scope="col">On chain since</th>
             </tr>
           </thead>
           <tbody>

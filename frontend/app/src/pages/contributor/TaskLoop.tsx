@@ -9,6 +9,7 @@ import { BoxCanvas, colorOf, useBoxes } from "./BoxEditor";
 import { TASK_TYPES, type Project } from "./shared";
 
 type Task = components["schemas"]["TaskPublic"];
+type Quality = components["schemas"]["ContributorQualityPublic"];
 
 function isTyping(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
@@ -73,6 +74,7 @@ export function TaskLoop({ projectId }: { projectId: number }) {
   const [run, error, busy] = useAction();
   const [signInRun, signInError, signingIn] = useAction();
   const started = useRef(0);
+  const [standingTick, setStandingTick] = useState(0);
 
   useEffect(() => {
     api
@@ -84,6 +86,7 @@ export function TaskLoop({ projectId }: { projectId: number }) {
   const show = useCallback((next: Task | null, why: string | null) => {
     setTask(next);
     setDone(next ? null : why);
+    if (!next) setStandingTick((n) => n + 1);
     started.current = performance.now();
   }, []);
 
@@ -181,9 +184,45 @@ export function TaskLoop({ projectId }: { projectId: number }) {
           </button>
         </p>
       ) : null}
+      {address ? <Standing projectId={projectId} refresh={standingTick} /> : null}
       {task ? <TaskView key={task.task_id} task={task} busy={busy || expired} onSubmit={submit} /> : null}
       {!task && !done && !error ? <p aria-busy="true">Getting a task…</p> : null}
     </section>
+  );
+}
+
+/** The contributor's standing in the project, and why they were stopped if they were. */
+function Standing({ projectId, refresh }: { projectId: number; refresh: number }) {
+  const [quality, setQuality] = useState<Quality | null>(null);
+  const [run, error] = useAction();
+  useEffect(() => {
+    run(async () =>
+      setQuality(unwrap(await api.GET("/projects/{project_id}/quality/me", { params: { path: { project_id: projectId } } }))),
+    );
+  }, [run, projectId, refresh]);
+  if (error) return <ErrorNote error={error} />;
+  if (!quality) return null;
+  const percent = (v: number | null) => (v === null ? "not yet known" : `${Math.round(v * 100)}%`);
+  return (
+    <details className="standing" open={quality.blocked}>
+      <summary>
+        Your standing: {quality.blocked ? <strong className="error-text">stopped</strong> : "in good standing"}
+      </summary>
+      {quality.blocked ? <p className="error">You were stopped in this project: {quality.blocked_reason}</p> : null}
+      <p>
+        {quality.answers} answers; skill {percent(quality.skill)}; gold items {quality.gold_correct} of {quality.gold_answered} right
+        {quality.gold_accuracy === null ? "" : ` (${percent(quality.gold_accuracy)})`}.
+      </p>
+      {quality.flags.length > 0 ? (
+        <ul>
+          {quality.flags.map((f, i) => (
+            <li key={i}>
+              {f.kind}: {f.detail} ({f.answers_held} answers held)
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </details>
   );
 }
 
