@@ -53,6 +53,8 @@ def test_an_auditor_verifies_a_manifest_and_refuses_a_tampered_copy(
         assert checks[check] == "ok", checks
     assert set(checks.values()) == {"ok"}, checks
     assert page.get_by_text(audited["version"].manifest_hash).count() == 1
+    assert page.get_by_text("Answers hashed and proved: 12 of 12").count() == 1
+    assert page.get_by_text("Chain reads: ").count() == 1
     assert axe_violations(page) == []
     auditor.shots("verified")
 

@@ -6,7 +6,11 @@ import hashlib
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session, select
 
+from backend.consent.models import Consent
+from backend.core.db import get_engine
+from backend.core.time import utcnow
 from tests.audit.corpus import audited  # noqa: F401 -- a fixture, found by name
 from tests.web.conftest import axe_violations
 
@@ -58,10 +62,17 @@ def test_a_buyer_previews_licenses_from_the_wallet_and_downloads(
     assert page.get_by_role("button", name="License for 1 ").is_disabled()
     page.get_by_role("button", name="Get test tokens").click()
     page.get_by_text("Your wallet holds 1000 ").wait_for()
+    # A refused transaction is said in words, and nothing is bought.
+    buyer.wallet.refuse.add("eth_sendTransaction")
+    page.get_by_role("button", name="License for 1 ").click()
+    page.get_by_role("alert").filter(has_text="You rejected the request in your wallet").wait_for()
+    buyer.shots("refused")
+    buyer.wallet.refuse.clear()
+    refused = buyer.wallet.calls.count("eth_sendTransaction")
     page.get_by_role("button", name="License for 1 ").click()
     held = page.get_by_role("status").filter(has_text="You hold a licence for this version.")
     held.wait_for(timeout=90_000)
-    assert buyer.wallet.calls.count("eth_sendTransaction") == 2
+    assert buyer.wallet.calls.count("eth_sendTransaction") == refused + 2  # approve, buy
     assert axe_violations(page) == []
     buyer.shots("licensed")
 
@@ -93,6 +104,20 @@ def test_a_buyer_previews_licenses_from_the_wallet_and_downloads(
     licences = page.get_by_role("list", name="Your licences")
     licences.get_by_role("link", name=f"{version['title']} v1").wait_for()
     page.get_by_text("No notice: no contributor has revoked consent since you licensed.").wait_for()
-    assert axe_violations(page) == []
     buyer.shots("licences")
+
+    # A contributor revokes after the sale (recorded as the consent sync records it): the
+    # buyer is told, and told the licence stays valid.
+    with Session(get_engine()) as s:
+        row = s.exec(select(Consent).where(Consent.contributor == audited["accounts"]["a"])).one()
+        row.revoke_status, row.revoked_at = "recorded", utcnow()
+        s.add(row)
+        s.commit()
+    page.reload()
+    notice = page.get_by_role("list", name="Notices").get_by_role("listitem")
+    notice.wait_for()
+    assert f"contributor {audited['accounts']['a']} revoked the consent" in notice.inner_text()
+    assert "your licence stays valid" in notice.inner_text()
+    assert axe_violations(page) == []
+    buyer.shots("notice")
     assert page.errors == []

@@ -26,6 +26,7 @@ interface Run {
   source: string;
   size: number;
   progress: Record<string, [number, number]>;
+  chain: { method: string; calls: number } | null;
   report: Report | null;
 }
 
@@ -54,7 +55,7 @@ export default function Auditor({ route }: { route: string[] }) {
     run(async () => {
       if (!network) throw new Error("The chain's RPC URL is not known yet (GET /network did not answer); reload the page.");
       worker.current?.terminate();
-      setCurrent({ source, size: bytes.byteLength, progress: {}, report: null });
+      setCurrent({ source, size: bytes.byteLength, progress: {}, chain: null, report: null });
       const report = await new Promise<Report>((resolve, reject) => {
         const w = new Worker(new URL("./verify.worker.ts", import.meta.url), { type: "module" });
         worker.current = w;
@@ -62,6 +63,8 @@ export default function Auditor({ route }: { route: string[] }) {
           const m = event.data;
           if (m.kind === "progress") {
             setCurrent((c) => c && { ...c, progress: { ...c.progress, [m.what]: [m.done, m.total] } });
+          } else if (m.kind === "rpc") {
+            setCurrent((c) => c && { ...c, chain: { method: m.method, calls: m.calls } });
           } else if (m.kind === "report") {
             resolve(m.report as Report);
           } else {
@@ -183,6 +186,12 @@ export default function Auditor({ route }: { route: string[] }) {
                 {PHASES[what] ?? what}: {done.toLocaleString()} of {total.toLocaleString()}
               </li>
             ))}
+            {current.chain ? (
+              <li>
+                Chain reads: {current.chain.calls}
+                {report ? "" : <span className="muted"> (now {current.chain.method})</span>}
+              </li>
+            ) : null}
           </ul>
           {report ? <Verdict report={report} /> : busy ? <p aria-busy="true">Verifying…</p> : null}
         </section>
