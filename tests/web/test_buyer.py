@@ -66,6 +66,7 @@ def test_a_buyer_previews_licenses_from_the_wallet_and_downloads(
     buyer.wallet.refuse.add("eth_sendTransaction")
     page.get_by_role("button", name="License for 1 ").click()
     page.get_by_role("alert").filter(has_text="You rejected the request in your wallet").wait_for()
+    page.get_by_text("Allow the marketplace to take 1 PRVT: not done").wait_for()
     buyer.shots("refused")
     buyer.wallet.refuse.clear()
     refused = buyer.wallet.calls.count("eth_sendTransaction")

@@ -58,13 +58,23 @@ export function Licence({ version, onLicensed }: { version: Version; onLicensed:
       const plan = unwrap(
         await api.GET("/versions/{version_id}/licence-plan", { params: { path: { version_id: version.id } } }),
       );
-      setSteps(plan.transactions.map((tx) => ({ description: tx.description, state: "to send" })));
+      // The approval names the price in whole tokens; the service's words name base units.
+      const say = (tx: { to: string; description: string }) =>
+        tx.to.toLowerCase() === plan.token.toLowerCase()
+          ? `Allow the marketplace to take ${tokens(plan.price, network)}`
+          : tx.description.charAt(0).toUpperCase() + tx.description.slice(1);
+      setSteps(plan.transactions.map((tx) => ({ description: say(tx), state: "to send" })));
       for (const [i, tx] of plan.transactions.entries()) {
-        update(i, { state: "confirm it in your wallet…" });
-        const hash = await wallet.send(tx);
-        update(i, { state: "sent, waiting for the chain…", hash });
-        await wallet.waitForReceipt(hash);
-        update(i, { state: "confirmed" });
+        try {
+          update(i, { state: "confirm it in your wallet…" });
+          const hash = await wallet.send(tx);
+          update(i, { state: "sent, waiting for the chain…", hash });
+          await wallet.waitForReceipt(hash);
+          update(i, { state: "confirmed" });
+        } catch (error) {
+          update(i, { state: "not done" });
+          throw error;
+        }
       }
       // The service learns of the sale from the chain's events, a few seconds later.
       setWaiting(true);
