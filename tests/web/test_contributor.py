@@ -6,6 +6,7 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -213,6 +214,11 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     page.locator(".box-list button").nth(1).click()
     page.keyboard.press("Delete")
     assert page.locator(".box-list button").count() == 1
+    # Without the mouse: N adds a box in the middle (a quarter of each side), Delete drops it.
+    page.keyboard.press("n")
+    assert page.locator(".box-list button").nth(1).inner_text().endswith("x 120, y 75, 80×50")
+    page.keyboard.press("Delete")
+    assert page.locator(".box-list button").count() == 1
     ana.shots("boxes-adjusted")
     page.keyboard.press("Enter")
     page.get_by_text("1 answered this session").wait_for()
@@ -387,4 +393,19 @@ def test_a_contributor_claims_a_royalty_from_a_dataset_sale(person, web, hardhat
     assert card.get_by_role("button", name="Claim royalty").count() == 0
     assert axe_violations(page) == []
     cai.shots("royalty-claimed")
+
+    # The contributions page: the version holding the work, its sale, and the proofs to keep.
+    tabs = page.get_by_role("navigation", name="Contributor")
+    tabs.get_by_role("link", name="Contributions").click()
+    held = page.get_by_role("table", name="Dataset versions holding your work")
+    held.wait_for()
+    row = held.locator("tbody tr").first
+    assert "version 1" in row.inner_text() and "\t1\t" in row.inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the proofs of your answers").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert len(exported["contributions"]) == 2
+    assert all(c["proof"] is not None for c in exported["contributions"])
+    assert axe_violations(page) == []
+    cai.shots("contributions")
     assert page.errors == []

@@ -50,6 +50,7 @@ export function ContributionsPage() {
                     <th scope="col">Rejected</th>
                     <th scope="col">Rewards earned</th>
                     <th scope="col">Royalties earned</th>
+                    <th scope="col">Proofs</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -63,12 +64,16 @@ export function ContributionsPage() {
                       <td>{p.rejected}</td>
                       <td>{amount(p.reward_earned)}</td>
                       <td>{amount(p.royalties_earned)}</td>
+                      <td>
+                        <ExportButton projectId={p.project_id} title={p.title} />
+                      </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
             </Scroll>
           ) : null}
+          <DatasetsHolding page={page} amount={amount} />
           <div className="filters">
             <label htmlFor="contrib-project">Project</label>
             <select
@@ -164,6 +169,74 @@ export function ContributionsPage() {
       )}
       <ConsentUses />
     </section>
+  );
+}
+
+/** Every answer of one project with its salt, leaf and Merkle proof, as a JSON file to keep:
+ *  with it the contributor can check their work against the chain without this service. */
+function ExportButton({ projectId, title }: { projectId: number; title: string }) {
+  const [run, error, busy] = useAction();
+  const download = () =>
+    run(async () => {
+      const r = await api.GET("/me/contributions/export", { params: { query: { project_id: projectId } }, parseAs: "blob" });
+      const blob = unwrap(r) as Blob;
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = `contributions-project-${projectId}.json`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    });
+  return (
+    <>
+      <button type="button" disabled={busy} onClick={download} aria-label={`Download the proofs of your answers in ${title}`}>
+        Download (JSON)
+      </button>
+      <ErrorNote error={error} />
+    </>
+  );
+}
+
+/** The published versions holding the contributor's work: licences sold and royalties. */
+function DatasetsHolding({ page, amount }: { page: Page; amount: (u: string) => string }) {
+  const rows = page.projects.flatMap((p) => p.versions.map((v) => ({ project: p.title, v })));
+  if (rows.length === 0) return null;
+  return (
+    <Scroll label="Dataset versions holding your work">
+      <table>
+        <caption>Dataset versions holding your work</caption>
+        <thead>
+          <tr>
+            <th scope="col">Version</th>
+            <th scope="col">State</th>
+            <th scope="col">Your answers</th>
+            <th scope="col">Your weight</th>
+            <th scope="col">Licences sold</th>
+            <th scope="col">Royalty earned</th>
+            <th scope="col">Claimed</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(({ project, v }) => (
+            <tr key={v.version_id}>
+              <td>
+                <a href={`#/datasets/${v.version_id}`}>
+                  {project}, version {v.number}
+                </a>
+              </td>
+              <td>{v.status}</td>
+              <td>{v.answers}</td>
+              <td>
+                {v.weight} of {v.total_weight}
+              </td>
+              <td>{v.licences_sold}</td>
+              <td>{amount(v.earned)}</td>
+              <td>{amount(v.claimed)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Scroll>
   );
 }
 

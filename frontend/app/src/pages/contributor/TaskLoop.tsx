@@ -370,6 +370,14 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
     img.src = url;
   }, [url, size]);
 
+  // Without a pointer: a box in the middle, to move and size with the keys.
+  const addMiddle = () => {
+    if (!size) return;
+    const width = Math.max(1, Math.round(size.w / 4));
+    const height = Math.max(1, Math.round(size.h / 4));
+    boxes.add({ label: current, x: Math.round((size.w - width) / 2), y: Math.round((size.h - height) / 2), width, height });
+  };
+
   const submit = useCallback(() => {
     if (busy) return;
     onSubmit({ boxes: state.boxes.map(({ label, x, y, width, height }) => ({ label, x, y, width, height })) });
@@ -403,6 +411,9 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
         e.preventDefault();
         setCurrent(classes[n - 1]);
         if (state.selected !== null) boxes.relabel(classes[n - 1]);
+      } else if (e.key === "n" || e.key === "N") {
+        e.preventDefault();
+        addMiddle();
       } else if (e.key === "Enter") {
         e.preventDefault();
         submit();
@@ -474,6 +485,9 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
             ))}
           </ol>
           <p className="box-actions">
+            <button type="button" disabled={!size} onClick={addMiddle}>
+              Add a box <kbd aria-hidden="true">N</kbd>
+            </button>{" "}
             <button type="button" disabled={state.selected === null} onClick={boxes.remove}>
               Delete box
             </button>{" "}
@@ -488,6 +502,9 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
           <h3>Shortcuts</h3>
           <ul className="shortcuts muted">
             <li>Two clicks, or a drag, draw a box (one may start inside another)</li>
+            <li>
+              <kbd>N</kbd> adds a box in the middle, to move and size with the keys
+            </li>
             <li>
               <kbd>1</kbd>–<kbd>9</kbd> pick the class (and relabel the selected box)
             </li>
