@@ -7,7 +7,7 @@ import { ErrorNote, useAction } from "../../errors";
 import { useSession } from "../../session";
 import type { Hex } from "viem";
 import { Faucet } from "./Faucet";
-import { bigJson, toBaseUnits, tokens, type Budget as BudgetData, type Project } from "./shared";
+import { bigJson, parseBigJson, toBaseUnits, tokens, type Budget as BudgetData, type Project } from "./shared";
 import { formatUnits } from "viem";
 
 type Tx = { description: string; to: string; data: string; value?: string };
@@ -55,11 +55,11 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
         );
         txs = plan.transactions;
       } else {
-        const permit = unwrap(
-          await api.GET("/projects/{project_id}/funding/permit", {
-            params: { path: { project_id: project.id }, query: { amount: base.toString() as never } },
-          }),
-        );
+        const reply = await api.GET("/projects/{project_id}/funding/permit", {
+          params: { path: { project_id: project.id }, query: { amount: base.toString() as never } },
+          parseAs: "text",
+        });
+        const permit = parseBigJson<{ deadline: number | bigint; typed_data: object }>(unwrap(reply) as unknown as string);
         step("Sign the permit in your wallet…");
         const signature = await wallet.signTypedData(permit.typed_data as never);
         const tx = unwrap(

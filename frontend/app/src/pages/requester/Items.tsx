@@ -24,18 +24,15 @@ export function Items({ project, onCount }: { project: Project; onCount: (n: num
             params: { path: { project_id: project.id }, query: { offset, limit: PAGE } },
           }),
         );
-        setItems((old) => {
-          const all = offset === 0 ? page : [...old, ...page];
-          onCount(all.length);
-          return all;
-        });
+        setItems((old) => (offset === 0 ? page : [...old, ...page]));
         setMore(page.length === PAGE);
       }),
-    [run, project.id, onCount],
+    [run, project.id],
   );
   useEffect(() => {
     load();
   }, [load]);
+  useEffect(() => onCount(items.length), [items, onCount]);
 
   return (
     <section className="req-panel" aria-labelledby="items-title">

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import { ErrorNote, useAction } from "../../errors";
 import { useSession } from "../../session";
-import { bigJson, FORMATS, short, toBaseUnits, tokens, type Project, type Version } from "./shared";
+import { bigJson, FORMATS, parseBigJson, short, toBaseUnits, tokens, type Project, type Version } from "./shared";
 
 const SCOPES: [string, string][] = [
   ["commercial_ai_training", "Commercial AI training"],
@@ -56,13 +56,15 @@ function VersionCard({ version: v, onChange }: { version: Version; onChange: () 
   const register = () =>
     run(async () => {
       const wallet = await requireWallet();
-      const plan = unwrap(await api.GET("/versions/{version_id}/registration", { params: { path: { version_id: v.id } } }));
-      const typed = plan.typed_data as { message: { deadline: number } };
+      const reply = await api.GET("/versions/{version_id}/registration", { params: { path: { version_id: v.id } }, parseAs: "text" });
+      const plan = parseBigJson<{ typed_data: { message: { deadline: number | bigint } } }>(unwrap(reply) as unknown as string);
+      const typed = plan.typed_data;
       const signature = await wallet.signTypedData(plan.typed_data as never);
       unwrap(
         await api.POST("/versions/{version_id}/registration", {
           params: { path: { version_id: v.id } },
-          body: { signature, deadline: typed.message.deadline },
+          body: { signature, deadline: typed.message.deadline } as never,
+          bodySerializer: bigJson,
         }),
       );
       onChange();

@@ -73,3 +73,12 @@ export function bigJson(body: unknown): string {
   const marked = JSON.stringify(body, (_key, value) => (typeof value === "bigint" ? `__big__${value.toString()}__big__` : value));
   return marked.replace(/"__big__(\d+)__big__"/g, "$1");
 }
+
+/** JSON whose integers beyond 2^53 become bigints instead of rounded numbers: typed data to
+ * sign must reach the wallet exactly as the service hashes it (a weight total, an amount). */
+export function parseBigJson<T>(text: string): T {
+  const marked = text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"__big__$2"');
+  return JSON.parse(marked, (_key, value) =>
+    typeof value === "string" && value.startsWith("__big__") ? BigInt(value.slice(7)) : value,
+  ) as T;
+}

@@ -1,0 +1,261 @@
+"""The requester's pages in the browser: sign in, get test tokens, create a project, upload
+its items (a text file; images dropped or picked, sent 20 to a request), fund the budget from
+the wallet, follow quality, publish a dataset version and register it by signature."""
+
+import json
+import re
+import time
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from tests.factories import consent_body, png_bytes
+from tests.web.conftest import axe_violations
+
+REVIEWS = [
+    "Loved it, would buy again",
+    "Broke after one day",
+    "Exactly as described, great value",
+    "Terrible support, never again",
+]
+POSITIVE = {0, 2}
+
+
+def _ok(reply: httpx.Response) -> Any:
+    assert reply.is_success, f"{reply.request.method} {reply.request.url}: {reply.text}"
+    return reply.json()
+
+
+def _signed_in(web: str, account: Any) -> httpx.Client:
+    api = httpx.Client(base_url=web, timeout=30)
+    message = _ok(api.get("/auth/nonce", params={"address": account.address}))["message"]
+    signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+    token = _ok(api.post("/auth/verify", json={"message": message, "signature": signature}))
+    api.headers["Authorization"] = f"Bearer {token['token']}"
+    return api
+
+
+def _consenting_contributor(web: str) -> httpx.Client:
+    """A fresh contributor, signed in, whose consent is recorded on chain."""
+    account = Account.create()
+    api = _signed_in(web, account)
+    typed = _ok(
+        api.post("/consent/typed-data", json={"scopes": ["research", "commercial_ai_training"]})
+    )
+    consent = _ok(api.post("/consent", json=consent_body(typed["typed_data"], account)))
+    deadline = time.monotonic() + 30
+    while _ok(api.get(f"/consent/{consent['consent_hash']}"))["status"] != "recorded":
+        assert time.monotonic() < deadline, "consent not recorded in 30 s"
+        time.sleep(0.2)
+    return api
+
+
+def _answer_everything(contributors: list[httpx.Client], project_id: int) -> int:
+    """Each contributor labels the reviews truthfully until no task is left; the count."""
+    answered = 0
+    busy = True
+    while busy:
+        busy = False
+        for api in contributors:
+            reply = api.post(f"/projects/{project_id}/tasks/next")
+            if reply.status_code == 404:
+                continue
+            task = _ok(reply)
+            text = task["item"]["text"]
+            label = (
+                "negative"
+                if text in REVIEWS and REVIEWS.index(text) not in POSITIVE
+                else "positive"
+            )
+            _ok(api.post(f"/tasks/{task['task_id']}/answer", json={"answer": {"label": label}}))
+            answered += 1
+            busy = True
+    return answered
+
+
+def _shot(someone: Any, step: str) -> None:
+    """A full-page screenshot, then the page back at its top: Chromium's full-page capture
+    leaves the scroll position stale, and the next click would land beside its target."""
+    someone.shots(step)
+    someone.page.evaluate("window.scrollTo(0, 0)")
+
+
+def _wait(someone: Any, locator: Any, timeout: float = 30_000) -> None:
+    """Wait for ``locator``; on a timeout, a screenshot and the page's alerts in the failure."""
+    try:
+        locator.wait_for(timeout=timeout)
+    except Exception as exc:
+        someone.shots("failed")
+        alerts = someone.page.get_by_role("alert").all_inner_texts()
+        raise AssertionError(f"{locator} did not show; alerts on the page: {alerts}") from exc
+
+
+def _page_is_clean(page: Any) -> None:
+    assert axe_violations(page) == []
+    assert page.errors == []
+
+
+def test_a_requester_creates_funds_and_publishes_a_project(person, web):
+    alice = person(7)
+    page = alice.page
+    page.goto(web + "/#/requester")
+    page.get_by_role("button", name="Sign in to continue").click()
+    page.get_by_role("heading", name="Your projects").wait_for()
+    page.get_by_text("You have no project yet").wait_for()
+    _page_is_clean(page)
+    _shot(alice, "projects-empty")
+
+    page.get_by_role("button", name="Get test tokens").click()
+    page.get_by_text(re.compile(r"Sent 1000 PRVT")).wait_for()
+
+    # A text-classification project; scripted contributors answer at once, so no speed floor.
+    page.get_by_label("Title").fill("Review sentiment")
+    page.get_by_label("Instructions for contributors").fill("Is the review positive or negative?")
+    page.get_by_label("Task type").select_option("text_classification")
+    page.get_by_label("Classes (one per line").fill("positive\nnegative")
+    page.get_by_label("Answers per item (overlap)").fill("2")
+    page.get_by_label("Reward per accepted answer").fill("0.5")
+    page.get_by_label("Gold items mixed in (%)").fill("0")
+    page.get_by_text("Quality controls").click()
+    page.get_by_label("Lowest consensus confidence").fill("0")
+    page.get_by_label("Extra answers for review").fill("0")
+    page.get_by_label("Fastest plausible answer (ms)").fill("0")
+    _page_is_clean(page)
+    _shot(alice, "new-project-form")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_role("heading", name=re.compile(r"#\d+ Review sentiment")).wait_for()
+    project_id = int(re.search(r"#/requester/(\d+)", page.url).group(1))
+    _page_is_clean(page)
+    _shot(alice, "project-created")
+
+    # A bad file is refused with the API's own detail.
+    page.get_by_label("Text items (a JSONL or CSV file)").set_input_files(
+        {"name": "bad.jsonl", "mimeType": "application/x-ndjson", "buffer": b'{"txt": "x"}\n'}
+    )
+    page.get_by_role("button", name="Upload text items").click()
+    page.get_by_role("alert").filter(has_text="line 1: unknown field 'txt'").wait_for()
+
+    rows = [{"id": f"r{i}", "text": t} for i, t in enumerate(REVIEWS)]
+    rows.append({"id": "gold-1", "text": "Simply the best", "gold_answer": {"label": "positive"}})
+    page.get_by_label("Text items (a JSONL or CSV file)").set_input_files(
+        {
+            "name": "reviews.jsonl",
+            "mimeType": "application/x-ndjson",
+            "buffer": "\n".join(json.dumps(r) for r in rows).encode(),
+        }
+    )
+    page.get_by_role("button", name="Upload text items").click()
+    page.get_by_text("reviews.jsonl: 5 new items, 0 already stored.").wait_for()
+    page.get_by_role("heading", name="Stored items (5)").wait_for()
+    assert page.get_by_role("cell", name='{"label":"positive"}').count() == 1
+    _page_is_clean(page)
+    _shot(alice, "items-uploaded")
+
+    # Fund: the suggestion is reward x overlap x items = 0.5 x 2 x 5 = 5 PRVT.
+    assert page.get_by_label("Amount (PRVT)").input_value() == "5"
+    page.get_by_role("button", name="Fund the budget").click()
+    page.get_by_text("Funded: 5 PRVT deposited.").wait_for(timeout=60_000)
+    assert page.get_by_test_id("budget-deposited").inner_text() == "5 PRVT"
+    assert "eth_sendTransaction" in alice.wallet.calls
+    _page_is_clean(page)
+    _shot(alice, "budget-funded")
+    # A top-up by EIP-2612 permit: one signature, one transaction.
+    page.get_by_label("Amount (PRVT)").fill("1")
+    page.get_by_label("Sign a permit, then deposit").check()
+    page.get_by_role("button", name="Fund the budget").click()
+    page.get_by_text("Funded: 1 PRVT deposited.").wait_for(timeout=60_000)
+    assert page.get_by_test_id("budget-deposited").inner_text() == "6 PRVT"
+    assert "eth_signTypedData_v4" in alice.wallet.calls
+
+    # Two contributors answer every review through the API; quality control decides them.
+    contributors = [_consenting_contributor(web) for _ in range(2)]
+    assert _answer_everything(contributors, project_id) >= 2 * len(REVIEWS)
+    deadline = time.monotonic() + 90
+    while True:
+        page.get_by_role("button", name="Refresh progress").click()
+        page.get_by_role("button", name="Refresh progress").wait_for()
+        if page.get_by_role("cell", name='{"label":"negative"}').count() == 2:
+            break
+        assert time.monotonic() < deadline, "items not decided in 90 s"
+        time.sleep(1)
+    _page_is_clean(page)
+    _shot(alice, "quality-decided")
+
+    # Publish once the wall clock is past the chain's (consents are judged at publication).
+    latest = httpx.post(
+        alice.wallet.rpc,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getBlockByNumber",
+            "params": ["latest", False],
+        },
+    ).json()["result"]
+    ahead = int(latest["timestamp"], 16) - time.time()
+    if ahead > -1:
+        time.sleep(ahead + 1.1)
+    page.get_by_label("Price (PRVT)").fill("20")
+    page.get_by_role("button", name="Publish version").click()
+    page.get_by_role("heading", name="Version 1 (building)").or_(
+        page.get_by_role("heading", name="Version 1 (built)")
+    ).wait_for()
+    _shot(alice, "version-building")
+    _wait(alice, page.get_by_role("button", name="Sign and register version 1"), 180_000)
+    _page_is_clean(page)
+    page.get_by_role("button", name="Sign and register version 1").click()
+    _wait(alice, page.get_by_role("heading", name="Version 1 (published)"), 60_000)
+    assert "eth_signTypedData_v4" in alice.wallet.calls
+    assert "0 licences" in page.get_by_text("royalty pool").first.inner_text()
+    _page_is_clean(page)
+    _shot(alice, "version-published")
+
+
+def test_images_are_dropped_or_picked_and_sent_twenty_to_a_request(person, web):
+    bob = person(8)
+    page = bob.page
+    page.goto(web + "/#/requester")
+    page.get_by_role("button", name="Sign in to continue").click()
+    page.get_by_label("Title").fill("Cats and dogs")
+    page.get_by_label("Instructions for contributors").fill("Cat or dog?")
+    page.get_by_label("Task type").select_option("image_classification")
+    page.get_by_label("Classes (one per line").fill("cat, dog")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_role("heading", name=re.compile(r"#\d+ Cats and dogs")).wait_for()
+
+    images = [png_bytes(color=(i * 10, 40, 200 - i * 5)) for i in range(22)]
+    # Two dropped...
+    drop = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const [name, bytes] of files) {
+                dt.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" }));
+            }
+            return dt;
+        }""",
+        [[f"drop-{i}.png", list(images[i])] for i in range(2)],
+    )
+    page.get_by_test_id("image-drop").dispatch_event("drop", {"dataTransfer": drop})
+    # ...and twenty picked, one of them a gold item; a text file is refused by name.
+    page.get_by_label("Choose images").set_input_files(
+        [
+            {"name": f"pick-{i}.png", "mimeType": "image/png", "buffer": images[i]}
+            for i in range(2, 22)
+        ]
+        + [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}]
+    )
+    page.get_by_role("alert").filter(
+        has_text="Not added (only JPEG, PNG and WebP images): notes.txt"
+    ).wait_for()
+    page.get_by_text("Images to upload (22)").wait_for()
+    page.get_by_label("Gold answer of drop-0.png").select_option("cat")
+    _page_is_clean(page)
+    _shot(bob, "images-queued")
+    page.get_by_role("button", name="Upload 22 images").click()
+    page.get_by_text("Request 2 of 2 (2 images): done — 2 new, 0 already stored").wait_for()
+    page.get_by_text("Request 1 of 2 (20 images): done — 20 new, 0 already stored").wait_for()
+    page.get_by_role("heading", name="Stored items (22)").wait_for()
+    assert page.get_by_role("cell", name='{"label":"cat"}').count() == 1
+    _page_is_clean(page)
+    _shot(bob, "images-uploaded")
