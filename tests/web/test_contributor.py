@@ -279,7 +279,20 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
 
     ben = person(16, viewport=(390, 844), touch=True)
     page = ben.page
-    sign_in_and_consent(ben, web)
+    # Straight to the project, signed out: sign in there; without consent the API's refusal
+    # is shown, with the way to consent.
+    page.goto(f"{web}/#/contribute/{project}")
+    page.get_by_role("main").get_by_role("button", name="Sign in with your wallet").tap()
+    refusal = page.get_by_role("alert").filter(has_text="record your consent on chain")
+    refusal.wait_for()
+    assert axe_violations(page) == []
+    ben.shots("phone-no-consent")
+    page.get_by_role("link", name="Sign your consent").tap()
+    page.get_by_role("button", name="Sign consent in your wallet").tap()
+    in_force = page.get_by_role("status").filter(has_text=re.compile("^Consent in force"))
+    in_force.wait_for(timeout=30_000)
+    assert axe_violations(page) == []
+    ben.shots("phone-consented")
     page.goto(f"{web}/#/contribute/{project}")
     text = page.get_by_label("The text to label")
     text.wait_for()

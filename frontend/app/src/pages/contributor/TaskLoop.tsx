@@ -123,6 +123,11 @@ export function TaskLoop({ projectId }: { projectId: number }) {
     [run, task, show],
   );
 
+  // A refusal may be a stop: the standing says why.
+  useEffect(() => {
+    if (error) setStandingTick((n) => n + 1);
+  }, [error]);
+
   const secondsLeft = useSecondsLeft(task?.expires_at ?? null);
   const expired = secondsLeft === 0;
 
@@ -184,9 +189,9 @@ export function TaskLoop({ projectId }: { projectId: number }) {
           </button>
         </p>
       ) : null}
-      {address ? <Standing projectId={projectId} refresh={standingTick} /> : null}
       {task ? <TaskView key={task.task_id} task={task} busy={busy || expired} onSubmit={submit} /> : null}
       {!task && !done && !error ? <p aria-busy="true">Getting a task…</p> : null}
+      <Standing projectId={projectId} refresh={standingTick} />
     </section>
   );
 }
