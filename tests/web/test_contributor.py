@@ -276,6 +276,18 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
     )
     rows = "\n".join(json.dumps({"text": t}) for t in list(REVIEWS)[:2]).encode()
     ok(requester.api.post(f"/projects/{project}/items/text", files={"file": ("r.jsonl", rows)}))
+    photos = requester.project(
+        task_type="image_classification",
+        title="Shapes",
+        instructions="What shape is it?",
+        label_schema={"classes": ["square", "circle"]},
+    )
+    ok(
+        requester.api.post(
+            f"/projects/{photos}/items/images",
+            files=[("files", ("one.png", png(320, 200, (250, 200, 60)), "image/png"))],
+        )
+    )
 
     ben = person(16, viewport=(390, 844), touch=True)
     page = ben.page
@@ -288,9 +300,14 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
     assert axe_violations(page) == []
     ben.shots("phone-no-consent")
     page.get_by_role("link", name="Sign your consent").tap()
+    # Research only, until an end date.
+    page.get_by_label("Commercial AI training").uncheck()
+    page.get_by_label("End date").fill("2031-01-31")
     page.get_by_role("button", name="Sign consent in your wallet").tap()
     in_force = page.get_by_role("status").filter(has_text=re.compile("^Consent in force"))
     in_force.wait_for(timeout=30_000)
+    assert "Consent in force: Research, until " in in_force.inner_text()
+    assert "2031" in in_force.inner_text()
     assert axe_violations(page) == []
     ben.shots("phone-consented")
     page.goto(f"{web}/#/contribute/{project}")
@@ -307,6 +324,17 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
     page.get_by_text("1 answered this session").wait_for()
     assert page.get_by_label("The text to label").inner_text().strip() != first
     ben.shots("phone-next")
+
+    # An image to classify, fetched with the session's token, and a class tapped.
+    page.goto(f"{web}/#/contribute/{photos}")
+    image = page.get_by_role("img", name="The image to classify")
+    image.wait_for()
+    page.wait_for_function("() => document.querySelector('img.item-image')?.naturalWidth === 320")
+    assert axe_violations(page) == []
+    ben.shots("phone-image")
+    page.get_by_role("radio", name="square").tap()
+    page.get_by_role("button", name="Submit").tap()
+    page.get_by_text("no task available").wait_for()
     assert page.errors == []
 
 
