@@ -16,7 +16,7 @@ export function ContributionsPage() {
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<Page | null>(null);
   const [run, error, busy] = useAction();
-  const amount = useAmount();
+  const amount = useAmount(page?.projects.map((p) => p.reward_token) ?? []);
 
   const load = useCallback(
     () =>
@@ -62,7 +62,7 @@ export function ContributionsPage() {
                       <td>{p.answers}</td>
                       <td>{p.accepted}</td>
                       <td>{p.rejected}</td>
-                      <td>{amount(p.reward_earned)}</td>
+                      <td>{amount(p.reward_earned, p.reward_token)}</td>
                       <td>{amount(p.royalties_earned)}</td>
                       <td>
                         <ExportButton projectId={p.project_id} title={p.title} />
@@ -126,7 +126,7 @@ export function ContributionsPage() {
                         {c.status}
                         {c.status_reason ? <div className="muted">{c.status_reason}</div> : null}
                       </td>
-                      <td>{amount(c.reward)}</td>
+                      <td>{amount(c.reward, page.projects.find((p) => p.project_id === c.project_id)?.reward_token)}</td>
                       <td>
                         {c.anchoring ? (
                           <>

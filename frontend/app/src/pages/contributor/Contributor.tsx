@@ -79,7 +79,7 @@ function ConsentNotice() {
 function Projects() {
   const { address } = useSession();
   const [projects, error] = useProjects();
-  const amount = useAmount();
+  const amount = useAmount(projects?.map((p) => p.reward_token) ?? []);
   return (
     <section aria-labelledby="projects-title">
       <h2 id="projects-title">Projects</h2>
@@ -97,7 +97,7 @@ function Projects() {
                 <a href={`#/contribute/${p.id}`}>{p.title}</a>
               </h3>
               <p className="muted">
-                {TASK_TYPES[p.task_type] ?? p.task_type} · {amount(p.reward_per_answer)} per accepted answer
+                {TASK_TYPES[p.task_type] ?? p.task_type} · {amount(p.reward_per_answer, p.reward_token)} per accepted answer
               </p>
               <p className="clamp">{p.instructions}</p>
             </li>

@@ -26,7 +26,7 @@ export function EarningsPage() {
   const [rows, setRows] = useState<Earning[] | null>(null);
   const [loadRun, loadError] = useAction();
   const [projects] = useProjects();
-  const amount = useAmount();
+  const amount = useAmount(rows?.map((r) => r.token) ?? []);
   const load = useCallback(() => loadRun(async () => setRows(unwrap(await api.GET("/earnings/me")))), [loadRun]);
   useEffect(() => {
     load();
@@ -53,7 +53,13 @@ export function EarningsPage() {
       ) : (
         <ul className="earnings">
           {rows.map((r) => (
-            <EarningCard key={r.project_id} row={r} title={title(r.project_id)} amount={amount} reload={load} />
+            <EarningCard
+              key={r.project_id}
+              row={r}
+              title={title(r.project_id)}
+              amount={(units) => amount(units, r.token)}
+              reload={load}
+            />
           ))}
         </ul>
       )}

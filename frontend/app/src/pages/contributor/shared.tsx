@@ -1,24 +1,69 @@
 // What the contributor's pages share: amounts in the network's token, the projects' titles,
 // and the wallet that must be the signed-in account.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
-import { formatUnits } from "viem";
+import { createPublicClient, erc20Abi, formatUnits, http, type Address } from "viem";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { useSession } from "../../session";
 
 export type Project = components["schemas"]["ProjectPublic"];
 
-/** A base-unit amount in the token's units, with its symbol. */
-export function useAmount(): (units: string | number | null | undefined) => string {
+interface TokenInfo {
+  decimals: number;
+  symbol: string;
+}
+
+// Tokens other than the network's default are read from the chain once per page load.
+const tokenInfos = new Map<string, Promise<TokenInfo>>();
+
+function readToken(rpcUrl: string, token: string): Promise<TokenInfo> {
+  const key = token.toLowerCase();
+  let found = tokenInfos.get(key);
+  if (!found) {
+    const client = createPublicClient({ transport: http(rpcUrl) });
+    const address = token as Address;
+    found = Promise.all([
+      client.readContract({ address, abi: erc20Abi, functionName: "decimals" }),
+      client.readContract({ address, abi: erc20Abi, functionName: "symbol" }),
+    ]).then(([decimals, symbol]) => ({ decimals: Number(decimals), symbol }));
+    found.catch(() => tokenInfos.delete(key));
+    tokenInfos.set(key, found);
+  }
+  return found;
+}
+
+/** A base-unit amount in its token's units, with the token's symbol: the network's default
+ *  token unless another is named (a project may pay in any ERC-20; `tokens` lists those to
+ *  read from the chain). */
+export function useAmount(tokens: (string | null | undefined)[] = []): (units: string | number | null | undefined, token?: string | null) => string {
   const { network } = useSession();
+  const [infos, setInfos] = useState<Record<string, TokenInfo>>({});
+  const wanted = tokens
+    .filter((t): t is string => !!t && t.toLowerCase() !== network?.token.toLowerCase())
+    .map((t) => t.toLowerCase());
+  const key = [...new Set(wanted)].sort().join(",");
+  useEffect(() => {
+    if (!network || !key) return;
+    for (const token of key.split(",")) {
+      readToken(network.rpc_url, token)
+        .then((info) => setInfos((now) => ({ ...now, [token]: info })))
+        .catch(() => undefined); // shown in base units, with the token's address
+    }
+  }, [network, key]);
   return useCallback(
-    (units) => {
+    (units, token) => {
       if (units === null || units === undefined) return "—";
+      const other = token && network && token.toLowerCase() !== network.token.toLowerCase();
+      if (other) {
+        const info = infos[token.toLowerCase()];
+        if (!info) return `${units} base units of ${token}`;
+        return `${formatUnits(BigInt(units), info.decimals)} ${info.symbol}`;
+      }
       const decimals = network?.token_decimals ?? 18;
       const symbol = network?.token_symbol ?? "";
       return `${formatUnits(BigInt(units), decimals)} ${symbol}`.trim();
     },
-    [network],
+    [network, infos],
   );
 }
 
