@@ -90,6 +90,30 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
       setAmount(null);
     });
 
+  // Close (no new work), then take back what no reward root committed.
+  const [endRun, endError, endBusy] = useAction();
+  const [confirmClose, setConfirmClose] = useState(false);
+  const finish = (action: "close" | "withdraw") =>
+    endRun(async () => {
+      const wallet = await requireWallet();
+      const path = { params: { path: { project_id: project.id } } };
+      const tx = unwrap(
+        action === "close"
+          ? await api.POST("/projects/{project_id}/close", path)
+          : await api.POST("/projects/{project_id}/withdraw", path),
+      );
+      const hash = await wallet.send(tx);
+      await wallet.waitForReceipt(hash as Hex);
+      const until = Date.now() + 60_000;
+      for (;;) {
+        const now = await fetchBudget();
+        if (action === "close" ? now.closed : BigInt(now.withdrawn) > BigInt(budget?.withdrawn ?? "0")) break;
+        if (Date.now() > until) throw new Error("The transaction is mined but the budget has not shown it after a minute; refresh later.");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      setConfirmClose(false);
+    });
+
   return (
     <section className="req-panel" aria-labelledby="budget-title">
       <h2 id="budget-title">Budget</h2>
@@ -169,6 +193,40 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
         </ol>
       ) : null}
       <ErrorNote error={error} />
+
+      {budget?.registered ? (
+        <>
+          <h3>Close and withdraw</h3>
+          {!budget.closed ? (
+            confirmClose ? (
+              <div className="req-row">
+                <span>Closing stops new tasks for good; contributors keep what reward roots gave them.</span>
+                <button type="button" className="primary" disabled={endBusy} onClick={() => finish("close")}>
+                  {endBusy ? "Closing…" : "Yes, close the project"}
+                </button>
+                <button type="button" disabled={endBusy} onClick={() => setConfirmClose(false)}>
+                  Keep it open
+                </button>
+              </div>
+            ) : (
+              <div className="req-row">
+                <button type="button" onClick={() => setConfirmClose(true)}>
+                  Close the project…
+                </button>
+              </div>
+            )
+          ) : BigInt(budget.remaining) > 0n ? (
+            <div className="req-row">
+              <button type="button" className="primary" disabled={endBusy} onClick={() => finish("withdraw")}>
+                {endBusy ? "Withdrawing…" : `Withdraw ${tokens(budget.remaining, network)}`}
+              </button>
+            </div>
+          ) : (
+            <p className="muted">The project is closed and nothing is left to withdraw.</p>
+          )}
+          <ErrorNote error={endError} />
+        </>
+      ) : null}
     </section>
   );
 }

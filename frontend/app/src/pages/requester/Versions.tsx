@@ -48,6 +48,22 @@ export function Versions({ project }: { project: Project }) {
   );
 }
 
+/** What a build left out and why: items and answers by reason, and undecided items. */
+function leftOut(excluded: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [what, value] of Object.entries(excluded)) {
+    const name = what === "undecidedItems" ? "undecided items" : what;
+    if (typeof value === "number") {
+      if (value) parts.push(`${name}: ${value}`);
+    } else if (value && typeof value === "object") {
+      for (const [reason, n] of Object.entries(value as Record<string, unknown>)) {
+        if (n) parts.push(`${name} (${reason.replace(/_/g, " ")}): ${String(n)}`);
+      }
+    }
+  }
+  return parts.length ? parts.join(" · ") : "nothing";
+}
+
 function VersionCard({ version: v, onChange }: { version: Version; onChange: () => void }) {
   const { network, requireWallet } = useSession();
   const [run, error, busy] = useAction();
@@ -101,6 +117,12 @@ function VersionCard({ version: v, onChange }: { version: Version; onChange: () 
           <>
             <dt>Build failed</dt>
             <dd className="error">{v.error}</dd>
+          </>
+        ) : null}
+        {v.status !== "building" ? (
+          <>
+            <dt>Left out</dt>
+            <dd>{leftOut(v.excluded)}</dd>
           </>
         ) : null}
         <dt>Formats</dt>
