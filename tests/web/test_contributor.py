@@ -443,10 +443,15 @@ def test_a_contributor_claims_a_royalty_from_a_dataset_sale(person, web, hardhat
     row = held.locator("tbody tr").first
     assert "version 1" in row.inner_text() and "\t1\t" in row.inner_text()
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download the proofs of your answers").click()
+        page.get_by_role("button", name="the proofs of your answers in Review sentiment").click()
     exported = json.loads(Path(download.value.path()).read_text())
     assert len(exported["contributions"]) == 2
     assert all(c["proof"] is not None for c in exported["contributions"])
+    # An answer checked in the browser: leaf, proof, and the root read from the chain.
+    page.get_by_role("button", name=f"Check on chain: answer {answer_ids[0]}").click()
+    verified = page.get_by_role("status").filter(has_text="Verified on chain")
+    verified.wait_for(timeout=30_000)
+    assert "ProvenanceRegistry" in verified.inner_text()
     assert axe_violations(page) == []
     cai.shots("contributions")
     assert page.errors == []

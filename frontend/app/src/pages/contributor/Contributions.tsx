@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { ErrorNote, useAction } from "../../errors";
+import { ProofCheck } from "./ProofCheck";
 import { Scroll, short, useAmount, when } from "./shared";
 
 type Page = components["schemas"]["ContributionsPage"];
@@ -140,6 +141,7 @@ export function ContributionsPage() {
                         ) : (
                           "not yet"
                         )}
+                        {c.anchoring?.status === "anchored" ? <ProofCheck answerId={c.answer_id} /> : null}
                       </td>
                       <td>
                         {c.versions.length === 0
@@ -189,7 +191,7 @@ function ExportButton({ projectId, title }: { projectId: number; title: string }
     });
   return (
     <>
-      <button type="button" disabled={busy} onClick={download} aria-label={`Download the proofs of your answers in ${title}`}>
+      <button type="button" disabled={busy} onClick={download} aria-label={`Download (JSON): the proofs of your answers in ${title}`}>
         Download (JSON)
       </button>
       <ErrorNote error={error} />
