@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from web3 import Web3
 
+from backend.chain.client import wallet_transaction
 from tests.factories import consent_body, png_bytes
 from tests.web.conftest import axe_violations
 
@@ -230,6 +232,26 @@ def test_a_requester_creates_funds_and_publishes_a_project(person, web):
     assert "0 licences" in page.get_by_text("royalty pool").first.inner_text()
     _page_is_clean(page)
     _shot(alice, "version-published")
+
+    # A buyer licenses it from their own wallet; the requester sees the sale.
+    version = _ok(httpx.get(f"{web}/projects/{project_id}/versions"))[0]
+    buyer = Account.create()
+    shop = _signed_in(web, buyer)
+    _ok(shop.post("/faucet"))
+    w3 = Web3(Web3.HTTPProvider(alice.wallet.rpc))
+    for tx in _ok(shop.get(f"/versions/{version['id']}/licence-plan"))["transactions"]:
+        params = wallet_transaction(w3, buyer.address, tx["to"], tx["data"], int(tx["value"]))
+        sent = w3.eth.send_raw_transaction(buyer.sign_transaction(params).raw_transaction)
+        assert w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    sales = page.get_by_test_id(f"sales-{version['id']}")
+    deadline = time.monotonic() + 60
+    while "1 licence," not in sales.inner_text():
+        assert time.monotonic() < deadline, f"the sale did not show in 60 s: {sales.inner_text()}"
+        time.sleep(1)
+        page.get_by_role("button", name="Refresh versions and sales").click()
+    assert "revenue 20 PRVT" in sales.inner_text()
+    _page_is_clean(page)
+    _shot(alice, "version-sold")
 
 
 def test_images_are_dropped_or_picked_and_sent_twenty_to_a_request(person, web):

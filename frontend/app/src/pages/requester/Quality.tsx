@@ -22,14 +22,22 @@ function Counts({ label, counts }: { label: string; counts: Record<string, numbe
 export function Quality({ project }: { project: Project }) {
   const [report, setReport] = useState<Report | null>(null);
   const [results, setResults] = useState<Result[] | null>(null);
+  const [names, setNames] = useState<Map<number, string>>(new Map());
   const [run, error, busy] = useAction();
   const load = useCallback(
     () =>
       run(async () => {
         const path = { params: { path: { project_id: project.id } } };
-        const [q, r] = await Promise.all([api.GET("/projects/{project_id}/quality", path), api.GET("/projects/{project_id}/results", path)]);
+        const [q, r, i] = await Promise.all([
+          api.GET("/projects/{project_id}/quality", path),
+          api.GET("/projects/{project_id}/results", path),
+          // The first page of items, to name the decided ones (your id, or the text's start).
+          api.GET("/projects/{project_id}/items", { params: { path: { project_id: project.id }, query: { limit: 1000 } } }),
+        ]);
         setReport(unwrap(q));
         setResults(unwrap(r));
+        const items = unwrap(i);
+        setNames(new Map(items.map((it) => [it.id, it.external_id ?? (it.text ? (it.text.length > 60 ? `${it.text.slice(0, 60)}…` : it.text) : "")])));
       }),
     [run, project.id],
   );
@@ -152,7 +160,10 @@ export function Quality({ project }: { project: Project }) {
           <tbody>
             {results.map((r) => (
               <tr key={r.item_id}>
-                <td>{r.item_id}</td>
+                <td>
+                  {r.item_id}
+                  {names.get(r.item_id) ? <div className="muted">{names.get(r.item_id)}</div> : null}
+                </td>
                 <td>
                   <pre className="req-json">{JSON.stringify(r.consensus)}</pre>
                 </td>

@@ -33,6 +33,11 @@ export function Versions({ project }: { project: Project }) {
   return (
     <section className="req-panel" aria-labelledby="versions-title">
       <h2 id="versions-title">Dataset versions</h2>
+      <div className="req-row">
+        <button type="button" onClick={refresh}>
+          Refresh versions and sales
+        </button>
+      </div>
       <ErrorNote error={loadError} />
       {versions === null ? null : versions.length === 0 ? (
         <p className="muted">No version published yet.</p>
