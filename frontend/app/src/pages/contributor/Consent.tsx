@@ -30,7 +30,7 @@ export function useConsentStatus(): [Status | null, string | null, () => void] {
   }, []);
   useEffect(load, [load]);
   const relaying = !!status?.history.some(
-    (c) => c.status === "pending" || c.status === "submitted" || (c.revocation && !["recorded", "failed"].includes(c.revocation.status)),
+    (c) => c.status === "pending" || (c.revocation && c.revocation.status === "pending"),
   );
   usePoll(relaying, 1000, load);
   return [status, error, load];
@@ -99,7 +99,7 @@ function ConsentStatus({ status, reload }: { status: Status; reload: () => void 
         <dt>Transaction</dt>
         <dd className="mono">{active.tx_hash ?? "not yet sent"}</dd>
       </dl>
-      {active.revocation ? null : (
+      {active.revocation && active.revocation.status !== "failed" ? null : (
         <button type="button" disabled={busy} onClick={() => revoke(active)}>
           {busy ? "Check your wallet…" : "Revoke this consent"}
         </button>

@@ -1,6 +1,6 @@
 // The task loop, built for speed: one request answers a task and leases the next, the keyboard
 // does everything (number keys pick a class, Enter submits), and buttons are big enough to tap.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { ErrorNote, messageOf, useAction } from "../../errors";
@@ -68,26 +68,25 @@ function useMedia(task: Task | null): [string | null, string | null] {
 export function TaskLoop({ projectId }: { projectId: number }) {
   const { address, signIn } = useSession();
   const [project, setProject] = useState<Project | null>(null);
+  const [projectError, setProjectError] = useState<string | null>(null);
   const [task, setTask] = useState<Task | null>(null);
   const [done, setDone] = useState<string | null>(null); // why there is no next task
   const [answered, setAnswered] = useState(0);
   const [run, error, busy] = useAction();
   const [signInRun, signInError, signingIn] = useAction();
-  const started = useRef(0);
   const [standingTick, setStandingTick] = useState(0);
 
   useEffect(() => {
     api
       .GET("/projects/{project_id}", { params: { path: { project_id: projectId } } })
       .then((r) => setProject(unwrap(r)))
-      .catch(() => setProject(null));
+      .catch((e) => setProjectError(messageOf(e)));
   }, [projectId]);
 
   const show = useCallback((next: Task | null, why: string | null) => {
     setTask(next);
     setDone(next ? null : why);
     if (!next) setStandingTick((n) => n + 1);
-    started.current = performance.now();
   }, []);
 
   const fetchNext = useCallback(
@@ -156,7 +155,7 @@ export function TaskLoop({ projectId }: { projectId: number }) {
           {task && secondsLeft !== null ? (
             <>
               {" · "}
-              <span className={secondsLeft < 30 ? "error-text" : undefined} aria-label="Lease time left">
+              <span className={secondsLeft < 30 ? "error-text" : undefined}>
                 {expired ? "lease expired" : `${clock(secondsLeft)} left on this task`}
               </span>
             </>
@@ -164,6 +163,7 @@ export function TaskLoop({ projectId }: { projectId: number }) {
         </p>
       </div>
       {task ? <p className="instructions">{task.instructions}</p> : null}
+      <ErrorNote error={projectError} />
       <ErrorNote error={error} />
       {consentMissing ? (
         <p>
