@@ -145,6 +145,7 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     # Pick the text project and label it with the keyboard alone.
     page.get_by_role("link", name="Pick a project").click()
     page.get_by_role("link", name="Review sentiment").click()
+    waits: list[float] = []
     for n in range(len(REVIEWS)):
         text = page.get_by_label("The text to label")
         text.wait_for()
@@ -156,9 +157,14 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
         page.keyboard.press(key)
         chosen = page.get_by_role("radio", name=REVIEWS[review])
         assert chosen.get_attribute("aria-checked") == "true"
+        began = time.monotonic()
         page.keyboard.press("Enter")
         page.get_by_text(f"{n + 1} answered this session").wait_for()
+        # One round trip answers and brings the next item: no second request, no reload.
+        waits.append(time.monotonic() - began)
     page.get_by_text("no task available").wait_for()
+    print(f"Enter to the next item: {', '.join(f'{w * 1000:.0f} ms' for w in waits)}")
+    assert max(waits) < 5, waits
     ana.shots("text-done")
 
     # The box project: a drag draws one box, two clicks another inside it; keys adjust.
