@@ -295,6 +295,19 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
         )
     )
 
+    shapes = requester.project(
+        task_type="image_bbox",
+        title="Box the shapes",
+        instructions="Draw a box around the square.",
+        label_schema={"classes": ["square", "circle"], "min_boxes": 1},
+    )
+    ok(
+        requester.api.post(
+            f"/projects/{shapes}/items/images",
+            files=[("files", ("two.png", png(320, 200, (60, 120, 220)), "image/png"))],
+        )
+    )
+
     ben = person(16, viewport=(390, 844), touch=True)
     page = ben.page
     # Straight to the project, signed out: sign in there; without consent the API's refusal
@@ -339,6 +352,22 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
     assert axe_violations(page) == []
     ben.shots("phone-image")
     page.get_by_role("radio", name="square").tap()
+    page.get_by_role("button", name="Submit").tap()
+    page.get_by_text("no task available").wait_for()
+
+    # A box drawn with two taps on the image.
+    page.goto(f"{web}/#/contribute/{shapes}")
+    canvas = page.get_by_test_id("box-canvas")
+    canvas.wait_for()
+    area = canvas.bounding_box()
+    scale = area["width"] / 320
+    page.touchscreen.tap(area["x"] + 60 * scale, area["y"] + 40 * scale)
+    page.touchscreen.tap(area["x"] + 180 * scale, area["y"] + 140 * scale)
+    box = page.locator(".box-list button").first
+    box.wait_for()
+    assert box.inner_text().startswith("square: x ")
+    assert axe_violations(page) == []
+    ben.shots("phone-box")
     page.get_by_role("button", name="Submit").tap()
     page.get_by_text("no task available").wait_for()
     assert page.errors == []

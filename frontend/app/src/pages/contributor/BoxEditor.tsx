@@ -193,6 +193,20 @@ export function BoxCanvas({
           onPointerMove={onPointerMove}
           onPointerUp={onPointerUp}
         >
+          {/* A white halo under each box keeps it visible on any image. */}
+          {state.boxes.map((b, i) => (
+            <rect
+              key={`halo-${i}`}
+              x={b.x}
+              y={b.y}
+              width={b.width}
+              height={b.height}
+              fill="none"
+              stroke="#ffffff"
+              strokeWidth={i === state.selected ? stroke * 5 : stroke * 3.5}
+              pointerEvents="none"
+            />
+          ))}
           {state.boxes.map((b, i) => (
             <rect
               key={i}

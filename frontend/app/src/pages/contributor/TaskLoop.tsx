@@ -504,31 +504,33 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
           <button type="button" className="primary big submit" disabled={busy || countProblem !== null} onClick={submit}>
             {busy ? "Saving…" : "Submit"} <kbd aria-hidden="true">Enter</kbd>
           </button>
-          <h3>Shortcuts</h3>
-          <ul className="shortcuts muted">
-            <li>Two clicks, or a drag, draw a box (one may start inside another)</li>
-            <li>
-              <kbd>N</kbd> adds a box in the middle, to move and size with the keys
-            </li>
-            <li>
-              <kbd>1</kbd>–<kbd>9</kbd> pick the class (and relabel the selected box)
-            </li>
-            <li>
-              <kbd>←</kbd>
-              <kbd>↑</kbd>
-              <kbd>→</kbd>
-              <kbd>↓</kbd> move the selected box 1 px, with <kbd>Shift</kbd> 10 px
-            </li>
-            <li>
-              <kbd>Ctrl</kbd>+arrows resize it (right/down grow, left/up shrink)
-            </li>
-            <li>
-              <kbd>Delete</kbd> removes it, <kbd>Esc</kbd> deselects, <kbd>Ctrl</kbd>+<kbd>Z</kbd> undoes
-            </li>
-            <li>
-              <kbd>Enter</kbd> submits and shows the next image
-            </li>
-          </ul>
+          <div className="shortcut-help">
+            <h3>Shortcuts</h3>
+            <ul className="shortcuts muted">
+              <li>Two clicks, or a drag, draw a box (one may start inside another)</li>
+              <li>
+                <kbd>N</kbd> adds a box in the middle, to move and size with the keys
+              </li>
+              <li>
+                <kbd>1</kbd>–<kbd>9</kbd> pick the class (and relabel the selected box)
+              </li>
+              <li>
+                <kbd>←</kbd>
+                <kbd>↑</kbd>
+                <kbd>→</kbd>
+                <kbd>↓</kbd> move the selected box 1 px, with <kbd>Shift</kbd> 10 px
+              </li>
+              <li>
+                <kbd>Ctrl</kbd>+arrows resize it (right/down grow, left/up shrink)
+              </li>
+              <li>
+                <kbd>Delete</kbd> removes it, <kbd>Esc</kbd> deselects, <kbd>Ctrl</kbd>+<kbd>Z</kbd> undoes
+              </li>
+              <li>
+                <kbd>Enter</kbd> submits and shows the next image
+              </li>
+            </ul>
+          </div>
         </div>
       </div>
     </div>
