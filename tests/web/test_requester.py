@@ -304,7 +304,8 @@ def test_images_are_dropped_or_picked_and_sent_twenty_to_a_request(person, web):
 
 
 def test_a_json_transcription_project_is_funded_closed_and_withdrawn(person, web):
-    carol = person(9)
+    # On a phone: forms, tables and the wallet flow fit a narrow touch screen.
+    carol = person(9, viewport=(390, 844), touch=True)
     page = carol.page
     page.goto(web + "/#/requester")
     page.get_by_role("button", name="Sign in to continue").click()
@@ -348,6 +349,7 @@ def test_a_json_transcription_project_is_funded_closed_and_withdrawn(person, web
     assert page.get_by_test_id("budget-remaining").inner_text() == "0 PRVT"
     _page_is_clean(page)
     _shot(carol, "closed-and-withdrawn")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.get_by_role("link", name="← Your projects").click()
     page.get_by_role("link", name=re.compile(r"#\d+ Receipts")).wait_for()
     _page_is_clean(page)

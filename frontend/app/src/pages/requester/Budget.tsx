@@ -146,7 +146,7 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
       ) : (
         <p aria-busy="true">Reading the budget…</p>
       )}
-      {budget?.waiting ? (
+      {budget?.waiting && BigInt(budget.accepted_not_posted) > 0n ? (
         <p role="status" className="error">
           Accepted work is waiting: {budget.waiting}
         </p>

@@ -47,40 +47,42 @@ export function Items({ project, onCount }: { project: Project; onCount: (n: num
       {items.length === 0 ? (
         <p className="muted">No items yet.</p>
       ) : (
-        <table>
-          <caption className="visually-hidden">The project's items</caption>
-          <thead>
-            <tr>
-              <th scope="col">Item</th>
-              <th scope="col">Your id / file</th>
-              <th scope="col">Content</th>
-              <th scope="col">Gold answer</th>
-              <th scope="col">Answers</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((item) => (
-              <tr key={item.id}>
-                <td>{item.id}</td>
-                <td>{item.external_id ?? "—"}</td>
-                <td>
-                  {item.kind === "image" ? (
-                    <span>
-                      {item.mime_type} {item.width}×{item.height}
-                    </span>
-                  ) : (
-                    <span>{(item.text ?? "").length > 140 ? `${item.text!.slice(0, 140)}…` : item.text}</span>
-                  )}
-                  <div className="mono muted" title={item.content_hash}>
-                    {item.content_hash.slice(0, 18)}…
-                  </div>
-                </td>
-                <td>{item.is_gold ? <code>{JSON.stringify(item.gold_answer)}</code> : "—"}</td>
-                <td>{item.answer_count}</td>
+        <div className="req-scroll" role="region" aria-label="The project's items" tabIndex={0}>
+          <table>
+            <caption className="visually-hidden">The project's items</caption>
+            <thead>
+              <tr>
+                <th scope="col">Item</th>
+                <th scope="col">Your id / file</th>
+                <th scope="col">Content</th>
+                <th scope="col">Gold answer</th>
+                <th scope="col">Answers</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {items.map((item) => (
+                <tr key={item.id}>
+                  <td>{item.id}</td>
+                  <td>{item.external_id ?? "—"}</td>
+                  <td>
+                    {item.kind === "image" ? (
+                      <span>
+                        {item.mime_type} {item.width}×{item.height}
+                      </span>
+                    ) : (
+                      <span>{(item.text ?? "").length > 140 ? `${item.text!.slice(0, 140)}…` : item.text}</span>
+                    )}
+                    <div className="mono muted" title={item.content_hash}>
+                      {item.content_hash.slice(0, 18)}…
+                    </div>
+                  </td>
+                  <td>{item.is_gold ? <code>{JSON.stringify(item.gold_answer)}</code> : "—"}</td>
+                  <td>{item.answer_count}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {more ? (
         <div className="req-row">
@@ -262,53 +264,55 @@ function ImageUpload({ project, onUploaded }: { project: Project; onUploaded: ()
       </div>
       {queue.length ? (
         <>
-          <table>
-            <caption>Images to upload ({queue.length})</caption>
-            <thead>
-              <tr>
-                <th scope="col">File</th>
-                <th scope="col">Size</th>
-                <th scope="col">Gold answer (optional)</th>
-                <th scope="col">
-                  <span className="visually-hidden">Remove</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {queue.map((q) => (
-                <tr key={q.file.name}>
-                  <td>{q.file.name}</td>
-                  <td>{(q.file.size / 1024).toFixed(1)} KiB</td>
-                  <td>
-                    {boxes ? (
-                      <input
-                        aria-label={`Gold answer of ${q.file.name} (JSON)`}
-                        placeholder='{"boxes": [{"label": "…", "x": 0, "y": 0, "width": 10, "height": 10}]}'
-                        value={q.gold}
-                        onChange={(e) => setGold(q.file.name, e.target.value)}
-                        className="mono"
-                        style={{ width: "100%" }}
-                      />
-                    ) : (
-                      <select aria-label={`Gold answer of ${q.file.name}`} value={q.gold} onChange={(e) => setGold(q.file.name, e.target.value)}>
-                        <option value="">not a gold item</option>
-                        {classes.map((c) => (
-                          <option key={c} value={c}>
-                            {c}
-                          </option>
-                        ))}
-                      </select>
-                    )}
-                  </td>
-                  <td>
-                    <button type="button" disabled={busy} onClick={() => setQueue((old) => old.filter((o) => o !== q))} aria-label={`Remove ${q.file.name}`}>
-                      Remove
-                    </button>
-                  </td>
+          <div className="req-scroll" role="region" aria-label="Images to upload" tabIndex={0}>
+            <table>
+              <caption>Images to upload ({queue.length})</caption>
+              <thead>
+                <tr>
+                  <th scope="col">File</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Gold answer (optional)</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Remove</span>
+                  </th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {queue.map((q) => (
+                  <tr key={q.file.name}>
+                    <td>{q.file.name}</td>
+                    <td>{(q.file.size / 1024).toFixed(1)} KiB</td>
+                    <td>
+                      {boxes ? (
+                        <input
+                          aria-label={`Gold answer of ${q.file.name} (JSON)`}
+                          placeholder='{"boxes": [{"label": "…", "x": 0, "y": 0, "width": 10, "height": 10}]}'
+                          value={q.gold}
+                          onChange={(e) => setGold(q.file.name, e.target.value)}
+                          className="mono"
+                          style={{ width: "100%" }}
+                        />
+                      ) : (
+                        <select aria-label={`Gold answer of ${q.file.name}`} value={q.gold} onChange={(e) => setGold(q.file.name, e.target.value)}>
+                          <option value="">not a gold item</option>
+                          {classes.map((c) => (
+                            <option key={c} value={c}>
+                              {c}
+                            </option>
+                          ))}
+                        </select>
+                      )}
+                    </td>
+                    <td>
+                      <button type="button" disabled={busy} onClick={() => setQueue((old) => old.filter((o) => o !== q))} aria-label={`Remove ${q.file.name}`}>
+                        Remove
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <div className="req-row">
             <button type="button" className="primary" disabled={busy} onClick={upload}>
               {busy ? "Uploading…" : `Upload ${queue.length} image${queue.length === 1 ? "" : "s"}`}

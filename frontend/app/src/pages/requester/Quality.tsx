@@ -69,63 +69,67 @@ export function Quality({ project }: { project: Project }) {
           {report.contributors.length === 0 ? (
             <p className="muted">Nobody has answered yet.</p>
           ) : (
-            <table>
-              <caption className="visually-hidden">Contributors' standing</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Contributor</th>
-                  <th scope="col">Answers</th>
-                  <th scope="col">Gold correct</th>
-                  <th scope="col">Gold accuracy</th>
-                  <th scope="col">Skill</th>
-                  <th scope="col">Standing</th>
-                </tr>
-              </thead>
-              <tbody>
-                {report.contributors.map((c) => (
-                  <tr key={c.contributor}>
-                    <td className="mono" title={c.contributor}>
-                      {short(c.contributor)}
-                    </td>
-                    <td>{c.answers}</td>
-                    <td>
-                      {c.gold_correct} / {c.gold_answered}
-                    </td>
-                    <td>{percent(c.gold_accuracy)}</td>
-                    <td>{c.skill === null ? "—" : c.skill.toFixed(2)}</td>
-                    <td>{c.blocked ? `stopped: ${c.blocked_reason ?? ""}` : c.flags.length ? "flagged" : "ok"}</td>
+            <div className="req-scroll" role="region" aria-label="Contributors' standing" tabIndex={0}>
+              <table>
+                <caption className="visually-hidden">Contributors' standing</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Contributor</th>
+                    <th scope="col">Answers</th>
+                    <th scope="col">Gold correct</th>
+                    <th scope="col">Gold accuracy</th>
+                    <th scope="col">Skill</th>
+                    <th scope="col">Standing</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {report.contributors.map((c) => (
+                    <tr key={c.contributor}>
+                      <td className="mono" title={c.contributor}>
+                        {short(c.contributor)}
+                      </td>
+                      <td>{c.answers}</td>
+                      <td>
+                        {c.gold_correct} / {c.gold_answered}
+                      </td>
+                      <td>{percent(c.gold_accuracy)}</td>
+                      <td>{c.skill === null ? "—" : c.skill.toFixed(2)}</td>
+                      <td>{c.blocked ? `stopped: ${c.blocked_reason ?? ""}` : c.flags.length ? "flagged" : "ok"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )}
           <h3>Flagged contributors</h3>
           {report.flagged.length === 0 ? (
             <p className="muted">No fraud flags.</p>
           ) : (
-            <table>
-              <caption className="visually-hidden">Fraud flags and their evidence</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Contributor</th>
-                  <th scope="col">Flag</th>
-                  <th scope="col">Evidence</th>
-                  <th scope="col">Answers held (unpaid)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {report.flagged.map((f) => (
-                  <tr key={`${f.contributor}-${f.kind}`}>
-                    <td className="mono" title={f.contributor}>
-                      {short(f.contributor)}
-                    </td>
-                    <td>{f.kind.replace(/_/g, " ")}</td>
-                    <td>{f.detail}</td>
-                    <td>{f.answers_held}</td>
+            <div className="req-scroll" role="region" aria-label="Fraud flags and their evidence" tabIndex={0}>
+              <table>
+                <caption className="visually-hidden">Fraud flags and their evidence</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Contributor</th>
+                    <th scope="col">Flag</th>
+                    <th scope="col">Evidence</th>
+                    <th scope="col">Answers held (unpaid)</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {report.flagged.map((f) => (
+                    <tr key={`${f.contributor}-${f.kind}`}>
+                      <td className="mono" title={f.contributor}>
+                        {short(f.contributor)}
+                      </td>
+                      <td>{f.kind.replace(/_/g, " ")}</td>
+                      <td>{f.detail}</td>
+                      <td>{f.answers_held}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )}
           {report.set_aside?.length ? (
             <>
@@ -146,37 +150,39 @@ export function Quality({ project }: { project: Project }) {
       {results === null ? null : results.length === 0 ? (
         <p className="muted">No item is decided yet.</p>
       ) : (
-        <table>
-          <caption className="visually-hidden">Final labels of decided items</caption>
-          <thead>
-            <tr>
-              <th scope="col">Item</th>
-              <th scope="col">Consensus</th>
-              <th scope="col">Confidence</th>
-              <th scope="col">Answers</th>
-              <th scope="col">Method</th>
-            </tr>
-          </thead>
-          <tbody>
-            {results.map((r) => (
-              <tr key={r.item_id}>
-                <td>
-                  {r.item_id}
-                  {names.get(r.item_id) ? <div className="muted">{names.get(r.item_id)}</div> : null}
-                </td>
-                <td>
-                  <pre className="req-json">{JSON.stringify(r.consensus)}</pre>
-                </td>
-                <td>
-                  {percent(r.confidence)}
-                  {r.low_confidence ? " (low)" : ""}
-                </td>
-                <td>{r.n_answers}</td>
-                <td>{r.method}</td>
+        <div className="req-scroll" role="region" aria-label="Final labels of decided items" tabIndex={0}>
+          <table>
+            <caption className="visually-hidden">Final labels of decided items</caption>
+            <thead>
+              <tr>
+                <th scope="col">Item</th>
+                <th scope="col">Consensus</th>
+                <th scope="col">Confidence</th>
+                <th scope="col">Answers</th>
+                <th scope="col">Method</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {results.map((r) => (
+                <tr key={r.item_id}>
+                  <td>
+                    {r.item_id}
+                    {names.get(r.item_id) ? <div className="muted">{names.get(r.item_id)}</div> : null}
+                  </td>
+                  <td>
+                    <pre className="req-json">{JSON.stringify(r.consensus)}</pre>
+                  </td>
+                  <td>
+                    {percent(r.confidence)}
+                    {r.low_confidence ? " (low)" : ""}
+                  </td>
+                  <td>{r.n_answers}</td>
+                  <td>{r.method}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );

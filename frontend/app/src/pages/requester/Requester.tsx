@@ -68,33 +68,35 @@ function Projects({ owner }: { owner: string }) {
       ) : projects.length === 0 ? (
         <p className="muted">You have no project yet: create one below.</p>
       ) : (
-        <table>
-          <caption className="visually-hidden">Your projects</caption>
-          <thead>
-            <tr>
-              <th scope="col">Project</th>
-              <th scope="col">Task</th>
-              <th scope="col">Overlap</th>
-              <th scope="col">Reward per answer</th>
-              <th scope="col">Created</th>
-            </tr>
-          </thead>
-          <tbody>
-            {projects.map((p) => (
-              <tr key={p.id}>
-                <td>
-                  <a href={`#/requester/${p.id}`}>
-                    #{p.id} {p.title}
-                  </a>
-                </td>
-                <td>{taskLabel(p.task_type)}</td>
-                <td>{p.overlap}</td>
-                <td>{tokens(p.reward_per_answer, network)}</td>
-                <td>{new Date(p.created_at).toLocaleString()}</td>
+        <div className="req-scroll" role="region" aria-label="Your projects" tabIndex={0}>
+          <table>
+            <caption className="visually-hidden">Your projects</caption>
+            <thead>
+              <tr>
+                <th scope="col">Project</th>
+                <th scope="col">Task</th>
+                <th scope="col">Overlap</th>
+                <th scope="col">Reward per answer</th>
+                <th scope="col">Created</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {projects.map((p) => (
+                <tr key={p.id}>
+                  <td>
+                    <a href={`#/requester/${p.id}`}>
+                      #{p.id} {p.title}
+                    </a>
+                  </td>
+                  <td>{taskLabel(p.task_type)}</td>
+                  <td>{p.overlap}</td>
+                  <td>{tokens(p.reward_per_answer, network)}</td>
+                  <td>{new Date(p.created_at).toLocaleString()}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <NewProject />
     </section>
