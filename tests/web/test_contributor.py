@@ -322,6 +322,11 @@ def test_a_class_is_tapped_at_phone_width(person, web, hardhat_node):
     # Research only, until an end date.
     page.get_by_label("Commercial AI training").uncheck()
     page.get_by_label("End date").fill("2031-01-31")
+    # A refusal in the wallet is explained, and nothing is stored.
+    ben.wallet.refuse.add("eth_signTypedData_v4")
+    page.get_by_role("button", name="Sign consent in your wallet").tap()
+    page.get_by_role("alert").filter(has_text="You rejected the request in your wallet").wait_for()
+    ben.wallet.refuse.clear()
     page.get_by_role("button", name="Sign consent in your wallet").tap()
     in_force = page.get_by_role("status").filter(has_text=re.compile("^Consent in force"))
     in_force.wait_for(timeout=30_000)
