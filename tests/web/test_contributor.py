@@ -1,6 +1,9 @@
-"""The contributor's pages in the browser: sign in, consent in the wallet, label text with the
-number keys and Enter, draw and adjust bounding boxes with the mouse and the keyboard, then
-watch the earnings become claimable and claim them; and a class tapped at phone width."""
+"""The contributor's pages in the browser, against the real API, worker and chain: sign in,
+consent in the wallet, label text with the number keys and Enter, draw and adjust bounding boxes
+with the mouse and the keyboard, watch the rewards become claimable and claim them (relayed, and
+from the wallet), revoke; a royalty from a dataset sale claimed and an answer checked on chain
+from the browser; and, at phone width with touch, consent, a tapped class and a box drawn by
+two taps."""
 
 import io
 import json
