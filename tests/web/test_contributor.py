@@ -498,3 +498,50 @@ def test_a_contributor_claims_a_royalty_from_a_dataset_sale(person, web, hardhat
     assert axe_violations(page) == []
     cai.shots("contributions")
     assert page.errors == []
+
+
+def test_a_stopped_contributor_is_told_why(person, web, hardhat_node):
+    requester = Requester(web, hardhat_node)
+    # Every task a gold item, and one wrong gold answer stops a contributor.
+    project = requester.project(
+        task_type="text_classification",
+        label_schema={"classes": ["positive", "negative"]},
+        gold_rate=1.0,
+        min_gold_answers=1,
+        min_gold_accuracy=1.0,
+    )
+    rows = "\n".join(
+        json.dumps({"text": t, "gold_answer": {"label": label}}) for t, label in REVIEWS.items()
+    ).encode()
+    ok(requester.api.post(f"/projects/{project}/items/text", files={"file": ("r.jsonl", rows)}))
+
+    dan = person(18)
+    page = dan.page
+    sign_in_and_consent(dan, web)
+    page.goto(f"{web}/#/contribute/{project}")
+    text = page.get_by_label("The text to label")
+    text.wait_for()
+    wrong = "negative" if REVIEWS[text.inner_text().strip()] == "positive" else "positive"
+    page.get_by_role("radio", name=wrong).click()
+    page.keyboard.press("Enter")
+    page.get_by_text("1 answered this session").wait_for()
+
+    session = json.loads(page.evaluate("sessionStorage.getItem('provenant.session')"))
+    api = httpx.Client(
+        base_url=web, timeout=30, headers={"Authorization": f"Bearer {session['token']}"}
+    )
+    wait_for(
+        "quality control to stop the contributor",
+        lambda: ok(api.get(f"/projects/{project}/quality/me"))["blocked"],
+        timeout=60,
+    )
+    page.reload()
+    refusal = page.get_by_role("alert").filter(has_text="you no longer receive tasks")
+    refusal.wait_for()
+    stopped = page.get_by_text("You were stopped in this project:")
+    stopped.wait_for()
+    assert "gold" in stopped.inner_text().lower()
+    assert page.get_by_label("The text to label").count() == 0
+    assert axe_violations(page) == []
+    dan.shots("stopped")
+    assert page.errors == []

@@ -215,7 +215,7 @@ function Standing({ projectId, refresh }: { projectId: number; refresh: number }
       </summary>
       {quality.blocked ? <p className="error">You were stopped in this project: {quality.blocked_reason}</p> : null}
       <p>
-        {quality.answers} answers; skill {percent(quality.skill)}; gold items {quality.gold_correct} of {quality.gold_answered} right
+        {quality.answers} answer{quality.answers === 1 ? "" : "s"}; skill {percent(quality.skill)}; gold items {quality.gold_correct} of {quality.gold_answered} right
         {quality.gold_accuracy === null ? "" : ` (${percent(quality.gold_accuracy)})`}.
       </p>
       {quality.flags.length > 0 ? (
