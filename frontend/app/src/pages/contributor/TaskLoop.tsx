@@ -189,7 +189,12 @@ export function TaskLoop({ projectId }: { projectId: number }) {
           </button>
         </p>
       ) : null}
-      {task ? <TaskView key={task.task_id} task={task} busy={busy || expired} onSubmit={submit} /> : null}
+      {task ? (
+        // data-task-id: which task is on screen (bench/web_loop.py times its change after Enter)
+        <div data-task-id={task.task_id}>
+          <TaskView key={task.task_id} task={task} busy={busy || expired} onSubmit={submit} />
+        </div>
+      ) : null}
       {!task && !done && !error ? <p aria-busy="true">Getting a task…</p> : null}
       <Standing projectId={projectId} refresh={standingTick} />
     </section>
