@@ -173,7 +173,7 @@ def test_a_requester_creates_funds_and_publishes_a_project(person, web):
     # Fund: the suggestion is reward x overlap x items = 0.5 x 2 x 5 = 5 PRVT.
     assert page.get_by_label("Amount (PRVT)").input_value() == "5"
     page.get_by_role("button", name="Fund the budget").click()
-    page.get_by_text("Funded: 5 PRVT deposited.").wait_for(timeout=60_000)
+    _wait(alice, page.get_by_text("Funded: 5 PRVT deposited."), 200_000)
     assert page.get_by_test_id("budget-deposited").inner_text() == "5 PRVT"
     assert "eth_sendTransaction" in alice.wallet.calls
     _page_is_clean(page)
@@ -182,7 +182,7 @@ def test_a_requester_creates_funds_and_publishes_a_project(person, web):
     page.get_by_label("Amount (PRVT)").fill("1")
     page.get_by_label("Sign a permit, then deposit").check()
     page.get_by_role("button", name="Fund the budget").click()
-    page.get_by_text("Funded: 1 PRVT deposited.").wait_for(timeout=60_000)
+    _wait(alice, page.get_by_text("Funded: 1 PRVT deposited."), 200_000)
     assert page.get_by_test_id("budget-deposited").inner_text() == "6 PRVT"
     assert "eth_signTypedData_v4" in alice.wallet.calls
 
@@ -252,6 +252,16 @@ def test_a_requester_creates_funds_and_publishes_a_project(person, web):
     assert "revenue 20 PRVT" in sales.inner_text()
     _page_is_clean(page)
     _shot(alice, "version-sold")
+
+    # The accepted answers are paid in a reward root posted on chain, committed from the budget.
+    epochs = page.get_by_role("region", name="Reward epochs")
+    deadline = time.monotonic() + 60
+    while epochs.get_by_role("cell", name="posted").count() == 0:
+        assert time.monotonic() < deadline, "no reward root posted in 60 s"
+        time.sleep(1)
+        page.get_by_role("button", name="Refresh budget").click()
+    assert page.get_by_test_id("budget-remaining").inner_text() != "6 PRVT"
+    _page_is_clean(page)
 
 
 def test_images_are_dropped_or_picked_and_sent_twenty_to_a_request(person, web):
@@ -346,6 +356,7 @@ def test_a_json_transcription_project_is_funded_closed_and_withdrawn(person, web
     _wait(carol, page.get_by_role("button", name="Withdraw 3 PRVT"), 60_000)
     page.get_by_role("button", name="Withdraw 3 PRVT").click()
     _wait(carol, page.get_by_text("nothing is left to withdraw"), 60_000)
+    assert page.get_by_role("button", name="Fund the budget").count() == 0
     assert page.get_by_test_id("budget-remaining").inner_text() == "0 PRVT"
     _page_is_clean(page)
     _shot(carol, "closed-and-withdrawn")

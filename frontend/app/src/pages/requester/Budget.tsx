@@ -3,6 +3,7 @@
 // one deposit).
 import { useCallback, useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
+import type { components } from "../../api/schema";
 import { ErrorNote, useAction } from "../../errors";
 import { useSession } from "../../session";
 import type { Hex } from "viem";
@@ -11,6 +12,8 @@ import { bigJson, parseBigJson, toBaseUnits, tokens, type Budget as BudgetData, 
 import { formatUnits } from "viem";
 
 type Tx = { description: string; to: string; data: string; value?: string };
+// The requester sees every epoch in full (EpochDetail); the extra fields may be absent.
+type Epoch = components["schemas"]["EpochPublic"] & Partial<Pick<components["schemas"]["EpochDetail"], "contributor_count" | "accepted_answers" | "error">>;
 
 export function Budget({ project, itemCount }: { project: Project; itemCount: number }) {
   const { network, requireWallet } = useSession();
@@ -26,7 +29,16 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
     setBudget(found);
     return found;
   }, [project.id]);
-  const refresh = useCallback(() => load(async () => void (await fetchBudget())), [load, fetchBudget]);
+  const [epochs, setEpochs] = useState<Epoch[]>([]);
+  const refresh = useCallback(
+    () =>
+      load(async () => {
+        await fetchBudget();
+        const found = unwrap(await api.GET("/projects/{project_id}/reward-epochs", { params: { path: { project_id: project.id } } }));
+        setEpochs(found as Epoch[]);
+      }),
+    [load, fetchBudget, project.id],
+  );
   useEffect(() => {
     refresh();
   }, [refresh]);
@@ -78,12 +90,13 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
         await wallet.waitForReceipt(hash as Hex);
         step(`Transaction ${i + 1} of ${txs.length} mined.`);
       }
-      // The budget follows the chain's events: wait until the deposit shows.
-      const until = Date.now() + 60_000;
+      // The budget follows the chain's events, indexed by the worker: wait until it shows.
+      step("Waiting for the service to index the deposit…");
+      const until = Date.now() + 180_000;
       for (;;) {
         const now = await fetchBudget();
         if (BigInt(now.deposited) > before) break;
-        if (Date.now() > until) throw new Error("The deposit is on chain but the budget has not shown it after a minute; refresh later.");
+        if (Date.now() > until) throw new Error("The deposit is on chain but the budget has not shown it after three minutes; refresh later.");
         await new Promise((r) => setTimeout(r, 1000));
       }
       step(`Funded: ${tokens(base, network)} deposited.`);
@@ -152,47 +165,87 @@ export function Budget({ project, itemCount }: { project: Project; itemCount: nu
         </p>
       ) : null}
 
-      <h3>Fund from your wallet</h3>
-      <Faucet />
-      <form
-        onSubmit={(e) => {
-          e.preventDefault();
-          fund();
-        }}
-      >
-        <label htmlFor="fund-amount">Amount ({network?.token_symbol ?? "tokens"})</label>
-        <input id="fund-amount" inputMode="decimal" value={shown} onChange={(e) => setAmount(e.target.value)} aria-describedby="fund-hint" />
-        <p id="fund-hint" className="req-hint">
-          Suggested: reward × answers per item × {itemCount} item{itemCount === 1 ? "" : "s"}. Unspent tokens return to you when the project closes.
-        </p>
-        <fieldset>
-          <legend>How to authorise the escrow</legend>
-          <label className="req-check">
-            <input type="radio" name="fund-method" checked={method === "approve"} onChange={() => setMethod("approve")} />
-            Approve, then deposit (two transactions)
-          </label>
-          <label className="req-check">
-            <input type="radio" name="fund-method" checked={method === "permit"} onChange={() => setMethod("permit")} />
-            Sign a permit, then deposit (one transaction; tokens with EIP-2612 permits)
-          </label>
-        </fieldset>
-        <div className="req-row">
-          <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Funding…" : "Fund the budget"}
-          </button>
-          <button type="button" onClick={refresh}>
-            Refresh budget
-          </button>
+      <h3>Reward epochs</h3>
+      {epochs.length === 0 ? (
+        <p className="muted">No reward root yet: accepted answers are paid in epochs, each a Merkle root posted on chain.</p>
+      ) : (
+        <div className="req-scroll" role="region" aria-label="Reward epochs" tabIndex={0}>
+          <table>
+            <caption className="visually-hidden">Reward epochs</caption>
+            <thead>
+              <tr>
+                <th scope="col">Epoch</th>
+                <th scope="col">Status</th>
+                <th scope="col">Total owed (cumulative)</th>
+                <th scope="col">Contributors</th>
+                <th scope="col">Transaction</th>
+              </tr>
+            </thead>
+            <tbody>
+              {epochs.map((e) => (
+                <tr key={e.epoch}>
+                  <td>{e.epoch}</td>
+                  <td>
+                    {e.status}
+                    {e.error ? <div className="error">{e.error}</div> : null}
+                  </td>
+                  <td>{tokens(e.total, network)}</td>
+                  <td>{e.contributor_count ?? "—"}</td>
+                  <td className="mono" title={e.tx_hash ?? undefined}>
+                    {e.tx_hash ? `${e.tx_hash.slice(0, 10)}…` : "—"}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </div>
-      </form>
-      {steps.length ? (
-        <ol aria-live="polite">
-          {steps.map((s, i) => (
-            <li key={i}>{s}</li>
-          ))}
-        </ol>
-      ) : null}
-      <ErrorNote error={error} />
+      )}
+
+      {budget?.closed ? null : (
+        <>
+          <h3>Fund from your wallet</h3>
+          <Faucet />
+          <form
+            onSubmit={(e) => {
+              e.preventDefault();
+              fund();
+            }}
+          >
+            <label htmlFor="fund-amount">Amount ({network?.token_symbol ?? "tokens"})</label>
+            <input id="fund-amount" inputMode="decimal" value={shown} onChange={(e) => setAmount(e.target.value)} aria-describedby="fund-hint" />
+            <p id="fund-hint" className="req-hint">
+              Suggested: reward × answers per item × {itemCount} item{itemCount === 1 ? "" : "s"}. Unspent tokens return to you when the project closes.
+            </p>
+            <fieldset>
+              <legend>How to authorise the escrow</legend>
+              <label className="req-check">
+                <input type="radio" name="fund-method" checked={method === "approve"} onChange={() => setMethod("approve")} />
+                Approve, then deposit (two transactions)
+              </label>
+              <label className="req-check">
+                <input type="radio" name="fund-method" checked={method === "permit"} onChange={() => setMethod("permit")} />
+                Sign a permit, then deposit (one transaction; tokens with EIP-2612 permits)
+              </label>
+            </fieldset>
+            <div className="req-row">
+              <button type="submit" className="primary" disabled={busy}>
+                {busy ? "Funding…" : "Fund the budget"}
+              </button>
+              <button type="button" onClick={refresh}>
+                Refresh budget
+              </button>
+            </div>
+          </form>
+          {steps.length ? (
+            <ol aria-live="polite">
+              {steps.map((s, i) => (
+                <li key={i}>{s}</li>
+              ))}
+            </ol>
+          ) : null}
+          <ErrorNote error={error} />
+        </>
+      )}
 
       {budget?.registered ? (
         <>
