@@ -500,8 +500,16 @@ def test_a_contributor_claims_a_royalty_from_a_dataset_sale(person, web, hardhat
     assert page.errors == []
 
 
-def test_a_stopped_contributor_is_told_why(person, web, hardhat_node):
+def test_a_lease_runs_out_and_a_stopped_contributor_is_told_why(person, web, hardhat_node):
     requester = Requester(web, hardhat_node)
+    brief = requester.project(
+        task_type="text_classification",
+        title="Quick reviews",
+        label_schema={"classes": ["positive", "negative"]},
+        lease_seconds=10,
+    )
+    rows = "\n".join(json.dumps({"text": t}) for t in list(REVIEWS)[:2]).encode()
+    ok(requester.api.post(f"/projects/{brief}/items/text", files={"file": ("r.jsonl", rows)}))
     # Every task a gold item, and one wrong gold answer stops a contributor.
     project = requester.project(
         task_type="text_classification",
@@ -518,6 +526,22 @@ def test_a_stopped_contributor_is_told_why(person, web, hardhat_node):
     dan = person(18)
     page = dan.page
     sign_in_and_consent(dan, web)
+
+    # The lease's time left counts down; once it is out the answer is not sent, and a new
+    # task is a click away.
+    page.goto(f"{web}/#/contribute/{brief}")
+    page.get_by_text(re.compile(r"0:(10|09) left on this task")).wait_for()
+    page.get_by_text("lease expired").wait_for(timeout=15_000)
+    page.keyboard.press("1")
+    assert page.get_by_role("button", name="Submit").is_disabled()
+    assert axe_violations(page) == []
+    dan.shots("lease-expired")
+    page.get_by_role("button", name="Get a new task").click()
+    page.get_by_text(re.compile(r"0:(10|09) left on this task")).wait_for()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.get_by_text("1 answered this session").wait_for()
+
     page.goto(f"{web}/#/contribute/{project}")
     text = page.get_by_label("The text to label")
     text.wait_for()

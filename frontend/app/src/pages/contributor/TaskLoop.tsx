@@ -192,7 +192,7 @@ export function TaskLoop({ projectId }: { projectId: number }) {
       {task ? (
         // data-task-id: which task is on screen (bench/web_loop.py times its change after Enter)
         <div data-task-id={task.task_id}>
-          <TaskView key={task.task_id} task={task} busy={busy || expired} onSubmit={submit} />
+          <TaskView key={task.task_id} task={task} busy={busy || expired} saving={busy} onSubmit={submit} />
         </div>
       ) : null}
       {!task && !done && !error ? <p aria-busy="true">Getting a task…</p> : null}
@@ -236,14 +236,21 @@ function Standing({ projectId, refresh }: { projectId: number; refresh: number }
   );
 }
 
-function TaskView({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit: (a: Record<string, unknown>) => void }) {
-  switch (task.task_type) {
+interface TaskProps {
+  task: Task;
+  busy: boolean; // no answer can be sent now (saving one, or the lease ran out)
+  saving: boolean;
+  onSubmit: (a: Record<string, unknown>) => void;
+}
+
+function TaskView(props: TaskProps) {
+  switch (props.task.task_type) {
     case "image_bbox":
-      return <BoxTask task={task} busy={busy} onSubmit={onSubmit} />;
+      return <BoxTask {...props} />;
     case "transcription":
-      return <TranscriptionTask task={task} busy={busy} onSubmit={onSubmit} />;
+      return <TranscriptionTask {...props} />;
     default:
-      return <ClassifyTask task={task} busy={busy} onSubmit={onSubmit} />;
+      return <ClassifyTask {...props} />;
   }
 }
 
@@ -266,7 +273,7 @@ function classesOf(task: Task): string[] {
   return (task.label_schema.classes as string[] | undefined) ?? [];
 }
 
-function ClassifyTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit: (a: Record<string, unknown>) => void }) {
+function ClassifyTask({ task, busy, saving, onSubmit }: TaskProps) {
   const classes = classesOf(task);
   const [chosen, setChosen] = useState<string | null>(null);
 
@@ -305,7 +312,7 @@ function ClassifyTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onS
         ))}
       </div>
       <button type="button" className="primary big submit" disabled={busy || chosen === null} onClick={() => chosen && onSubmit({ label: chosen })}>
-        {busy ? "Saving…" : "Submit"} <kbd aria-hidden="true">Enter</kbd>
+        {saving ? "Saving…" : "Submit"} <kbd aria-hidden="true">Enter</kbd>
       </button>
       <p className="muted shortcuts">
         Keys: <kbd>1</kbd>–<kbd>{Math.min(9, classes.length)}</kbd> pick a class, <kbd>Enter</kbd> submits and shows the next item.
@@ -314,7 +321,7 @@ function ClassifyTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onS
   );
 }
 
-function TranscriptionTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit: (a: Record<string, unknown>) => void }) {
+function TranscriptionTask({ task, busy, saving, onSubmit }: TaskProps) {
   const json = task.label_schema.format === "json";
   const [text, setText] = useState("");
   const [problem, setProblem] = useState<string | null>(null);
@@ -351,7 +358,7 @@ function TranscriptionTask({ task, busy, onSubmit }: { task: Task; busy: boolean
       />
       <ErrorNote error={problem} />
       <button type="submit" className="primary big" disabled={busy || !text.trim()}>
-        {busy ? "Saving…" : "Submit"}
+        {saving ? "Saving…" : "Submit"}
       </button>
       <p className="muted shortcuts">
         Keys: <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits and shows the next item.
@@ -360,7 +367,7 @@ function TranscriptionTask({ task, busy, onSubmit }: { task: Task; busy: boolean
   );
 }
 
-function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit: (a: Record<string, unknown>) => void }) {
+function BoxTask({ task, busy, saving, onSubmit }: TaskProps) {
   const classes = classesOf(task);
   const [url, mediaError] = useMedia(task);
   const [size, setSize] = useState<{ w: number; h: number } | null>(
@@ -507,7 +514,7 @@ function BoxTask({ task, busy, onSubmit }: { task: Task; busy: boolean; onSubmit
           </p>
           {countProblem ? <p className="muted">{countProblem}</p> : null}
           <button type="button" className="primary big submit" disabled={busy || countProblem !== null} onClick={submit}>
-            {busy ? "Saving…" : "Submit"} <kbd aria-hidden="true">Enter</kbd>
+            {saving ? "Saving…" : "Submit"} <kbd aria-hidden="true">Enter</kbd>
           </button>
           <div className="shortcut-help">
             <h3>Shortcuts</h3>
