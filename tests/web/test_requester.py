@@ -364,3 +364,41 @@ def test_a_json_transcription_project_is_funded_closed_and_withdrawn(person, web
     page.get_by_role("link", name="← Your projects").click()
     page.get_by_role("link", name=re.compile(r"#\d+ Receipts")).wait_for()
     _page_is_clean(page)
+
+
+def test_a_contributor_answering_too_fast_is_flagged_with_evidence(person, web):
+    dave = person(10)
+    page = dave.page
+    page.goto(web + "/#/requester")
+    page.get_by_role("button", name="Sign in to continue").click()
+    page.get_by_label("Title").fill("Quick reviews")
+    page.get_by_label("Instructions for contributors").fill("Positive or negative?")
+    page.get_by_label("Classes (one per line").fill("positive\nnegative")
+    page.get_by_label("Answers per item (overlap)").fill("1")
+    page.get_by_label("Gold items mixed in (%)").fill("0")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_role("heading", name=re.compile(r"#\d+ Quick reviews")).wait_for()
+    project_id = int(re.search(r"#/requester/(\d+)", page.url).group(1))
+    page.get_by_label("Text items (a JSONL or CSV file)").set_input_files(
+        {
+            "name": "r.jsonl",
+            "mimeType": "application/x-ndjson",
+            "buffer": "\n".join(json.dumps({"text": t}) for t in REVIEWS).encode(),
+        }
+    )
+    page.get_by_role("button", name="Upload text items").click()
+    page.get_by_text("r.jsonl: 4 new items, 0 already stored.").wait_for()
+
+    # A script answers every task the instant it gets it: under the task type's time floor.
+    _answer_everything([_consenting_contributor(web)], project_id)
+    flagged = page.get_by_role("region", name="Fraud flags and their evidence")
+    deadline = time.monotonic() + 90
+    while flagged.count() == 0:
+        assert time.monotonic() < deadline, "no fraud flag shown in 90 s"
+        time.sleep(1)
+        page.get_by_role("button", name="Refresh progress").click()
+        page.get_by_role("button", name="Refresh progress").wait_for()
+    assert flagged.get_by_role("cell", name="too fast").count() == 1
+    assert "answer(s) in under" in flagged.inner_text()
+    _page_is_clean(page)
+    _shot(dave, "flagged-contributor")

@@ -9,8 +9,8 @@ import { percent, short, type Project } from "./shared";
 type Report = components["schemas"]["QualityReport"];
 type Result = components["schemas"]["ItemResultPublic"];
 
-function Counts({ label, counts }: { label: string; counts: Record<string, number> }) {
-  const entries = Object.entries(counts);
+function Counts({ label, counts, skipZero = false }: { label: string; counts: Record<string, number>; skipZero?: boolean }) {
+  const entries = Object.entries(counts).filter(([, n]) => !skipZero || n > 0);
   return (
     <>
       <dt>{label}</dt>
@@ -63,7 +63,7 @@ export function Quality({ project }: { project: Project }) {
             <dd>{report.method ?? "not run yet"}</dd>
             <dt>Agreement (Krippendorff's α)</dt>
             <dd>{report.krippendorff_alpha === null ? "—" : report.krippendorff_alpha.toFixed(3)}</dd>
-            <Counts label="Gold accuracy (contributors per band)" counts={report.gold_accuracy_histogram} />
+            <Counts label="Gold accuracy (contributors per band)" counts={report.gold_accuracy_histogram} skipZero />
           </dl>
           <h3>Contributors</h3>
           {report.contributors.length === 0 ? (
