@@ -50,20 +50,26 @@ export function useBoxes(width: number, height: number) {
   const [state, setState] = useState<BoxState>({ boxes: [], selected: null });
   const history = useRef<BoxState[]>([]);
 
-  const change = useCallback((next: (s: BoxState) => BoxState, undoable = true) => {
-    setState((now) => {
-      const updated = next(now);
-      if (undoable && updated !== now) history.current.push(now);
-      return updated;
-    });
+  // The state as last set, so an edit and its undo entry are made once, outside React's
+  // updaters (which StrictMode runs twice).
+  const current = useRef(state);
+  const commit = useCallback((updated: BoxState) => {
+    current.current = updated;
+    setState(updated);
   }, []);
+  const change = useCallback(
+    (next: (s: BoxState) => BoxState, undoable = true) => {
+      const now = current.current;
+      const updated = next(now);
+      if (updated === now) return;
+      if (undoable) history.current.push(now);
+      commit(updated);
+    },
+    [commit],
+  );
 
   const api = {
     state,
-    reset: () => {
-      history.current = [];
-      setState({ boxes: [], selected: null });
-    },
     add: (box: Box) => change((s) => ({ boxes: [...s.boxes, clampBox(box, width, height)], selected: s.boxes.length })),
     select: (i: number | null) => change((s) => ({ ...s, selected: i }), false),
     remove: () =>
@@ -86,9 +92,8 @@ export function useBoxes(width: number, height: number) {
       }),
     undo: () => {
       const previous = history.current.pop();
-      if (previous) setState(previous);
+      if (previous) commit(previous);
     },
-    canUndo: () => history.current.length > 0,
   };
   return api;
 }
