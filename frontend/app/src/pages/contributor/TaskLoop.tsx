@@ -197,6 +197,10 @@ export function TaskLoop({ projectId }: { projectId: number }) {
       ) : null}
       {!task && !done && !error ? <p aria-busy="true">Getting a task…</p> : null}
       <Standing projectId={projectId} refresh={standingTick} />
+      {/* Each new item read out: the loop never moves focus, so nothing else would say it. */}
+      <p className="sr-only" aria-live="polite">
+        {task ? (task.item.text ? `Item: ${task.item.text}` : `Image ${task.item.id}`) : ""}
+      </p>
     </section>
   );
 }
