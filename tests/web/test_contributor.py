@@ -574,3 +574,71 @@ def test_a_lease_runs_out_and_a_stopped_contributor_is_told_why(person, web, har
     assert axe_violations(page) == []
     dan.shots("stopped")
     assert page.errors == []
+
+
+RECEIPTS = {
+    "Receipt: 3 apples from Fern's Market": {"shop": "Fern's Market", "items": 3},
+    "Receipt: 12 pears from Oak Street Grocer": {"shop": "Oak Street Grocer", "items": 12},
+}
+
+
+def test_a_json_transcription_is_answered_in_a_form_drawn_from_its_schema(
+    person, web, hardhat_node
+):
+    requester = Requester(web, hardhat_node)
+    project = requester.project(
+        task_type="transcription",
+        title="Read the receipts",
+        instructions="Copy the shop's name and the number of items.",
+        label_schema={
+            "format": "json",
+            "json_schema": {
+                "type": "object",
+                "properties": {
+                    "shop": {"type": "string", "title": "Shop", "minLength": 1},
+                    "items": {"type": "integer", "title": "Items", "minimum": 1},
+                },
+                "required": ["shop", "items"],
+                "additionalProperties": False,
+            },
+        },
+    )
+    rows = "\n".join(json.dumps({"text": t}) for t in RECEIPTS).encode()
+    ok(requester.api.post(f"/projects/{project}/items/text", files={"file": ("r.jsonl", rows)}))
+    requester.fund(project)
+
+    ivo = person(17)
+    page = ivo.page
+    sign_in_and_consent(ivo, web)
+    page.goto(f"{web}/#/contribute/{project}")
+    for n in range(len(RECEIPTS)):
+        text = page.get_by_label("The text to label")
+        text.wait_for()
+        expected = RECEIPTS[text.inner_text().strip()]
+        shop, items = page.get_by_label("Shop"), page.get_by_label("Items")
+        if n == 0:
+            # The schema's rules hold in the page: an empty answer is refused, naming fields.
+            page.get_by_role("button", name="Submit").click()
+            page.get_by_text("must have required property 'shop'").first.wait_for()
+            assert axe_violations(page) == []
+            ivo.shots("json-form")
+        shop.fill(expected["shop"])
+        items.fill(str(expected["items"]))
+        items.press("Control+Enter")
+        page.get_by_text(f"{n + 1} answered this session").wait_for()
+    page.get_by_text("no task available").wait_for()
+    ivo.shots("json-done")
+
+    # The answers stored are the schema's objects, the number a number.
+    mine = ok(ivo_api(web, page).get("/me/contributions/export", params={"project_id": project}))
+    stored = sorted((c["answer"]["data"] for c in mine["contributions"]), key=str)
+    assert stored == sorted(RECEIPTS.values(), key=str)
+    assert page.errors == []
+
+
+def ivo_api(web: str, page: Any) -> httpx.Client:
+    """The API as the signed-in page sees it (its session token)."""
+    session = json.loads(page.evaluate("sessionStorage.getItem('provenant.session')"))
+    return httpx.Client(
+        base_url=web, timeout=30, headers={"Authorization": f"Bearer {session['token']}"}
+    )

@@ -1,12 +1,15 @@
 // The task loop, built for speed: one request answers a task and leases the next, the keyboard
 // does everything (number keys pick a class, Enter submits), and buttons are big enough to tap.
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { ErrorNote, messageOf, useAction } from "../../errors";
 import { useSession } from "../../session";
 import { BoxCanvas, colorOf, useBoxes } from "./BoxEditor";
 import { TASK_TYPES, type Project } from "./shared";
+
+// Only JSON transcriptions load the form library.
+const JsonAnswerForm = lazy(() => import("./JsonAnswerForm"));
 
 type Task = components["schemas"]["TaskPublic"];
 type Quality = components["schemas"]["ContributorQualityPublic"];
@@ -326,27 +329,33 @@ function ClassifyTask({ task, busy, saving, onSubmit }: TaskProps) {
 }
 
 function TranscriptionTask({ task, busy, saving, onSubmit }: TaskProps) {
-  const json = task.label_schema.format === "json";
+  const jsonSchema = task.label_schema.format === "json" ? task.label_schema.json_schema : null;
   const [text, setText] = useState("");
-  const [problem, setProblem] = useState<string | null>(null);
-  const send = () => {
-    if (!json) return onSubmit({ text });
-    try {
-      onSubmit({ data: JSON.parse(text) });
-    } catch (e) {
-      setProblem(`The answer is not valid JSON: ${(e as Error).message}`);
-    }
-  };
+  const item = task.item.kind === "image" ? <ItemImage task={task} alt="The image to transcribe" /> : <ItemText task={task} />;
+  if (jsonSchema) {
+    return (
+      <div className="transcribe">
+        {item}
+        <h3 className="answer-title">Your answer</h3>
+        <Suspense fallback={<p aria-busy="true">Loading the form…</p>}>
+          <JsonAnswerForm schema={jsonSchema as object} busy={busy} saving={saving} onSubmit={(data) => onSubmit({ data })} />
+        </Suspense>
+        <p className="muted shortcuts">
+          Keys: <kbd>Ctrl</kbd>+<kbd>Enter</kbd> submits and shows the next item.
+        </p>
+      </div>
+    );
+  }
   return (
     <form
       className="transcribe"
       onSubmit={(e) => {
         e.preventDefault();
-        send();
+        onSubmit({ text });
       }}
     >
-      {task.item.kind === "image" ? <ItemImage task={task} alt="The image to transcribe" /> : <ItemText task={task} />}
-      <label htmlFor="transcription">{json ? "Your answer (JSON)" : "Your transcription"}</label>
+      {item}
+      <label htmlFor="transcription">Your transcription</label>
       <textarea
         id="transcription"
         rows={6}
@@ -356,11 +365,10 @@ function TranscriptionTask({ task, busy, saving, onSubmit }: TaskProps) {
         onKeyDown={(e) => {
           if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
             e.preventDefault();
-            send();
+            onSubmit({ text });
           }
         }}
       />
-      <ErrorNote error={problem} />
       <button type="submit" className="primary big" disabled={busy || !text.trim()}>
         {saving ? "Saving…" : "Submit"}
       </button>
