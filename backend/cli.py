@@ -177,6 +177,11 @@ def up() -> None:
     try:
         url = stack.start()
         click.echo(f"\nProvenant is up.\n  API:  {url}   (OpenAPI docs at {url}/docs)")
+        settings = get_settings()
+        if (settings.web_dist_dir / "index.html").is_file():
+            click.echo(f"  web app: {url}/")
+        else:
+            click.echo(f"  web app: not built ({settings.web_dist_dir}); `make build` builds it")
         click.echo(f"  chain: {get_settings().rpc_url}\n  logs: {stack.logs_dir}")
         click.echo("Press Ctrl-C (or run `make stop`) to stop everything.")
         reason = stack.wait()
