@@ -245,9 +245,9 @@ def test_a_contributor_consents_labels_text_and_boxes_and_claims(person, web, ha
     card.wait_for()
     assert axe_violations(page) == []
     ana.shots("earnings")
-    claim = card.get_by_role("button", name="(no gas)")
+    # Reward roots may post the answers in more than one epoch; the page follows them.
+    claim = card.get_by_role("button", name=re.compile(r"^Claim 0\.03 PRVT \(no gas\)"))
     claim.wait_for(timeout=90_000)
-    assert "0.03" in claim.inner_text()
     ana.shots("claimable")
     claim.click()
     card.get_by_text("Claimed 0.03").wait_for(timeout=30_000)
