@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { ErrorNote, useAction } from "../../errors";
-import { leafHash, proves } from "./proofs";
+import { leafHash, proves } from "../../merkle";
 
 type Version = components["schemas"]["VersionPublic"];
 type PreviewData = components["schemas"]["Preview"];

@@ -2,30 +2,21 @@
 // its fields, the Merkle proof followed to the batch root, and that root read from
 // ProvenanceRegistry through the chain's RPC, not through this service.
 import { useState } from "react";
-import {
-  concat,
-  createPublicClient,
-  encodeAbiParameters,
-  http,
-  keccak256,
-  parseAbi,
-  parseAbiParameters,
-  type Address,
-  type Hex,
-} from "viem";
+import { createPublicClient, http, parseAbi, type Address, type Hex } from "viem";
 import { api, unwrap } from "../../api/client";
 import type { components } from "../../api/schema";
 import { ErrorNote, useAction } from "../../errors";
+import { leafHash, rootOf } from "../../merkle";
 import { useSession } from "../../session";
 
 type Contribution = components["schemas"]["ContributionPublic"];
 
 const REGISTRY_ABI = parseAbi(["function rootOf(uint256) view returns (bytes32)"]);
 
-/** The StandardMerkleTree leaf: keccak256(keccak256(abi.encode(fields))). */
+/** The StandardMerkleTree leaf of a contribution, from its fields. */
 export function leafOf(c: Contribution): Hex {
   const { leaf } = c;
-  const encoded = encodeAbiParameters(parseAbiParameters(c.leaf_encoding.join(", ")), [
+  return leafHash(c.leaf_encoding, [
     leaf.contributor as Address,
     BigInt(leaf.project_id),
     leaf.item_hash as Hex,
@@ -33,15 +24,6 @@ export function leafOf(c: Contribution): Hex {
     leaf.consent_hash as Hex,
     BigInt(leaf.submitted_at),
   ]);
-  return keccak256(keccak256(encoded));
-}
-
-/** The root the proof leads the leaf to (pairs hashed sorted, as OpenZeppelin's trees do). */
-export function rootOf(leaf: Hex, proof: string[]): Hex {
-  return proof.reduce<Hex>((node, sibling) => {
-    const s = sibling.toLowerCase() as Hex;
-    return keccak256(node < s ? concat([node, s]) : concat([s, node]));
-  }, leaf.toLowerCase() as Hex);
 }
 
 interface Outcome {
